@@ -1,0 +1,35 @@
+//! The pure domain: contacts, campaigns, schedules, windows, the contact policy, segments,
+//! routing, planning decisions and SMS encoding. Nothing here reads a clock, a file or a
+//! database: every decision is a function of its inputs, so it is unit- and
+//! property-tested without I/O.
+
+pub mod campaign;
+pub mod contact;
+pub mod outcome;
+pub mod plan;
+pub mod policy;
+pub mod segment;
+pub mod sms;
+pub mod values;
+pub mod window;
+
+/// The candidate closest to `input` by edit distance, when close enough to be a likely
+/// typo ("did you mean ...?").
+pub fn suggest<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let input_lower = input.to_lowercase();
+    candidates
+        .into_iter()
+        .map(|c| (strsim::damerau_levenshtein(&input_lower, &c.to_lowercase()), c))
+        .filter(|(d, c)| *d > 0 && *d <= (c.len().max(input.len()) / 3).max(2))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn suggestions_catch_typos_but_not_unrelated_words() {
+        assert_eq!(super::suggest("voicebot", ["sms", "email", "voice_bot", "agent"]), Some("voice_bot"));
+        assert_eq!(super::suggest("fax", ["sms", "email", "voice_bot", "agent"]), None);
+    }
+}

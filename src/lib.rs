@@ -1,0 +1,7 @@
+//! herald: an outbound campaign and satisfaction-survey scheduler.
+//!
+//! The library behind the `herald` binary. `domain` holds the pure rules; `catalog` loads
+//! and checks campaign definitions and templates; `store` keeps contacts, suppressions,
+//! tags and the attempt ledger; `import` streams contact files in; `cli` drives it all.
+
+pub mod domain;
