@@ -5,3 +5,6 @@
 //! tags and the attempt ledger; `import` streams contact files in; `cli` drives it all.
 
 pub mod domain;
+pub mod config;
+pub mod diagnostics;
+pub mod store;

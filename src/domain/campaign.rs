@@ -561,6 +561,17 @@ fn is_name(s: &str) -> bool {
 }
 
 impl CampaignDef {
+    /// Checks a list of caps on their own (the policy's caps in `herald.toml`).
+    pub fn caps_only(caps: Vec<CapDef>) -> Result<Vec<Cap>, Vec<FieldError>> {
+        let mut p = Problems::default();
+        let out: Vec<Cap> = caps
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| check_cap(&mut p, &format!("caps[{i}]"), c, "policy"))
+            .collect();
+        if p.0.is_empty() { Ok(out) } else { Err(p.0) }
+    }
+
     /// Checks everything that can be checked within this one file.
     pub fn check(&self, id: &str) -> Result<Campaign, Vec<FieldError>> {
         let mut p = Problems::default();
@@ -1081,7 +1092,6 @@ fn unknown_step(path: &str, name: &str, steps: &[StepDef]) -> FieldError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone as _;
 
     fn def(text: &str) -> CampaignDef {
         toml::from_str(text).unwrap()

@@ -66,7 +66,7 @@ impl FromStr for Channel {
 }
 
 /// Channels grouped the way consent, quiet hours and caps see them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ChannelFamily {
     Sms,

@@ -1,0 +1,6 @@
+-- Attempts made towards the contacts in ?1 (JSON array of ids) since ?2, any campaign.
+SELECT contact_id, channel, sent_at, connected, obligation
+FROM attempts
+WHERE contact_id IN (SELECT value FROM json_each(?1))
+  AND sent_at IS NOT NULL
+  AND sent_at > ?2

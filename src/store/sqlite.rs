@@ -1,0 +1,513 @@
+//! The SQLite store: one file in WAL mode, the embedded default.
+//!
+//! Array parameters travel as JSON text read with `json_each` (SQLite has no array
+//! type); PostgreSQL's queries use `= ANY($1)` for the same names.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{Row, SqliteConnection};
+use tracing::instrument;
+
+use super::{Doing, NamedCount, NewContact, Present, Store, StoreError, UpsertCounts};
+use crate::domain::contact::{
+    AttributeValue, Consent, Consents, Contact, Suppression, SuppressionKind, SuppressionTarget, Tag,
+};
+use crate::domain::policy::PastAttempt;
+use crate::domain::values::{Channel, ChannelFamily, EmailAddress, PhoneNumber, TimeZone};
+
+macro_rules! named_queries {
+    ($dialect:literal: $($name:ident),* $(,)?) => {
+        /// The named queries of this dialect.
+        pub struct Queries {
+            $(pub $name: &'static str,)*
+        }
+
+        /// Every named query, embedded from `queries/<dialect>/NAME.sql`.
+        pub const QUERIES: Queries = Queries {
+            $($name: include_str!(concat!("queries/", $dialect, "/", stringify!($name), ".sql")),)*
+        };
+
+        impl Queries {
+            /// (name, SQL) of every query, for the test that prepares them all.
+            pub fn all(&self) -> Vec<(&'static str, &'static str)> {
+                vec![$((stringify!($name), self.$name),)*]
+            }
+        }
+    };
+}
+
+named_queries!("sqlite":
+    contact_by_external_id,
+    contacts_by_external_ids,
+    contacts_page,
+    contacts_page_in_lists,
+    upsert_contact,
+    ensure_list,
+    add_list_member,
+    list_counts,
+    count_contacts,
+    tags_for_contacts,
+    upsert_tag,
+    add_tag_if_absent,
+    remove_tag,
+    tag_counts,
+    upsert_suppression,
+    delete_suppression,
+    suppressions_list,
+    suppressions_for_targets,
+    history_for_contacts,
+    attribute_keys,
+    tag_names,
+);
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// The migrator, with herald's own table name so the queue's migrations (which use sqlx's
+/// default table) can share the file.
+pub fn migrator() -> sqlx::migrate::Migrator {
+    let mut m = sqlx::migrate::Migrator::with_migrations(MIGRATOR.iter().cloned().collect());
+    m.dangerous_set_table_name("herald_migrations");
+    m
+}
+
+/// herald's data in one SQLite file.
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (and with `create`, creates) the database at a `sqlite://PATH` URL.
+    pub async fn open(url: &str, create: bool) -> Result<SqliteStore, StoreError> {
+        if !url.starts_with("sqlite:") {
+            return Err(StoreError::UnsupportedUrl(url.to_string()));
+        }
+        let options = SqliteConnectOptions::from_str(url)
+            .doing("reading the database URL")?
+            .create_if_missing(create)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .doing("opening the SQLite database")?;
+        Ok(SqliteStore { pool })
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    async fn tags_for(&self, contacts: &mut [Contact]) -> Result<(), StoreError> {
+        if contacts.is_empty() {
+            return Ok(());
+        }
+        let ids = json_array(contacts.iter().map(|c| c.id));
+        let rows = sqlx::query(QUERIES.tags_for_contacts)
+            .bind(ids)
+            .fetch_all(&self.pool)
+            .await
+            .doing("reading contact tags")?;
+        let mut by_contact: BTreeMap<i64, Vec<Tag>> = BTreeMap::new();
+        for row in rows {
+            by_contact.entry(row.get("contact_id")).or_default().push(Tag {
+                name: row.get("tag"),
+                source: row.get("source"),
+                expires_at: row.get("expires_at"),
+            });
+        }
+        for c in contacts.iter_mut() {
+            c.tags = by_contact.remove(&c.id).unwrap_or_default();
+        }
+        Ok(())
+    }
+}
+
+fn json_array<T: serde::Serialize>(items: impl IntoIterator<Item = T>) -> String {
+    serde_json::to_string(&items.into_iter().collect::<Vec<T>>()).expect("plain values serialise")
+}
+
+fn contact_from_row(row: &SqliteRow) -> Result<Contact, StoreError> {
+    let corrupt = |what: &str, e: String| StoreError::Corrupt(format!("{what}: {e}"));
+    let phone: Option<String> = row.get("phone");
+    let email: Option<String> = row.get("email");
+    let timezone: Option<String> = row.get("timezone");
+    let attributes: String = row.get("attributes");
+    let attributes: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&attributes).map_err(|e| corrupt("contact attributes", e.to_string()))?;
+    let consent = |col: &str| Consent::parse(row.get::<&str, _>(col)).map_err(|e| corrupt(col, e));
+    Ok(Contact {
+        id: row.get("id"),
+        external_id: row.get("external_id"),
+        first_name: row.get("first_name"),
+        last_name: row.get("last_name"),
+        phone: phone.map(PhoneNumber::try_from).transpose().map_err(|e| corrupt("phone", e))?,
+        email: email.map(EmailAddress::try_from).transpose().map_err(|e| corrupt("email", e))?,
+        locale: row.get("locale"),
+        timezone: timezone.map(|t| TimeZone::parse(&t)).transpose().map_err(|e| corrupt("timezone", e))?,
+        attributes: attributes
+            .iter()
+            .filter_map(|(k, v)| AttributeValue::from_json(v).map(|v| (k.clone(), v)))
+            .collect(),
+        consent: Consents { sms: consent("consent_sms")?, email: consent("consent_email")?, call: consent("consent_call")? },
+        tags: Vec::new(),
+    })
+}
+
+fn suppression_from_row(row: &SqliteRow) -> Result<Suppression, StoreError> {
+    let value: String = row.get("value");
+    let target = match row.get::<&str, _>("target_kind") {
+        "phone" => SuppressionTarget::Phone(PhoneNumber::try_from(value).map_err(StoreError::Corrupt)?),
+        "email" => SuppressionTarget::Email(EmailAddress::try_from(value).map_err(StoreError::Corrupt)?),
+        _ => SuppressionTarget::Contact(value),
+    };
+    let channel = match row.get::<Option<&str>, _>("channel") {
+        None => None,
+        Some("sms") => Some(ChannelFamily::Sms),
+        Some("email") => Some(ChannelFamily::Email),
+        Some("call") => Some(ChannelFamily::Call),
+        Some(other) => return Err(StoreError::Corrupt(format!("suppression channel `{other}`"))),
+    };
+    Ok(Suppression {
+        target,
+        kind: SuppressionKind::parse(row.get("kind")).map_err(StoreError::Corrupt)?,
+        channel,
+        reason: row.get("reason"),
+        source: row.get("source"),
+        created_at: row.get("created_at"),
+        expires_at: row.get("expires_at"),
+    })
+}
+
+fn attributes_json(attrs: &BTreeMap<String, AttributeValue>) -> String {
+    serde_json::to_string(attrs).expect("attributes serialise")
+}
+
+/// The stored contact with the file's values laid over it.
+fn merge(existing: Option<&Contact>, new: &NewContact, present: Present) -> NewContact {
+    let Some(old) = existing else { return new.clone() };
+    let pick = |is: bool, n: &Option<String>, o: &Option<String>| if is { n.clone() } else { o.clone() };
+    let mut attributes = old.attributes.clone();
+    attributes.extend(new.attributes.iter().map(|(k, v)| (k.clone(), v.clone())));
+    NewContact {
+        external_id: new.external_id.clone(),
+        first_name: pick(present.first_name, &new.first_name, &old.first_name),
+        last_name: pick(present.last_name, &new.last_name, &old.last_name),
+        phone: if present.phone { new.phone.clone() } else { old.phone.clone() },
+        email: if present.email { new.email.clone() } else { old.email.clone() },
+        locale: pick(present.locale, &new.locale, &old.locale),
+        timezone: if present.timezone || old.timezone.is_none() { new.timezone.or(old.timezone) } else { old.timezone },
+        attributes,
+        consent: Consents {
+            sms: if present.consent_sms { new.consent.sms } else { old.consent.sms },
+            email: if present.consent_email { new.consent.email } else { old.consent.email },
+            call: if present.consent_call { new.consent.call } else { old.consent.call },
+        },
+        tags: new.tags.clone(),
+    }
+}
+
+fn same_as_stored(old: &Contact, merged: &NewContact) -> bool {
+    old.first_name == merged.first_name
+        && old.last_name == merged.last_name
+        && old.phone == merged.phone
+        && old.email == merged.email
+        && old.locale == merged.locale
+        && old.timezone == merged.timezone
+        && old.attributes == merged.attributes
+        && old.consent == merged.consent
+}
+
+async fn write_contact(conn: &mut SqliteConnection, c: &NewContact, now: DateTime<Utc>) -> Result<i64, StoreError> {
+    sqlx::query_scalar(QUERIES.upsert_contact)
+        .bind(&c.external_id)
+        .bind(&c.first_name)
+        .bind(&c.last_name)
+        .bind(c.phone.as_ref().map(|p| p.as_str()))
+        .bind(c.email.as_ref().map(|e| e.as_str()))
+        .bind(&c.locale)
+        .bind(c.timezone.map(|t| t.name()))
+        .bind(attributes_json(&c.attributes))
+        .bind(c.consent.sms.as_str())
+        .bind(c.consent.email.as_str())
+        .bind(c.consent.call.as_str())
+        .bind(now)
+        .fetch_one(&mut *conn)
+        .await
+        .doing("writing a contact")
+}
+
+impl Store for SqliteStore {
+    #[instrument(skip_all)]
+    async fn migrate(&self) -> Result<usize, StoreError> {
+        let m = migrator();
+        let before: i64 = applied_count(&self.pool).await;
+        m.run(&self.pool).await?;
+        let after: i64 = applied_count(&self.pool).await;
+        Ok((after - before).max(0) as usize)
+    }
+
+    #[instrument(skip_all, fields(contacts = batch.len()))]
+    async fn upsert_contacts(
+        &self,
+        batch: &[NewContact],
+        present: Present,
+        list: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<UpsertCounts, StoreError> {
+        let mut counts = UpsertCounts::default();
+        let mut tx = self.pool.begin().await.doing("starting an import transaction")?;
+        let ids = json_array(batch.iter().map(|c| c.external_id.as_str()));
+        let existing: BTreeMap<String, Contact> = sqlx::query(QUERIES.contacts_by_external_ids)
+            .bind(ids)
+            .fetch_all(&mut *tx)
+            .await
+            .doing("reading existing contacts")?
+            .iter()
+            .map(|r| contact_from_row(r).map(|c| (c.external_id.clone(), c)))
+            .collect::<Result<_, _>>()?;
+        let list_id: Option<i64> = match list {
+            Some(name) => Some(
+                sqlx::query_scalar(QUERIES.ensure_list)
+                    .bind(name)
+                    .bind(now)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .doing("creating the contact list")?,
+            ),
+            None => None,
+        };
+        for new in batch {
+            let old = existing.get(&new.external_id);
+            let merged = merge(old, new, present);
+            let id = match old {
+                Some(o) if same_as_stored(o, &merged) => {
+                    counts.unchanged += 1;
+                    o.id
+                }
+                Some(_) => {
+                    counts.updated += 1;
+                    write_contact(&mut tx, &merged, now).await?
+                }
+                None => {
+                    counts.inserted += 1;
+                    write_contact(&mut tx, &merged, now).await?
+                }
+            };
+            for tag in &new.tags {
+                sqlx::query(QUERIES.add_tag_if_absent)
+                    .bind(id)
+                    .bind(tag)
+                    .bind("import")
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .doing("tagging an imported contact")?;
+            }
+            if let Some(list_id) = list_id {
+                sqlx::query(QUERIES.add_list_member)
+                    .bind(list_id)
+                    .bind(id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .doing("adding a contact to the list")?;
+            }
+        }
+        tx.commit().await.doing("committing an import batch")?;
+        Ok(counts)
+    }
+
+    async fn contact(&self, external_id: &str) -> Result<Option<Contact>, StoreError> {
+        let row = sqlx::query(QUERIES.contact_by_external_id)
+            .bind(external_id)
+            .fetch_optional(&self.pool)
+            .await
+            .doing("reading a contact")?;
+        let Some(row) = row else { return Ok(None) };
+        let mut contacts = vec![contact_from_row(&row)?];
+        self.tags_for(&mut contacts).await?;
+        Ok(contacts.pop())
+    }
+
+    async fn count_contacts(&self) -> Result<i64, StoreError> {
+        sqlx::query_scalar(QUERIES.count_contacts).fetch_one(&self.pool).await.doing("counting contacts")
+    }
+
+    async fn contacts_page(&self, lists: &[String], after: i64, limit: i64) -> Result<Vec<Contact>, StoreError> {
+        let rows = if lists.is_empty() {
+            sqlx::query(QUERIES.contacts_page).bind(after).bind(limit).fetch_all(&self.pool).await
+        } else {
+            sqlx::query(QUERIES.contacts_page_in_lists)
+                .bind(after)
+                .bind(limit)
+                .bind(json_array(lists))
+                .fetch_all(&self.pool)
+                .await
+        }
+        .doing("reading a page of the audience")?;
+        let mut contacts = rows.iter().map(contact_from_row).collect::<Result<Vec<_>, _>>()?;
+        self.tags_for(&mut contacts).await?;
+        Ok(contacts)
+    }
+
+    async fn list_counts(&self) -> Result<Vec<NamedCount>, StoreError> {
+        let rows = sqlx::query(QUERIES.list_counts).fetch_all(&self.pool).await.doing("counting list members")?;
+        Ok(rows.iter().map(|r| NamedCount { name: r.get(0), count: r.get(1) }).collect())
+    }
+
+    async fn upsert_tag(&self, contact_id: i64, tag: &Tag, now: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query(QUERIES.upsert_tag)
+            .bind(contact_id)
+            .bind(&tag.name)
+            .bind(&tag.source)
+            .bind(now)
+            .bind(tag.expires_at)
+            .execute(&self.pool)
+            .await
+            .doing("tagging a contact")?;
+        Ok(())
+    }
+
+    async fn remove_tag(&self, contact_id: i64, tag: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(QUERIES.remove_tag)
+            .bind(contact_id)
+            .bind(tag)
+            .execute(&self.pool)
+            .await
+            .doing("removing a tag")?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn tag_counts(&self, now: DateTime<Utc>) -> Result<Vec<NamedCount>, StoreError> {
+        let rows = sqlx::query(QUERIES.tag_counts).bind(now).fetch_all(&self.pool).await.doing("counting tags")?;
+        Ok(rows.iter().map(|r| NamedCount { name: r.get(0), count: r.get(1) }).collect())
+    }
+
+    #[instrument(skip_all, fields(entries = entries.len()))]
+    async fn upsert_suppressions(&self, entries: &[Suppression]) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await.doing("starting a suppression transaction")?;
+        let mut written = 0;
+        for s in entries {
+            written += sqlx::query(QUERIES.upsert_suppression)
+                .bind(s.kind.as_str())
+                .bind(s.target.kind())
+                .bind(s.target.value())
+                .bind(s.channel.map(|c| c.as_str()))
+                .bind(&s.reason)
+                .bind(&s.source)
+                .bind(s.created_at)
+                .bind(s.expires_at)
+                .execute(&mut *tx)
+                .await
+                .doing("writing a suppression entry")?
+                .rows_affected();
+        }
+        tx.commit().await.doing("committing suppression entries")?;
+        Ok(written)
+    }
+
+    async fn delete_suppression(&self, target_kind: &str, value: &str, kind: Option<SuppressionKind>) -> Result<u64, StoreError> {
+        let done = sqlx::query(QUERIES.delete_suppression)
+            .bind(target_kind)
+            .bind(value)
+            .bind(kind.map(|k| k.as_str()))
+            .execute(&self.pool)
+            .await
+            .doing("removing a suppression entry")?;
+        Ok(done.rows_affected())
+    }
+
+    async fn suppressions(&self, now: DateTime<Utc>, include_expired: bool, limit: i64) -> Result<Vec<Suppression>, StoreError> {
+        let rows = sqlx::query(QUERIES.suppressions_list)
+            .bind(now)
+            .bind(include_expired)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .doing("listing suppression entries")?;
+        rows.iter().map(suppression_from_row).collect()
+    }
+
+    async fn suppressions_for(&self, contacts: &[Contact]) -> Result<Vec<Suppression>, StoreError> {
+        if contacts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(QUERIES.suppressions_for_targets)
+            .bind(json_array(contacts.iter().filter_map(|c| c.phone.as_ref().map(|p| p.as_str()))))
+            .bind(json_array(contacts.iter().filter_map(|c| c.email.as_ref().map(|e| e.as_str()))))
+            .bind(json_array(contacts.iter().map(|c| c.external_id.as_str())))
+            .fetch_all(&self.pool)
+            .await
+            .doing("reading suppression entries for the audience")?;
+        rows.iter().map(suppression_from_row).collect()
+    }
+
+    async fn history_for(&self, contact_ids: &[i64], since: DateTime<Utc>) -> Result<BTreeMap<i64, Vec<PastAttempt>>, StoreError> {
+        let mut out: BTreeMap<i64, Vec<PastAttempt>> = BTreeMap::new();
+        if contact_ids.is_empty() {
+            return Ok(out);
+        }
+        let rows = sqlx::query(QUERIES.history_for_contacts)
+            .bind(json_array(contact_ids.iter().copied()))
+            .bind(since)
+            .fetch_all(&self.pool)
+            .await
+            .doing("reading contact history")?;
+        for r in rows {
+            let channel: String = r.get("channel");
+            out.entry(r.get("contact_id")).or_default().push(PastAttempt {
+                at: r.get("sent_at"),
+                channel: Channel::from_str(&channel).map_err(StoreError::Corrupt)?,
+                connected: r.get::<i64, _>("connected") != 0,
+                obligation: r.get("obligation"),
+            });
+        }
+        Ok(out)
+    }
+
+    async fn attribute_keys(&self) -> Result<BTreeSet<String>, StoreError> {
+        let keys: Vec<String> = sqlx::query_scalar(QUERIES.attribute_keys)
+            .fetch_all(&self.pool)
+            .await
+            .doing("reading attribute names")?;
+        Ok(keys.into_iter().collect())
+    }
+
+    async fn tag_names(&self) -> Result<BTreeSet<String>, StoreError> {
+        let tags: Vec<String> = sqlx::query_scalar(QUERIES.tag_names).fetch_all(&self.pool).await.doing("reading tag names")?;
+        Ok(tags.into_iter().collect())
+    }
+}
+
+async fn applied_count(pool: &SqlitePool) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM herald_migrations WHERE success")
+        .fetch_one(pool)
+        .await
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlx::Executor;
+
+    #[tokio::test]
+    async fn every_named_query_prepares_against_the_migrated_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = SqliteStore::open(&url, true).await.unwrap();
+        assert_eq!(store.migrate().await.unwrap(), 1);
+        assert_eq!(store.migrate().await.unwrap(), 0, "a second migrate applies nothing");
+        for (name, sql) in QUERIES.all() {
+            store.pool().prepare(sqlx::SqlSafeStr::into_sql_str(sql)).await.unwrap_or_else(|e| panic!("query {name} does not prepare: {e}"));
+        }
+    }
+}
