@@ -8,3 +8,6 @@ pub mod domain;
 pub mod config;
 pub mod diagnostics;
 pub mod store;
+pub mod templates;
+pub mod catalog;
+pub mod import;

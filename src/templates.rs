@@ -1,0 +1,416 @@
+//! Message templates: `templates/CHANNEL/NAME.LOCALE.EXT`, rendered with minijinja.
+//!
+//! - `sms/NAME.LOCALE.txt`: the message; its GSM-7/UCS-2 encoding and segments are reported.
+//! - `email/NAME.LOCALE.txt`: the text part, whose first line is `Subject: ...`;
+//!   `email/NAME.LOCALE.html` (optional): the HTML part, auto-escaped.
+//! - `voice_bot/NAME.LOCALE.txt`, `agent/NAME.LOCALE.txt` (optional): the opening line or
+//!   the script shown to the agent.
+//!
+//! A contact's locale falls back from `es-MX` to `es`, then to the campaign's default
+//! locale, then to the configured default. Templates cannot read files or the environment:
+//! minijinja has no such access unless given it, and herald gives none.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use minijinja::{Environment, UndefinedBehavior, Value};
+use serde::Serialize;
+
+use crate::diagnostics::Diagnostic;
+use crate::domain::campaign::Campaign;
+use crate::domain::contact::{AttributeValue, Contact};
+use crate::domain::sms::{self, SmsShape};
+use crate::domain::values::Channel;
+
+/// Variables a template may read about the contact, besides `attr.*`.
+pub const CONTACT_FIELDS: [&str; 7] = ["external_id", "first_name", "last_name", "name", "locale", "timezone", "region"];
+/// Top-level variables every template may read.
+pub const ROOTS: [&str; 5] = ["contact", "attr", "campaign", "step", "unsubscribe_url"];
+
+/// Which part of a message a file holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Part {
+    Text,
+    Html,
+}
+
+/// One template file.
+#[derive(Clone, Debug)]
+pub struct TemplateFile {
+    pub channel: Channel,
+    pub name: String,
+    pub locale: String,
+    pub part: Part,
+    pub path: PathBuf,
+    pub source: String,
+}
+
+impl TemplateFile {
+    fn key(&self) -> String {
+        let ext = match self.part {
+            Part::Text => "txt",
+            Part::Html => "html",
+        };
+        format!("{}/{}.{}.{ext}", self.channel, self.name, self.locale)
+    }
+}
+
+/// A rendered message.
+#[derive(Clone, Debug, Serialize)]
+pub struct Rendered {
+    pub channel: Channel,
+    pub template: String,
+    pub locale: String,
+    pub subject: Option<String>,
+    pub text: String,
+    pub html: Option<String>,
+    pub sms: Option<SmsShape>,
+}
+
+/// Every template under a folder, compiled.
+pub struct TemplateSet {
+    env: Environment<'static>,
+    files: BTreeMap<(Channel, String, String, Part), TemplateFile>,
+}
+
+impl std::fmt::Debug for TemplateSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TemplateSet").field("files", &self.files.len()).finish()
+    }
+}
+
+fn new_env() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.add_filter("money", |v: f64| format!("{v:.2}"));
+    env
+}
+
+impl TemplateSet {
+    pub fn empty() -> TemplateSet {
+        TemplateSet { env: new_env(), files: BTreeMap::new() }
+    }
+
+    /// Loads every template under `dir`; problems come back as diagnostics and the
+    /// broken files are left out.
+    pub fn load(dir: &Path) -> (TemplateSet, Vec<Diagnostic>) {
+        let mut set = TemplateSet::empty();
+        let mut problems = Vec::new();
+        let Ok(channels) = std::fs::read_dir(dir) else {
+            return (set, problems);
+        };
+        let mut paths: Vec<PathBuf> = channels.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        paths.sort();
+        for channel_dir in paths {
+            let label = channel_dir.display().to_string();
+            if !channel_dir.is_dir() {
+                continue;
+            }
+            let dir_name = channel_dir.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            let Ok(channel) = dir_name.parse::<Channel>() else {
+                let hint = crate::domain::suggest(dir_name, Channel::ALL.iter().map(|c| c.as_str()))
+                    .map(|s| format!("did you mean `{s}`?"))
+                    .unwrap_or_default();
+                problems.push(
+                    Diagnostic::error(label, "template folder is not a channel")
+                        .found(dir_name)
+                        .expected("sms, email, voice_bot or agent")
+                        .hint(hint),
+                );
+                continue;
+            };
+            let mut files: Vec<PathBuf> = std::fs::read_dir(&channel_dir)
+                .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+                .unwrap_or_default();
+            files.sort();
+            for path in files.into_iter().filter(|p| p.is_file()) {
+                match set.add_file(channel, &path) {
+                    Ok(()) => {}
+                    Err(d) => problems.push(*d),
+                }
+            }
+        }
+        (set, problems)
+    }
+
+    /// Adds one template from text (used by `load` and by tests).
+    pub fn add(&mut self, channel: Channel, name: &str, locale: &str, part: Part, path: PathBuf, source: String) -> Result<(), Box<Diagnostic>> {
+        let file = TemplateFile { channel, name: name.to_string(), locale: locale.to_string(), part, path, source };
+        let key = file.key();
+        let label = file.path.display().to_string();
+        if channel == Channel::Email && part == Part::Text && subject_and_body(&file.source).is_none() {
+            return Err(Box::new(
+                Diagnostic::error(label, "the text part of an e-mail starts with its subject line")
+                    .at(1, 1)
+                    .expected("`Subject: ...` on the first line, then a blank line, then the body"),
+            ));
+        }
+        if let Err(e) = self.env.add_template_owned(key.clone(), file.source.clone()) {
+            return Err(Box::new(
+                Diagnostic::error(label, format!("template syntax: {}", e.detail().unwrap_or("invalid template")))
+                    .at(e.line().unwrap_or(1), 1),
+            ));
+        }
+        self.files.insert((channel, file.name.clone(), file.locale.clone(), part), file);
+        Ok(())
+    }
+
+    fn add_file(&mut self, channel: Channel, path: &Path) -> Result<(), Box<Diagnostic>> {
+        let label = path.display().to_string();
+        let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let parts: Vec<&str> = file_name.split('.').collect();
+        let bad_name = || {
+            Box::new(
+                Diagnostic::error(&label, "template file name is not NAME.LOCALE.EXT")
+                    .found(file_name)
+                    .expected(format!("e.g. `{channel}/payment_reminder.en.txt` (and `.html` for e-mail)")),
+            )
+        };
+        let [name, locale, ext] = parts.as_slice() else { return Err(bad_name()) };
+        let part = match *ext {
+            "txt" => Part::Text,
+            "html" if channel == Channel::Email => Part::Html,
+            _ => return Err(bad_name()),
+        };
+        let source = std::fs::read_to_string(path)
+            .map_err(|e| Box::new(Diagnostic::error(&label, format!("cannot read the template: {e}"))))?;
+        self.add(channel, name, locale, part, path.to_path_buf(), source)
+    }
+
+    /// Locales a template exists in (for its text part).
+    pub fn locales(&self, channel: Channel, name: &str) -> BTreeSet<String> {
+        self.files
+            .keys()
+            .filter(|(c, n, _, p)| *c == channel && n == name && *p == Part::Text)
+            .map(|(_, _, l, _)| l.clone())
+            .collect()
+    }
+
+    pub fn files(&self) -> impl Iterator<Item = &TemplateFile> {
+        self.files.values()
+    }
+
+    pub fn get(&self, channel: Channel, name: &str, locale: &str, part: Part) -> Option<&TemplateFile> {
+        self.files.get(&(channel, name.to_string(), locale.to_string(), part))
+    }
+
+    /// The locale a contact gets: theirs, its language, the campaign's default, the
+    /// configured default; the first one the template exists in.
+    pub fn pick_locale(&self, channel: Channel, name: &str, wanted: &[&str]) -> Option<String> {
+        let available = self.locales(channel, name);
+        let mut chain: Vec<String> = Vec::new();
+        for w in wanted {
+            chain.push(w.to_string());
+            if let Some((lang, _)) = w.split_once(['-', '_']) {
+                chain.push(lang.to_string());
+            }
+        }
+        chain.into_iter().find(|l| available.contains(l))
+    }
+
+    /// Variables a template file reads that are not given to templates.
+    pub fn unknown_variables(&self, file: &TemplateFile, attributes: &BTreeSet<String>) -> Vec<String> {
+        let Ok(t) = self.env.get_template(&file.key()) else { return Vec::new() };
+        let mut unknown: Vec<String> = t
+            .undeclared_variables(true)
+            .into_iter()
+            .filter(|v| {
+                let mut parts = v.splitn(3, '.');
+                let root = parts.next().unwrap_or("");
+                let field = parts.next();
+                match (root, field) {
+                    ("contact", Some(f)) => !CONTACT_FIELDS.contains(&f),
+                    ("attr", Some(a)) => !attributes.contains(a),
+                    ("campaign", Some(f)) => !["id", "name", "kind"].contains(&f),
+                    ("step", Some(f)) => !["id", "channel"].contains(&f),
+                    (r, _) => !ROOTS.contains(&r),
+                }
+            })
+            .collect();
+        unknown.sort();
+        unknown
+    }
+
+    /// Renders a template for a contact.
+    pub fn render(
+        &self,
+        channel: Channel,
+        name: &str,
+        contact: &Contact,
+        campaign: Option<&Campaign>,
+        step_id: Option<&str>,
+        default_locale: &str,
+    ) -> Result<Rendered, String> {
+        let mut wanted: Vec<&str> = Vec::new();
+        if let Some(l) = &contact.locale {
+            wanted.push(l);
+        }
+        if let Some(l) = campaign.and_then(|c| c.default_locale.as_deref()) {
+            wanted.push(l);
+        }
+        wanted.push(default_locale);
+        let locale = self.pick_locale(channel, name, &wanted).ok_or_else(|| {
+            let have: Vec<String> = self.locales(channel, name).into_iter().collect();
+            if have.is_empty() {
+                format!("there is no {channel} template `{name}` (expected templates/{channel}/{name}.LOCALE.txt)")
+            } else {
+                format!("the {channel} template `{name}` has no version for {} (it has {})", wanted.join(", "), have.join(", "))
+            }
+        })?;
+        let ctx = context(contact, campaign, step_id, channel);
+        let render = |part: Part| -> Result<Option<String>, String> {
+            let Some(file) = self.get(channel, name, &locale, part) else { return Ok(None) };
+            let t = self.env.get_template(&file.key()).map_err(|e| e.to_string())?;
+            t.render(&ctx).map(Some).map_err(|e| format!("{}: {}", file.path.display(), describe(&e)))
+        };
+        let text = render(Part::Text)?.unwrap_or_default();
+        let html = render(Part::Html)?;
+        let (subject, text) = if channel == Channel::Email {
+            let (s, b) = subject_and_body(&text).ok_or("the e-mail text part lost its subject line")?;
+            (Some(s.to_string()), b.to_string())
+        } else {
+            (None, text.trim_end().to_string())
+        };
+        let sms = (channel == Channel::Sms).then(|| sms::shape(&text));
+        Ok(Rendered { channel, template: name.to_string(), locale, subject, text, html, sms })
+    }
+}
+
+fn describe(e: &minijinja::Error) -> String {
+    let mut s = e.detail().map(str::to_string).unwrap_or_else(|| e.kind().to_string());
+    if let Some(line) = e.line() {
+        s = format!("line {line}: {s}");
+    }
+    if e.kind() == minijinja::ErrorKind::UndefinedError {
+        s.push_str(" (a variable is missing for this contact: use `| default(\"...\")` for optional values)");
+    }
+    s
+}
+
+/// Splits `Subject: ...\n\nbody`.
+fn subject_and_body(text: &str) -> Option<(&str, &str)> {
+    let (first, rest) = text.split_once('\n').unwrap_or((text, ""));
+    let subject = first.strip_prefix("Subject:")?.trim();
+    Some((subject, rest.trim_start_matches(['\r', '\n'])))
+}
+
+/// The variables a template sees.
+pub fn context(contact: &Contact, campaign: Option<&Campaign>, step_id: Option<&str>, channel: Channel) -> Value {
+    let name = match (&contact.first_name, &contact.last_name) {
+        (Some(f), Some(l)) => Some(format!("{f} {l}")),
+        (Some(f), None) => Some(f.clone()),
+        (None, Some(l)) => Some(l.clone()),
+        (None, None) => None,
+    };
+    let mut c = BTreeMap::new();
+    c.insert("external_id", Value::from(contact.external_id.clone()));
+    let mut opt = |k: &'static str, v: Option<String>| {
+        if let Some(v) = v {
+            c.insert(k, Value::from(v));
+        }
+    };
+    opt("first_name", contact.first_name.clone());
+    opt("last_name", contact.last_name.clone());
+    opt("name", name);
+    opt("locale", contact.locale.clone());
+    opt("timezone", contact.timezone.map(|t| t.name().to_string()));
+    opt("region", contact.phone.as_ref().and_then(|p| p.region()));
+    let attr: BTreeMap<String, Value> = contact
+        .attributes
+        .iter()
+        .map(|(k, v)| {
+            let value = match v {
+                AttributeValue::Number(n) => Value::from(*n),
+                AttributeValue::Bool(b) => Value::from(*b),
+                AttributeValue::Date(d) => Value::from(d.to_string()),
+                AttributeValue::Text(t) => Value::from(t.clone()),
+            };
+            (k.clone(), value)
+        })
+        .collect();
+    let mut root: BTreeMap<&str, Value> = BTreeMap::new();
+    root.insert("contact", Value::from_serialize(&c));
+    root.insert("attr", Value::from_serialize(&attr));
+    if let Some(camp) = campaign {
+        root.insert(
+            "campaign",
+            Value::from_serialize(BTreeMap::from([("id", camp.id.as_str()), ("name", camp.name.as_str()), ("kind", camp.kind.as_str())])),
+        );
+    }
+    root.insert(
+        "step",
+        Value::from_serialize(BTreeMap::from([("id", step_id.unwrap_or("preview")), ("channel", channel.as_str())])),
+    );
+    root.insert("unsubscribe_url", Value::from(format!("https://example.invalid/u/{}", contact.external_id)));
+    Value::from_serialize(&root)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::contact::Consents;
+
+    fn contact(locale: &str) -> Contact {
+        Contact {
+            id: 1,
+            external_id: "C1".into(),
+            first_name: Some("Zoë".into()),
+            last_name: Some("<Smith>".into()),
+            phone: None,
+            email: None,
+            locale: Some(locale.into()),
+            timezone: None,
+            attributes: [("balance".to_string(), AttributeValue::Number(120.5))].into_iter().collect(),
+            consent: Consents::default(),
+            tags: vec![],
+        }
+    }
+
+    fn set() -> TemplateSet {
+        let mut s = TemplateSet::empty();
+        s.add(Channel::Sms, "due", "en", Part::Text, "t/sms/due.en.txt".into(), "Hi {{ contact.first_name }}, you owe {{ attr.balance | money }}".into()).unwrap();
+        s.add(Channel::Sms, "due", "es", Part::Text, "t/sms/due.es.txt".into(), "Hola {{ contact.first_name }}".into()).unwrap();
+        s.add(Channel::Email, "due", "en", Part::Text, "t/email/due.en.txt".into(), "Subject: Balance for {{ contact.name }}\n\nDear {{ contact.name }}".into()).unwrap();
+        s.add(Channel::Email, "due", "en", Part::Html, "t/email/due.en.html".into(), "<p>Dear {{ contact.name }}</p>".into()).unwrap();
+        s
+    }
+
+    #[test]
+    fn locales_fall_back_from_region_to_language_to_default() {
+        let s = set();
+        assert_eq!(s.render(Channel::Sms, "due", &contact("es-MX"), None, None, "en").unwrap().locale, "es");
+        assert_eq!(s.render(Channel::Sms, "due", &contact("fr"), None, None, "en").unwrap().locale, "en");
+    }
+
+    #[test]
+    fn html_is_escaped_and_the_text_part_keeps_the_raw_name() {
+        let r = set().render(Channel::Email, "due", &contact("en"), None, None, "en").unwrap();
+        assert_eq!(r.subject.as_deref(), Some("Balance for Zoë <Smith>"));
+        assert_eq!(r.text, "Dear Zoë <Smith>");
+        assert_eq!(r.html.as_deref(), Some("<p>Dear Zoë &lt;Smith&gt;</p>"));
+    }
+
+    #[test]
+    fn sms_shape_is_reported() {
+        let r = set().render(Channel::Sms, "due", &contact("en"), None, None, "en").unwrap();
+        assert_eq!(r.text, "Hi Zoë, you owe 120.50");
+        assert_eq!(r.sms.unwrap().encoding, sms::SmsEncoding::Ucs2, "ë is not in GSM-7");
+    }
+
+    #[test]
+    fn variables_no_contact_has_are_found() {
+        let mut s = set();
+        s.add(Channel::Sms, "bad", "en", Part::Text, "t/sms/bad.en.txt".into(), "{{ contact.nickname }} {{ attr.balanse }} {{ attr.balance }} {{ foo }}".into()).unwrap();
+        let file = s.get(Channel::Sms, "bad", "en", Part::Text).unwrap().clone();
+        let known: BTreeSet<String> = ["balance".to_string()].into();
+        assert_eq!(s.unknown_variables(&file, &known), vec!["attr.balanse", "contact.nickname", "foo"]);
+    }
+
+    #[test]
+    fn an_email_without_a_subject_line_is_refused() {
+        let mut s = TemplateSet::empty();
+        let err = s.add(Channel::Email, "x", "en", Part::Text, "x".into(), "Hello".into()).unwrap_err();
+        assert!(err.message.contains("subject"), "{}", err.message);
+    }
+}
