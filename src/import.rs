@@ -258,7 +258,10 @@ fn contact_from_record(
     if c.external_id.is_empty() {
         problems.insert(0, "external_id is empty".into());
     }
-    if problems.is_empty() && c.phone.is_none() && c.email.is_none() {
+    // A file with neither column updates attributes of known contacts; one with them
+    // must give each row a way to reach the person.
+    let reachable_columns = columns.contains(&Column::Phone) || columns.contains(&Column::Email);
+    if problems.is_empty() && reachable_columns && c.phone.is_none() && c.email.is_none() {
         problems.push("neither a phone number nor an e-mail address".into());
     }
     if !problems.is_empty() {

@@ -11,3 +11,7 @@ pub mod store;
 pub mod templates;
 pub mod catalog;
 pub mod import;
+pub mod clock;
+pub mod planning;
+pub mod examples;
+pub mod cli;

@@ -83,7 +83,14 @@ impl std::fmt::Debug for TemplateSet {
 fn new_env() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
-    env.add_filter("money", |v: f64| format!("{v:.2}"));
+    env.add_filter("money", |v: Value| -> Result<String, minijinja::Error> {
+        if v.is_undefined() || v.is_none() {
+            return Err(minijinja::Error::new(minijinja::ErrorKind::UndefinedError, "`money` got no value"));
+        }
+        f64::try_from(v.clone())
+            .map(|n| format!("{n:.2}"))
+            .map_err(|_| minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, format!("`money` needs a number, got `{v}`")))
+    });
     env
 }
 

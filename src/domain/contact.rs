@@ -271,8 +271,16 @@ impl Suppression {
         self.expires_at.is_none_or(|e| e > now)
     }
 
+    /// Does the entry stop contacting this person on this channel family at `now`? A phone
+    /// number's entry covers calls and SMS, an address's entry covers e-mail, a contact's
+    /// entry covers everything; `channel` narrows any of them further.
     pub fn applies(&self, contact: &Contact, family: ChannelFamily, now: DateTime<Utc>) -> bool {
-        self.is_active(now) && self.channel.is_none_or(|c| c == family) && self.target.matches(contact)
+        let reaches = match self.target {
+            SuppressionTarget::Phone(_) => family != ChannelFamily::Email,
+            SuppressionTarget::Email(_) => family == ChannelFamily::Email,
+            SuppressionTarget::Contact(_) => true,
+        };
+        reaches && self.is_active(now) && self.channel.is_none_or(|c| c == family) && self.target.matches(contact)
     }
 }
 

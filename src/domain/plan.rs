@@ -128,7 +128,8 @@ impl<'a> Planner<'a> {
                 .skip(1)
                 .map(|s| {
                     let when = s.when.map(|w| format!(" when {w}")).unwrap_or_default();
-                    format!("{} ({}) {} after the previous step{when}", s.id, s.channel, s.after)
+                    let after = if s.after.secs() == 0 { "right".to_string() } else { s.after.to_string() };
+                    format!("{} ({}) {after} after the previous step{when}", s.id, s.channel)
                 })
                 .collect(),
             ..PlanSummary::default()
@@ -232,7 +233,8 @@ impl<'a> Planner<'a> {
             Some(slots) => match slots.take(at, &self.windows[&channel], tz) {
                 None => return Decision::Skipped { reason: SkipReason::WindowNeverOpens },
                 Some(slot) => {
-                    if slot > at && delay.is_none() {
+                    // Seconds of spacing inside a minute are pacing, not a delay worth reporting.
+                    if slot - at >= chrono::Duration::minutes(1) && delay.is_none() {
                         delay = Some("rate_limit".into());
                     }
                     slot

@@ -133,6 +133,9 @@ pub trait Store: Send + Sync {
 
     fn list_counts(&self) -> impl Future<Output = Result<Vec<NamedCount>, StoreError>> + Send;
 
+    /// Names of the lists a contact belongs to.
+    fn lists_of(&self, contact_id: i64) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+
     fn upsert_tag(
         &self,
         contact_id: i64,

@@ -49,6 +49,7 @@ named_queries!("sqlite":
     ensure_list,
     add_list_member,
     list_counts,
+    lists_of_contact,
     count_contacts,
     tags_for_contacts,
     upsert_tag,
@@ -361,6 +362,14 @@ impl Store for SqliteStore {
     async fn list_counts(&self) -> Result<Vec<NamedCount>, StoreError> {
         let rows = sqlx::query(QUERIES.list_counts).fetch_all(&self.pool).await.doing("counting list members")?;
         Ok(rows.iter().map(|r| NamedCount { name: r.get(0), count: r.get(1) }).collect())
+    }
+
+    async fn lists_of(&self, contact_id: i64) -> Result<Vec<String>, StoreError> {
+        sqlx::query_scalar(QUERIES.lists_of_contact)
+            .bind(contact_id)
+            .fetch_all(&self.pool)
+            .await
+            .doing("reading a contact's lists")
     }
 
     async fn upsert_tag(&self, contact_id: i64, tag: &Tag, now: DateTime<Utc>) -> Result<(), StoreError> {

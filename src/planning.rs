@@ -1,0 +1,181 @@
+//! Planning a run against the store: stream the audience page by page, load each page's
+//! suppressions and history in bulk (two queries a page, not two per contact), and let the
+//! pure [`Planner`] decide. `why` asks the same questions about one contact and keeps the
+//! answers instead of counting them.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use tracing::instrument;
+
+use crate::config::Settings;
+use crate::domain::campaign::{Campaign, Schedule};
+use crate::domain::contact::{Suppression, Tag};
+use crate::domain::plan::{PlanSummary, Planner};
+use crate::domain::policy::{self, CapUse, PastAttempt, SkipReason, Verdict, contact_zone};
+use crate::domain::values::Channel;
+use crate::store::{Store, StoreError};
+
+/// Contacts read per page of the audience.
+pub const PAGE: i64 = 1000;
+
+/// How far back history is read: the longest cap period.
+fn history_horizon(campaign: &Campaign, settings: &Settings) -> Duration {
+    settings
+        .policy
+        .caps
+        .iter()
+        .chain(campaign.caps.iter())
+        .map(|c| c.period.to_chrono())
+        .max()
+        .unwrap_or_else(|| Duration::days(1))
+}
+
+/// Plans a run at `at` without writing anything.
+#[instrument(skip_all, fields(campaign = %campaign.id))]
+pub async fn dry_run<S: Store>(store: &S, campaign: &Campaign, settings: &Settings, at: DateTime<Utc>) -> Result<PlanSummary, StoreError> {
+    let mut planner = Planner::new(campaign, &settings.policy, settings.default_timezone, at);
+    let since = at - history_horizon(campaign, settings);
+    let mut after = 0;
+    loop {
+        let page = store.contacts_page(&campaign.audience.lists, after, PAGE).await?;
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        let ids: Vec<i64> = page.iter().map(|c| c.id).collect();
+        let suppressions = store.suppressions_for(&page).await?;
+        let history = store.history_for(&ids, since).await?;
+        for contact in &page {
+            let relevant: Vec<Suppression> = suppressions.iter().filter(|s| s.target.matches(contact)).cloned().collect();
+            let past = history.get(&contact.id).map(Vec::as_slice).unwrap_or(&[]);
+            planner.consider(contact, past, &relevant, false);
+        }
+    }
+    Ok(planner.finish())
+}
+
+/// The moment a run would start: `at` if given, else the schedule's next occurrence.
+pub fn run_moment(campaign: &Campaign, at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+    if let Some(at) = at {
+        return Ok(at);
+    }
+    campaign.schedule.next_occurrence(now).ok_or_else(|| match &campaign.schedule {
+        Schedule::Once { at } => format!("the campaign ran once at {at} and will not run again; give --at to plan as if it did"),
+        Schedule::Cron { .. } => "the schedule has no occurrence after now (past its end); give --at to plan anyway".to_string(),
+    })
+}
+
+/// One step, as it would go for the contact.
+#[derive(Clone, Debug, Serialize)]
+pub struct StepStory {
+    pub step: String,
+    pub channel: Channel,
+    /// Set when a routing rule changed the step's channel.
+    pub routed_from: Option<Channel>,
+    /// When the step would be due (the run for the first step; later steps after their delays).
+    pub due: DateTime<Utc>,
+    pub verdict: Verdict,
+    pub explanation: String,
+    /// The moment allowed, in the contact's local time.
+    pub local_time: Option<String>,
+    pub window: String,
+    pub caps: Vec<CapUse>,
+}
+
+/// One contact's story for one campaign.
+#[derive(Clone, Debug, Serialize)]
+pub struct Story {
+    pub contact: String,
+    pub campaign: String,
+    pub run_at: DateTime<Utc>,
+    pub timezone: Option<String>,
+    pub lists: Vec<String>,
+    pub in_lists: bool,
+    pub in_segment: Option<bool>,
+    pub eligible: bool,
+    pub summary: String,
+    pub tags: Vec<Tag>,
+    pub suppressions: Vec<Suppression>,
+    pub steps: Vec<StepStory>,
+    pub history: Vec<PastAttempt>,
+}
+
+/// Explains whether, when and why (not) a contact would be contacted by a run at `at`.
+pub async fn explain<S: Store>(
+    store: &S,
+    campaign: &Campaign,
+    settings: &Settings,
+    external_id: &str,
+    at: DateTime<Utc>,
+) -> Result<Option<Story>, StoreError> {
+    let Some(contact) = store.contact(external_id).await? else { return Ok(None) };
+    let lists = store.lists_of(contact.id).await?;
+    let suppressions: Vec<Suppression> = store
+        .suppressions_for(std::slice::from_ref(&contact))
+        .await?
+        .into_iter()
+        .filter(|s| s.is_active(at))
+        .collect();
+    let since = at - history_horizon(campaign, settings);
+    let history = store.history_for(&[contact.id], since).await?.remove(&contact.id).unwrap_or_default();
+    let planner = Planner::new(campaign, &settings.policy, settings.default_timezone, at);
+    let in_lists = campaign.audience.lists.is_empty() || campaign.audience.lists.iter().any(|l| lists.contains(l));
+    let in_segment = campaign.audience.segment.as_ref().map(|s| s.matches(&contact, at));
+    let tz = contact_zone(&contact, settings.default_timezone);
+
+    let mut steps = Vec::new();
+    let mut due = at;
+    for (i, step) in campaign.steps.iter().enumerate() {
+        if i > 0 {
+            due += step.after.to_chrono();
+        }
+        let channel = campaign.route(step, |seg| seg.matches(&contact, at));
+        let mut question = planner.question(&contact, channel, &history, &suppressions);
+        question.now = due;
+        let verdict = policy::decide(&question);
+        let moment = verdict.moment(due);
+        let explanation = match &verdict {
+            Verdict::Now => "allowed at once".to_string(),
+            Verdict::Later { at, reason } => format!("allowed from {} ({})", at.format("%Y-%m-%d %H:%M UTC"), reason.code()),
+            Verdict::Never { reason } => format!("never: {} ({})", reason.explain(), reason.code()),
+        };
+        let caps = policy::cap_usage(&question, moment.unwrap_or(due));
+        steps.push(StepStory {
+            step: step.id.clone(),
+            channel,
+            routed_from: (channel != step.channel).then_some(step.channel),
+            due,
+            explanation,
+            local_time: moment.zip(tz).map(|(m, tz)| m.with_timezone(&tz).format("%a %Y-%m-%d %H:%M %Z").to_string()),
+            window: planner.window(channel).to_string(),
+            verdict,
+            caps,
+        });
+    }
+    let first = steps.first().map(|s| &s.verdict);
+    let eligible = in_lists && in_segment != Some(false) && !matches!(first, Some(Verdict::Never { .. }));
+    let summary = if !in_lists {
+        format!("not in the audience: the contact is in none of the lists {}", campaign.audience.lists.join(", "))
+    } else if in_segment == Some(false) {
+        format!("not in the audience: {} ({})", SkipReason::NotInSegment.explain(), campaign.audience.segment.as_ref().map(|s| s.source()).unwrap_or(""))
+    } else {
+        match first {
+            Some(Verdict::Never { reason }) => format!("skipped: {} ({})", reason.explain(), reason.code()),
+            Some(Verdict::Later { at, reason }) => format!("eligible; first contact at {} because of {}", at.format("%Y-%m-%d %H:%M UTC"), reason.code()),
+            _ => "eligible; first contact when the run starts".to_string(),
+        }
+    };
+    Ok(Some(Story {
+        contact: contact.display_masked(),
+        campaign: campaign.id.clone(),
+        run_at: at,
+        timezone: tz.map(|t| t.name().to_string()),
+        lists,
+        in_lists,
+        in_segment,
+        eligible,
+        summary,
+        tags: contact.tags.clone(),
+        suppressions,
+        steps,
+        history,
+    }))
+}
