@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use crate::config::Settings;
 use crate::diagnostics::{Diagnostic, SourceMap, parse_strict};
 use crate::domain::campaign::{Campaign, CampaignDef};
+use crate::domain::segment::Segment;
 use crate::domain::values::Channel;
 use crate::templates::{Part, TemplateSet};
 
@@ -107,6 +108,9 @@ impl Catalog {
             let label = file.display().to_string();
             let before = diagnostics.len();
             let located = |e: &str| -> (usize, usize) { map.locate(e) };
+            // Cross-file checks run even when the file has errors of its own, so one
+            // validation shows everything.
+            cross_check(&def, &label, &map, &templates, settings, &known_tags, &known_attrs, &mut diagnostics);
             match def.check(&id) {
                 Err(errors) => {
                     for e in errors {
@@ -119,7 +123,6 @@ impl Catalog {
                     }
                 }
                 Ok(campaign) => {
-                    cross_check(&campaign, &label, &map, &templates, settings, &known_tags, &known_attrs, &mut diagnostics);
                     if diagnostics[before..].iter().all(|d| !d.is_error()) {
                         let hash = format!("{:x}", Sha256::digest(text.as_bytes()));
                         campaigns.push(LoadedCampaign { campaign, file, source: text, hash });
@@ -212,7 +215,7 @@ fn find_in(text: &str, needle: &str) -> (usize, usize) {
 
 #[allow(clippy::too_many_arguments)]
 fn cross_check(
-    campaign: &Campaign,
+    def: &CampaignDef,
     label: &str,
     map: &SourceMap,
     templates: &TemplateSet,
@@ -222,14 +225,14 @@ fn cross_check(
     out: &mut Vec<Diagnostic>,
 ) {
     let at = |key: &str| map.locate(key);
-    let default_locale = campaign.default_locale.clone().unwrap_or_else(|| settings.default_locale.clone());
-    for (i, step) in campaign.steps.iter().enumerate() {
+    let default_locale = def.default_locale.clone().unwrap_or_else(|| settings.default_locale.clone());
+    for (i, step) in def.steps.iter().enumerate() {
         let Some(name) = &step.template else { continue };
         let key = format!("steps[{i}].template");
         let (line, col) = at(&key);
         let have = templates.locales(step.channel, name);
         let mut needed: Vec<&str> = vec![default_locale.as_str()];
-        needed.extend(campaign.locales.iter().map(String::as_str));
+        needed.extend(def.locales.iter().map(String::as_str));
         for locale in needed {
             if !have.contains(locale) {
                 let mut d = Diagnostic::error(label, format!("template missing for channel {} and locale {locale}", step.channel))
@@ -258,15 +261,22 @@ fn cross_check(
             }
         }
     }
+    // Filters that parse (the ones that do not are reported by the definition's own check).
+    let mut filters: Vec<(String, Segment)> = Vec::new();
+    if let Some(seg) = def.audience.segment.as_deref().and_then(|s| Segment::parse(s).ok()) {
+        filters.push(("audience.segment".to_string(), seg));
+    }
+    for (i, r) in def.routing.iter().enumerate() {
+        if let Ok(seg) = Segment::parse(&r.when) {
+            filters.push((format!("routing[{i}].when"), seg));
+        }
+    }
     // Tags read by filters or removed by rules must be set by something.
     let mut reads: Vec<(String, String)> = Vec::new();
-    if let Some(seg) = &campaign.audience.segment {
-        reads.extend(seg.tags().into_iter().map(|t| ("audience.segment".to_string(), t)));
+    for (key, seg) in &filters {
+        reads.extend(seg.tags().into_iter().map(|t| (key.clone(), t)));
     }
-    for (i, r) in campaign.routing.iter().enumerate() {
-        reads.extend(r.when.tags().into_iter().map(|t| (format!("routing[{i}].when"), t)));
-    }
-    for (i, r) in campaign.tag_rules.iter().enumerate() {
+    for (i, r) in def.tags.iter().enumerate() {
         if let Some(t) = &r.remove {
             reads.push((format!("tags[{i}].remove"), t.clone()));
         }
@@ -290,14 +300,11 @@ fn cross_check(
     // Attributes read by filters: a warning, since contacts may be imported later.
     if !known_attrs.is_empty() {
         let mut attr_reads: Vec<(String, String)> = Vec::new();
-        if let Some(seg) = &campaign.audience.segment {
-            attr_reads.extend(seg.attributes().into_iter().map(|a| ("audience.segment".to_string(), a)));
+        for (key, seg) in &filters {
+            attr_reads.extend(seg.attributes().into_iter().map(|a| (key.clone(), a)));
         }
-        for (i, r) in campaign.routing.iter().enumerate() {
-            attr_reads.extend(r.when.attributes().into_iter().map(|a| (format!("routing[{i}].when"), a)));
-        }
-        for (i, c) in campaign.caps.iter().enumerate() {
-            if let crate::domain::policy::CapScope::Obligation(a) = &c.scope {
+        for (i, c) in def.caps.iter().enumerate() {
+            if let Some(a) = &c.obligation {
                 attr_reads.push((format!("caps[{i}].obligation"), a.clone()));
             }
         }
@@ -318,12 +325,12 @@ fn cross_check(
         }
     }
     // A campaign window wider than the policy is clipped, never honoured.
-    for (channel, window) in &campaign.windows {
-        let policy = settings.policy.effective_window(*channel, None);
-        if !policy.covers(window) {
+    for (channel, window) in def.windows().unwrap_or_default() {
+        let policy = settings.policy.effective_window(channel, None);
+        if !policy.covers(&window) {
             let key = format!("windows.{channel}");
             let (line, col) = at(&key);
-            let effective = policy.intersect(window);
+            let effective = policy.intersect(&window);
             let d = if effective.never_opens() {
                 Diagnostic::error(label, "this window lies entirely outside the policy's quiet hours, so it never opens")
             } else {

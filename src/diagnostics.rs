@@ -229,8 +229,15 @@ pub fn parse_strict<T: DeserializeOwned>(file: &str, text: &str) -> Result<(T, S
                 if let Some(x) = expected {
                     d = d.expected(x);
                 }
+                // Look past the problem: a likely typo is corrected to its suggestion (so
+                // the rest of the file is still checked), anything else is removed.
+                let repair = match (&d.hint, d.message.starts_with("unknown key")) {
+                    (Some(h), true) => Edit::Rename(quoted(h)),
+                    (Some(h), false) if d.message.starts_with("unknown value") => Edit::Replace(quoted(h)),
+                    _ => Edit::Remove,
+                };
                 problems.push(d);
-                if path.is_empty() || !remove_path(&mut table, &path) {
+                if path.is_empty() || !(edit_path(&mut table, &path, &repair) || edit_path(&mut table, &path, &Edit::Remove)) {
                     return Err(problems);
                 }
                 removed.push(path);
@@ -267,49 +274,80 @@ fn explain_serde(message: &str) -> (String, Option<String>, Option<String>) {
     (first_line, None, None)
 }
 
-/// Removes the entry at `path` (`a.b[2].c`) from the table; false when there is none.
-fn remove_path(table: &mut DeTable<'_>, path: &str) -> bool {
+/// The name inside the backticks of a hint such as "did you mean `channel`?".
+fn quoted(hint: &str) -> String {
+    hint.split('`').nth(1).unwrap_or("").to_string()
+}
+
+/// How [`parse_strict`] looks past a problem.
+enum Edit {
+    Remove,
+    /// Rename the key (a typo in a key name) unless the intended key is already there.
+    Rename(String),
+    /// Replace a string value (a typo in a value).
+    Replace(String),
+}
+
+/// Applies `edit` to the entry at `path` (`a.b[2].c`); false when it cannot.
+fn edit_path(table: &mut DeTable<'_>, path: &str, edit: &Edit) -> bool {
     let mut segments: Vec<(String, Option<usize>)> = Vec::new();
     for part in path.split('.') {
         let (name, indices) = match part.find('[') {
             Some(i) => (&part[..i], &part[i..]),
             None => (part, ""),
         };
-        let idx: Vec<usize> = indices
-            .split(['[', ']'])
-            .filter(|s| !s.is_empty())
-            .filter_map(|s| s.parse().ok())
-            .collect();
         segments.push((name.to_string(), None));
-        for i in idx {
+        for i in indices.split(['[', ']']).filter(|s| !s.is_empty()).filter_map(|s| s.parse().ok()) {
             segments.push((String::new(), Some(i)));
         }
     }
-    // Never remove a whole array element: drop the key that holds the array instead.
-    while segments.last().is_some_and(|(_, i)| i.is_some()) {
-        segments.pop();
+    if segments.last().is_some_and(|(_, i)| i.is_some()) {
+        if !matches!(edit, Edit::Remove) {
+            return false;
+        }
+        // Never remove a whole array element: drop the key that holds the array instead.
+        while segments.last().is_some_and(|(_, i)| i.is_some()) {
+            segments.pop();
+        }
     }
-    remove_in_table(table, &segments)
+    edit_in_table(table, &segments, edit)
 }
 
-fn remove_in_table(table: &mut DeTable<'_>, segments: &[(String, Option<usize>)]) -> bool {
+fn edit_in_table(table: &mut DeTable<'_>, segments: &[(String, Option<usize>)], edit: &Edit) -> bool {
     let Some(((name, _), rest)) = segments.split_first() else { return false };
-    if rest.is_empty() {
-        return table.remove(name.as_str()).is_some();
+    if !rest.is_empty() {
+        return match table.get_mut(name.as_str()) {
+            Some(v) => edit_in_value(v.get_mut(), rest, edit),
+            None => false,
+        };
     }
-    match table.get_mut(name.as_str()) {
-        Some(v) => remove_in_value(v.get_mut(), rest),
-        None => false,
+    match edit {
+        Edit::Remove => table.remove(name.as_str()).is_some(),
+        Edit::Rename(to) => {
+            if to.is_empty() || table.contains_key(to.as_str()) {
+                return false;
+            }
+            let Some((key, value)) = table.remove_entry(name.as_str()) else { return false };
+            table.insert(toml::Spanned::new(key.span(), std::borrow::Cow::Owned(to.clone())), value);
+            true
+        }
+        Edit::Replace(to) => match table.get_mut(name.as_str()) {
+            Some(v) if !to.is_empty() && matches!(v.get_ref(), DeValue::String(_)) => {
+                *v.get_mut() = DeValue::String(std::borrow::Cow::Owned(to.clone()));
+                true
+            }
+            _ => false,
+        },
     }
 }
 
-fn remove_in_value(value: &mut DeValue<'_>, segments: &[(String, Option<usize>)]) -> bool {
+fn edit_in_value(value: &mut DeValue<'_>, segments: &[(String, Option<usize>)], edit: &Edit) -> bool {
     match (value, segments.first()) {
         (DeValue::Array(items), Some((_, Some(i)))) => match items.get_mut(*i) {
-            Some(item) => remove_in_value(item.get_mut(), &segments[1..]),
+            Some(item) => edit_in_value(item.get_mut(), &segments[1..], edit),
             None => false,
         },
-        (DeValue::Table(t), Some((_, None))) => remove_in_table(t, segments),
+        (DeValue::Table(t), Some((_, None))) => edit_in_table(t, segments, edit),
         _ => false,
     }
 }
@@ -343,6 +381,32 @@ mod tests {
         assert_eq!((errors[0].line, errors[0].key.as_str()), (5, "items[0].sise"));
         assert_eq!(errors[0].hint.as_deref(), Some("did you mean `size`?"));
         assert_eq!((errors[1].line, errors[1].key.as_str()), (9, "items[1].colour"));
+    }
+
+    #[test]
+    fn a_typo_in_a_key_does_not_hide_the_next_problem() {
+        #[derive(serde::Deserialize, Debug)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Step {
+            channel: Channel,
+        }
+        #[derive(serde::Deserialize, Debug)]
+        #[serde(rename_all = "snake_case")]
+        enum Channel {
+            Sms,
+            VoiceBot,
+        }
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Doc {
+            steps: Vec<Step>,
+        }
+        let text = "[[steps]]\nchanel = \"sms\"\n\n[[steps]]\nchannel = \"voicebot\"\n";
+        let errors = parse_strict::<Doc>("f.toml", text).unwrap_err();
+        let keys: Vec<(&str, usize)> = errors.iter().map(|e| (e.key.as_str(), e.line)).collect();
+        assert_eq!(keys, vec![("steps[0].chanel", 2), ("steps[1].channel", 5)], "{errors:#?}");
+        assert_eq!(errors[1].hint.as_deref(), Some("did you mean `voice_bot`?"));
     }
 
     #[test]

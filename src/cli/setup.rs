@@ -69,16 +69,23 @@ pub async fn validate(ctx: &Ctx, args: &ValidateArgs) -> Result<ExitCode> {
 
 #[derive(Debug, Args)]
 pub struct SchemaArgs {
-    /// Print the schema of herald.toml instead of campaign definitions.
-    #[arg(long)]
-    pub config: bool,
+    /// Which file format.
+    #[arg(value_enum, default_value_t = SchemaOf::Campaign)]
+    pub of: SchemaOf,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SchemaOf {
+    /// Campaign definitions (`jobs/*.toml`).
+    Campaign,
+    /// The settings file (`herald.toml`).
+    Config,
 }
 
 pub fn schema(args: &SchemaArgs) -> Result<ExitCode> {
-    let schema = if args.config {
-        schemars::schema_for!(crate::config::ConfigFile)
-    } else {
-        schemars::schema_for!(crate::domain::campaign::CampaignDef)
+    let schema = match args.of {
+        SchemaOf::Config => schemars::schema_for!(crate::config::ConfigFile),
+        SchemaOf::Campaign => schemars::schema_for!(crate::domain::campaign::CampaignDef),
     };
     print_json(&schema)?;
     Ok(ExitCode::SUCCESS)

@@ -572,6 +572,12 @@ impl CampaignDef {
         if p.0.is_empty() { Ok(out) } else { Err(p.0) }
     }
 
+    /// The contact windows, when they are all well formed (for checks that run even when
+    /// other parts of the definition are broken).
+    pub fn windows(&self) -> Option<BTreeMap<Channel, ContactWindow>> {
+        self.check_windows(&mut Problems::default())
+    }
+
     /// Checks everything that can be checked within this one file.
     pub fn check(&self, id: &str) -> Result<Campaign, Vec<FieldError>> {
         let mut p = Problems::default();
