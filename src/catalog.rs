@@ -61,26 +61,39 @@ impl Catalog {
             } else if p.exists() {
                 files.push(p.clone());
             } else {
-                diagnostics.push(Diagnostic::error(p.display().to_string(), "no such file or folder"));
+                diagnostics.push(Diagnostic::error(
+                    p.display().to_string(),
+                    "no such file or folder",
+                ));
             }
         }
         let mut parsed: Vec<(CampaignDef, SourceMap, PathBuf, String, String)> = Vec::new();
         let mut broken = BTreeSet::new();
         for file in files {
             let label = file.display().to_string();
-            let id = file.file_stem().and_then(|s| s.to_str()).unwrap_or("").to_string();
+            let id = file
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("")
+                .to_string();
             let text = match std::fs::read_to_string(&file) {
                 Ok(t) => t,
                 Err(e) => {
-                    diagnostics.push(Diagnostic::error(&label, format!("cannot read the file: {e}")));
+                    diagnostics.push(Diagnostic::error(
+                        &label,
+                        format!("cannot read the file: {e}"),
+                    ));
                     broken.insert(id);
                     continue;
                 }
             };
             if parsed.iter().any(|(_, _, _, other, _)| *other == id) {
                 diagnostics.push(
-                    Diagnostic::error(&label, format!("a campaign named `{id}` is already defined"))
-                        .hint("the file name is the campaign id: rename one of the files"),
+                    Diagnostic::error(
+                        &label,
+                        format!("a campaign named `{id}` is already defined"),
+                    )
+                    .hint("the file name is the campaign id: rename one of the files"),
                 );
                 broken.insert(id);
                 continue;
@@ -110,12 +123,23 @@ impl Catalog {
             let located = |e: &str| -> (usize, usize) { map.locate(e) };
             // Cross-file checks run even when the file has errors of its own, so one
             // validation shows everything.
-            cross_check(&def, &label, &map, &templates, settings, &known_tags, &known_attrs, &mut diagnostics);
+            cross_check(
+                &def,
+                &label,
+                &map,
+                &templates,
+                settings,
+                &known_tags,
+                &known_attrs,
+                &mut diagnostics,
+            );
             match def.check(&id) {
                 Err(errors) => {
                     for e in errors {
                         let (line, column) = located(&e.path);
-                        let mut d = Diagnostic::error(&label, e.message).at(line, column).key(&e.path);
+                        let mut d = Diagnostic::error(&label, e.message)
+                            .at(line, column)
+                            .key(&e.path);
                         d.found = e.found;
                         d.expected = e.expected;
                         d.hint = e.hint;
@@ -125,7 +149,12 @@ impl Catalog {
                 Ok(campaign) => {
                     if diagnostics[before..].iter().all(|d| !d.is_error()) {
                         let hash = format!("{:x}", Sha256::digest(text.as_bytes()));
-                        campaigns.push(LoadedCampaign { campaign, file, source: text, hash });
+                        campaigns.push(LoadedCampaign {
+                            campaign,
+                            file,
+                            source: text,
+                            hash,
+                        });
                         continue;
                     }
                 }
@@ -138,8 +167,14 @@ impl Catalog {
                 let (line, column) = find_in(&file.source, var.rsplit('.').next().unwrap_or(&var));
                 let candidates: Vec<String> = match var.split_once('.') {
                     Some(("attr", _)) => known_attrs.iter().map(|a| format!("attr.{a}")).collect(),
-                    Some(("contact", _)) => crate::templates::CONTACT_FIELDS.iter().map(|f| format!("contact.{f}")).collect(),
-                    _ => crate::templates::ROOTS.iter().map(|r| r.to_string()).collect(),
+                    Some(("contact", _)) => crate::templates::CONTACT_FIELDS
+                        .iter()
+                        .map(|f| format!("contact.{f}"))
+                        .collect(),
+                    _ => crate::templates::ROOTS
+                        .iter()
+                        .map(|r| r.to_string())
+                        .collect(),
                 };
                 let hint = crate::domain::suggest(&var, candidates.iter().map(String::as_str))
                     .map(|s| format!("did you mean `{s}`?"))
@@ -151,10 +186,13 @@ impl Catalog {
                         }
                     });
                 diagnostics.push(
-                    Diagnostic::error(file.path.display().to_string(), "the template uses a variable no contact has")
-                        .at(line, column)
-                        .found(&var)
-                        .hint(hint),
+                    Diagnostic::error(
+                        file.path.display().to_string(),
+                        "the template uses a variable no contact has",
+                    )
+                    .at(line, column)
+                    .found(&var)
+                    .hint(hint),
                 );
             }
         }
@@ -166,14 +204,21 @@ impl Catalog {
             .collect();
         campaigns.retain(|c| {
             let uses_bad = c.campaign.steps.iter().any(|s| {
-                s.template.as_ref().is_some_and(|t| bad_templates.contains(&(s.channel.to_string(), t.clone())))
+                s.template
+                    .as_ref()
+                    .is_some_and(|t| bad_templates.contains(&(s.channel.to_string(), t.clone())))
             });
             if uses_bad {
                 broken.insert(c.campaign.id.clone());
             }
             !uses_bad
         });
-        Catalog { campaigns, templates, diagnostics, broken }
+        Catalog {
+            campaigns,
+            templates,
+            diagnostics,
+            broken,
+        }
     }
 
     pub fn errors(&self) -> usize {
@@ -186,11 +231,23 @@ impl Catalog {
             return Ok(c);
         }
         if self.broken.contains(id) {
-            return Err(format!("campaign `{id}` has errors; run `herald validate` to see them"));
+            return Err(format!(
+                "campaign `{id}` has errors; run `herald validate` to see them"
+            ));
         }
-        let names: Vec<&str> = self.campaigns.iter().map(|c| c.campaign.id.as_str()).chain(self.broken.iter().map(String::as_str)).collect();
-        let hint = crate::domain::suggest(id, names.iter().copied()).map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default();
-        Err(format!("there is no campaign `{id}`{hint}; campaigns: {}", names.join(", ")))
+        let names: Vec<&str> = self
+            .campaigns
+            .iter()
+            .map(|c| c.campaign.id.as_str())
+            .chain(self.broken.iter().map(String::as_str))
+            .collect();
+        let hint = crate::domain::suggest(id, names.iter().copied())
+            .map(|s| format!(" (did you mean `{s}`?)"))
+            .unwrap_or_default();
+        Err(format!(
+            "there is no campaign `{id}`{hint}; campaigns: {}",
+            names.join(", ")
+        ))
     }
 }
 
@@ -225,7 +282,10 @@ fn cross_check(
     out: &mut Vec<Diagnostic>,
 ) {
     let at = |key: &str| map.locate(key);
-    let default_locale = def.default_locale.clone().unwrap_or_else(|| settings.default_locale.clone());
+    let default_locale = def
+        .default_locale
+        .clone()
+        .unwrap_or_else(|| settings.default_locale.clone());
     for (i, step) in def.steps.iter().enumerate() {
         let Some(name) = &step.template else { continue };
         let key = format!("steps[{i}].template");
@@ -235,23 +295,43 @@ fn cross_check(
         needed.extend(def.locales.iter().map(String::as_str));
         for locale in needed {
             if !have.contains(locale) {
-                let mut d = Diagnostic::error(label, format!("template missing for channel {} and locale {locale}", step.channel))
-                    .at(line, col)
-                    .key(&key)
-                    .found(name)
-                    .expected(format!("{}/{}/{name}.{locale}.txt", settings.templates_dir.display(), step.channel));
-                let others: BTreeSet<String> = templates.files().filter(|f| f.channel == step.channel).map(|f| f.name.clone()).collect();
+                let mut d = Diagnostic::error(
+                    label,
+                    format!(
+                        "template missing for channel {} and locale {locale}",
+                        step.channel
+                    ),
+                )
+                .at(line, col)
+                .key(&key)
+                .found(name)
+                .expected(format!(
+                    "{}/{}/{name}.{locale}.txt",
+                    settings.templates_dir.display(),
+                    step.channel
+                ));
+                let others: BTreeSet<String> = templates
+                    .files()
+                    .filter(|f| f.channel == step.channel)
+                    .map(|f| f.name.clone())
+                    .collect();
                 if let Some(s) = crate::domain::suggest(name, others.iter().map(String::as_str)) {
                     d = d.hint(format!("did you mean `{s}`?"));
                 } else if !have.is_empty() {
-                    d = d.hint(format!("it exists in: {}", have.iter().cloned().collect::<Vec<_>>().join(", ")));
+                    d = d.hint(format!(
+                        "it exists in: {}",
+                        have.iter().cloned().collect::<Vec<_>>().join(", ")
+                    ));
                 }
                 out.push(d);
             }
         }
         if step.channel == Channel::Email {
             for locale in &have {
-                if templates.get(Channel::Email, name, locale, Part::Html).is_none() {
+                if templates
+                    .get(Channel::Email, name, locale, Part::Html)
+                    .is_none()
+                {
                     out.push(
                         Diagnostic::warning(label, format!("e-mail template `{name}` ({locale}) has no HTML part: it will be sent as plain text"))
                             .at(line, col)
@@ -263,7 +343,12 @@ fn cross_check(
     }
     // Filters that parse (the ones that do not are reported by the definition's own check).
     let mut filters: Vec<(String, Segment)> = Vec::new();
-    if let Some(seg) = def.audience.segment.as_deref().and_then(|s| Segment::parse(s).ok()) {
+    if let Some(seg) = def
+        .audience
+        .segment
+        .as_deref()
+        .and_then(|s| Segment::parse(s).ok())
+    {
         filters.push(("audience.segment".to_string(), seg));
     }
     for (i, r) in def.routing.iter().enumerate() {
@@ -292,7 +377,9 @@ fn cross_check(
                     .at(line, col)
                     .key(&key)
                     .found(&tag)
-                    .expected("a tag some campaign's rules add, a contact has, or herald.toml declares")
+                    .expected(
+                        "a tag some campaign's rules add, a contact has, or herald.toml declares",
+                    )
                     .hint(hint),
             );
         }
@@ -332,11 +419,22 @@ fn cross_check(
             let (line, col) = at(&key);
             let effective = policy.intersect(&window);
             let d = if effective.never_opens() {
-                Diagnostic::error(label, "this window lies entirely outside the policy's quiet hours, so it never opens")
+                Diagnostic::error(
+                    label,
+                    "this window lies entirely outside the policy's quiet hours, so it never opens",
+                )
             } else {
-                Diagnostic::warning(label, format!("the policy's quiet hours clip this window to {effective}"))
+                Diagnostic::warning(
+                    label,
+                    format!("the policy's quiet hours clip this window to {effective}"),
+                )
             };
-            out.push(d.at(line, col).key(&key).found(window.to_string()).expected(format!("within {policy}")));
+            out.push(
+                d.at(line, col)
+                    .key(&key)
+                    .found(window.to_string())
+                    .expected(format!("within {policy}")),
+            );
         }
     }
 }

@@ -39,7 +39,12 @@ pub fn parse_moment(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Str
     if let Ok(d) = DateTime::parse_from_rfc3339(t) {
         return Ok(d.with_timezone(&Utc));
     }
-    for f in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"] {
+    for f in [
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+    ] {
         if let Ok(n) = chrono::NaiveDateTime::parse_from_str(t, f) {
             return Ok(n.and_utc());
         }
@@ -47,5 +52,7 @@ pub fn parse_moment(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Str
     if let Ok(d) = chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d") {
         return Ok(d.and_hms_opt(0, 0, 0).expect("midnight").and_utc());
     }
-    Err(format!("`{t}` is not a moment (expected `now`, `2026-11-26T09:00:00Z` or `2026-11-26 09:00` in UTC)"))
+    Err(format!(
+        "`{t}` is not a moment (expected `now`, `2026-11-26T09:00:00Z` or `2026-11-26 09:00` in UTC)"
+    ))
 }

@@ -83,12 +83,22 @@ impl Settings {
     /// and the environment.
     pub fn load(overrides: &Overrides) -> Result<Settings, Vec<Diagnostic>> {
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        let explicit = overrides.config.clone().or_else(|| env("HERALD_CONFIG").map(PathBuf::from));
+        let explicit = overrides
+            .config
+            .clone()
+            .or_else(|| env("HERALD_CONFIG").map(PathBuf::from));
         let path = match explicit {
             Some(p) => {
                 if !p.exists() {
-                    return Err(vec![Diagnostic::error(p.display().to_string(), "the config file does not exist")
-                        .hint("create one with `herald init`, or leave out --config / HERALD_CONFIG")]);
+                    return Err(vec![
+                        Diagnostic::error(
+                            p.display().to_string(),
+                            "the config file does not exist",
+                        )
+                        .hint(
+                            "create one with `herald init`, or leave out --config / HERALD_CONFIG",
+                        ),
+                    ]);
                 }
                 Some(p)
             }
@@ -97,8 +107,12 @@ impl Settings {
         let (file, name) = match &path {
             Some(p) => {
                 let name = p.display().to_string();
-                let text = std::fs::read_to_string(p)
-                    .map_err(|e| vec![Diagnostic::error(&name, format!("cannot read the config file: {e}"))])?;
+                let text = std::fs::read_to_string(p).map_err(|e| {
+                    vec![Diagnostic::error(
+                        &name,
+                        format!("cannot read the config file: {e}"),
+                    )]
+                })?;
                 (parse_strict::<ConfigFile>(&name, &text)?.0, name)
             }
             None => (ConfigFile::default(), "herald.toml".to_string()),
@@ -122,7 +136,12 @@ impl Settings {
     ) -> Result<Settings, Vec<Diagnostic>> {
         let mut problems = Vec::new();
         let mut sources = BTreeMap::new();
-        let mut pick = |key: &str, var: &str, flag: Option<String>, from_file: Option<String>, default: &str| -> String {
+        let mut pick = |key: &str,
+                        var: &str,
+                        flag: Option<String>,
+                        from_file: Option<String>,
+                        default: &str|
+         -> String {
             let (value, source) = if let Some(v) = flag {
                 (v, "flag".to_string())
             } else if let Some(v) = env(var) {
@@ -138,18 +157,36 @@ impl Settings {
         let from_file = path.is_some();
         let relative = |p: String| -> PathBuf {
             let pb = PathBuf::from(&p);
-            if pb.is_absolute() || !from_file { pb } else { base.join(pb) }
+            if pb.is_absolute() || !from_file {
+                pb
+            } else {
+                base.join(pb)
+            }
         };
-        let database_url = pick("database_url", "HERALD_DATABASE_URL", overrides.database_url.clone(), file.database_url.clone(), "sqlite://herald.db");
-        let database_url = if from_file && overrides.database_url.is_none() && env("HERALD_DATABASE_URL").is_none() {
+        let database_url = pick(
+            "database_url",
+            "HERALD_DATABASE_URL",
+            overrides.database_url.clone(),
+            file.database_url.clone(),
+            "sqlite://herald.db",
+        );
+        let database_url = if from_file
+            && overrides.database_url.is_none()
+            && env("HERALD_DATABASE_URL").is_none()
+        {
             match database_url.strip_prefix("sqlite://") {
-                Some(p) if !Path::new(p).is_absolute() => format!("sqlite://{}", base.join(p).display()),
+                Some(p) if !Path::new(p).is_absolute() => {
+                    format!("sqlite://{}", base.join(p).display())
+                }
                 _ => database_url,
             }
         } else {
             database_url
         };
-        if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")) {
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
             problems.push(
                 Diagnostic::error(name, "unsupported database URL")
                     .key("database_url")
@@ -157,13 +194,41 @@ impl Settings {
                     .expected("sqlite://PATH or postgres://USER@HOST/DB"),
             );
         }
-        let jobs_dir = relative(pick("jobs_dir", "HERALD_JOBS_DIR", None, file.jobs_dir.clone(), "jobs"));
-        let templates_dir = relative(pick("templates_dir", "HERALD_TEMPLATES_DIR", None, file.templates_dir.clone(), "templates"));
-        let default_locale = pick("default_locale", "HERALD_DEFAULT_LOCALE", None, file.default_locale.clone(), "en");
-        let region = pick("default_region", "HERALD_DEFAULT_REGION", None, file.default_region.clone(), "");
+        let jobs_dir = relative(pick(
+            "jobs_dir",
+            "HERALD_JOBS_DIR",
+            None,
+            file.jobs_dir.clone(),
+            "jobs",
+        ));
+        let templates_dir = relative(pick(
+            "templates_dir",
+            "HERALD_TEMPLATES_DIR",
+            None,
+            file.templates_dir.clone(),
+            "templates",
+        ));
+        let default_locale = pick(
+            "default_locale",
+            "HERALD_DEFAULT_LOCALE",
+            None,
+            file.default_locale.clone(),
+            "en",
+        );
+        let region = pick(
+            "default_region",
+            "HERALD_DEFAULT_REGION",
+            None,
+            file.default_region.clone(),
+            "",
+        );
         let default_region = if region.is_empty() {
             None
-        } else if region.to_ascii_uppercase().parse::<phonenumber::country::Id>().is_err() {
+        } else if region
+            .to_ascii_uppercase()
+            .parse::<phonenumber::country::Id>()
+            .is_err()
+        {
             problems.push(
                 Diagnostic::error(name, "unknown phone region")
                     .key("default_region")
@@ -174,14 +239,24 @@ impl Settings {
         } else {
             Some(region.to_ascii_uppercase())
         };
-        let tz = pick("default_timezone", "HERALD_DEFAULT_TIMEZONE", None, file.default_timezone.clone(), "");
+        let tz = pick(
+            "default_timezone",
+            "HERALD_DEFAULT_TIMEZONE",
+            None,
+            file.default_timezone.clone(),
+            "",
+        );
         let default_timezone = if tz.is_empty() {
             None
         } else {
             match TimeZone::parse(&tz) {
                 Ok(t) => Some(t),
                 Err(e) => {
-                    problems.push(Diagnostic::error(name, e).key("default_timezone").found(&tz));
+                    problems.push(
+                        Diagnostic::error(name, e)
+                            .key("default_timezone")
+                            .found(&tz),
+                    );
                     None
                 }
             }
@@ -192,16 +267,21 @@ impl Settings {
                 Ok(r) => {
                     policy.quiet_hours.insert(*family, ContactWindow::daily(r));
                 }
-                Err(e) => problems.push(Diagnostic::error(name, e).key(format!("policy.quiet_hours.{}", family.as_str()))),
+                Err(e) => problems.push(
+                    Diagnostic::error(name, e)
+                        .key(format!("policy.quiet_hours.{}", family.as_str())),
+                ),
             }
         }
         if let Some(caps) = &file.policy.caps {
             let def = crate::domain::campaign::CampaignDef::caps_only(caps.clone());
             match def {
                 Ok(c) => policy.caps = c,
-                Err(errors) => problems.extend(
-                    errors.into_iter().map(|e| Diagnostic::error(name, e.message).key(format!("policy.{}", e.path))),
-                ),
+                Err(errors) => {
+                    problems.extend(errors.into_iter().map(|e| {
+                        Diagnostic::error(name, e.message).key(format!("policy.{}", e.path))
+                    }))
+                }
             }
         }
         if !problems.is_empty() {
@@ -247,7 +327,15 @@ mod tests {
 
     #[test]
     fn defaults_need_no_file() {
-        let s = Settings::from_parts(ConfigFile::default(), "herald.toml", None, Path::new("."), &no_env, &Overrides::default()).unwrap();
+        let s = Settings::from_parts(
+            ConfigFile::default(),
+            "herald.toml",
+            None,
+            Path::new("."),
+            &no_env,
+            &Overrides::default(),
+        )
+        .unwrap();
         assert_eq!(s.database_url, "sqlite://herald.db");
         assert_eq!(s.default_locale, "en");
         assert_eq!(s.sources["database_url"], "default");
@@ -255,15 +343,41 @@ mod tests {
 
     #[test]
     fn environment_beats_the_file_and_flags_beat_both() {
-        let file = ConfigFile { database_url: Some("sqlite://a.db".into()), default_locale: Some("fr".into()), ..Default::default() };
+        let file = ConfigFile {
+            database_url: Some("sqlite://a.db".into()),
+            default_locale: Some("fr".into()),
+            ..Default::default()
+        };
         let env = |k: &str| match k {
             "HERALD_DATABASE_URL" => Some("sqlite://b.db".to_string()),
             _ => None,
         };
-        let s = Settings::from_parts(file, "herald.toml", None, Path::new("."), &env, &Overrides::default()).unwrap();
-        assert_eq!((s.database_url.as_str(), s.default_locale.as_str()), ("sqlite://b.db", "fr"));
-        let flags = Overrides { database_url: Some("sqlite://c.db".into()), ..Default::default() };
-        let s = Settings::from_parts(ConfigFile::default(), "herald.toml", None, Path::new("."), &env, &flags).unwrap();
+        let s = Settings::from_parts(
+            file,
+            "herald.toml",
+            None,
+            Path::new("."),
+            &env,
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            (s.database_url.as_str(), s.default_locale.as_str()),
+            ("sqlite://b.db", "fr")
+        );
+        let flags = Overrides {
+            database_url: Some("sqlite://c.db".into()),
+            ..Default::default()
+        };
+        let s = Settings::from_parts(
+            ConfigFile::default(),
+            "herald.toml",
+            None,
+            Path::new("."),
+            &env,
+            &flags,
+        )
+        .unwrap();
         assert_eq!(s.database_url, "sqlite://c.db");
     }
 
@@ -275,14 +389,28 @@ mod tests {
             default_region: Some("XX".into()),
             ..Default::default()
         };
-        let errors = Settings::from_parts(file, "herald.toml", None, Path::new("."), &no_env, &Overrides::default()).unwrap_err();
+        let errors = Settings::from_parts(
+            file,
+            "herald.toml",
+            None,
+            Path::new("."),
+            &no_env,
+            &Overrides::default(),
+        )
+        .unwrap_err();
         let keys: Vec<&str> = errors.iter().map(|e| e.key.as_str()).collect();
-        assert_eq!(keys, vec!["database_url", "default_region", "default_timezone"]);
+        assert_eq!(
+            keys,
+            vec!["database_url", "default_region", "default_timezone"]
+        );
     }
 
     #[test]
     fn passwords_are_hidden_in_urls() {
-        assert_eq!(redact_url("postgres://bob:secret@db/x"), "postgres://bob:***@db/x");
+        assert_eq!(
+            redact_url("postgres://bob:secret@db/x"),
+            "postgres://bob:***@db/x"
+        );
         assert_eq!(redact_url("sqlite://herald.db"), "sqlite://herald.db");
     }
 }

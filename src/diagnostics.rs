@@ -54,7 +54,10 @@ impl Diagnostic {
     }
 
     pub fn warning(file: impl Into<String>, message: impl Into<String>) -> Diagnostic {
-        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(file, message) }
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(file, message)
+        }
     }
 
     pub fn at(mut self, line: usize, column: usize) -> Self {
@@ -125,14 +128,21 @@ pub struct SourceMap {
 
 impl SourceMap {
     fn build(text: &str, table: &DeTable<'_>) -> SourceMap {
-        let mut map = SourceMap { text: text.to_string(), entries: Vec::new() };
+        let mut map = SourceMap {
+            text: text.to_string(),
+            entries: Vec::new(),
+        };
         map.walk_table("", table);
         map
     }
 
     fn walk_table(&mut self, prefix: &str, table: &DeTable<'_>) {
         for (k, v) in table.iter() {
-            let path = if prefix.is_empty() { k.get_ref().to_string() } else { format!("{prefix}.{}", k.get_ref()) };
+            let path = if prefix.is_empty() {
+                k.get_ref().to_string()
+            } else {
+                format!("{prefix}.{}", k.get_ref())
+            };
             self.entries.push((path.clone(), k.span(), v.span()));
             self.walk_value(&path, v.get_ref());
         }
@@ -179,25 +189,34 @@ impl SourceMap {
     fn path_at(&self, offset: usize) -> Option<&str> {
         self.entries
             .iter()
-            .filter(|(_, k, v)| k.contains(&offset) || v.contains(&offset) || (k.start == offset && k.is_empty()))
+            .filter(|(_, k, v)| {
+                k.contains(&offset) || v.contains(&offset) || (k.start == offset && k.is_empty())
+            })
             .max_by_key(|(p, _, _)| p.matches(['.', '[']).count())
             .map(|(p, _, _)| p.as_str())
     }
 }
 
 /// Parses `text` (the contents of `file`) into `T`, reporting every problem at once.
-pub fn parse_strict<T: DeserializeOwned>(file: &str, text: &str) -> Result<(T, SourceMap), Vec<Diagnostic>> {
+pub fn parse_strict<T: DeserializeOwned>(
+    file: &str,
+    text: &str,
+) -> Result<(T, SourceMap), Vec<Diagnostic>> {
     let root = match DeTable::parse(text) {
         Ok(t) => t,
         Err(e) => {
             let (_, errors) = DeTable::parse_recoverable(text);
             let errors = if errors.is_empty() { vec![e] } else { errors };
-            let map = SourceMap { text: text.to_string(), entries: Vec::new() };
+            let map = SourceMap {
+                text: text.to_string(),
+                entries: Vec::new(),
+            };
             return Err(errors
                 .iter()
                 .map(|e| {
                     let (line, column) = map.line_col(e.span().map_or(0, |s| s.start));
-                    Diagnostic::error(file, format!("TOML syntax: {}", e.message().trim())).at(line, column)
+                    Diagnostic::error(file, format!("TOML syntax: {}", e.message().trim()))
+                        .at(line, column)
                 })
                 .collect());
         }
@@ -225,7 +244,10 @@ pub fn parse_strict<T: DeserializeOwned>(file: &str, text: &str) -> Result<(T, S
                 }
                 let (line, column) = map.line_col(offset);
                 let (message, hint, expected) = explain_serde(&message);
-                let mut d = Diagnostic::error(file, message).at(line, column).key(&path).hint(hint.unwrap_or_default());
+                let mut d = Diagnostic::error(file, message)
+                    .at(line, column)
+                    .key(&path)
+                    .hint(hint.unwrap_or_default());
                 if let Some(x) = expected {
                     d = d.expected(x);
                 }
@@ -233,11 +255,16 @@ pub fn parse_strict<T: DeserializeOwned>(file: &str, text: &str) -> Result<(T, S
                 // the rest of the file is still checked), anything else is removed.
                 let repair = match (&d.hint, d.message.starts_with("unknown key")) {
                     (Some(h), true) => Edit::Rename(quoted(h)),
-                    (Some(h), false) if d.message.starts_with("unknown value") => Edit::Replace(quoted(h)),
+                    (Some(h), false) if d.message.starts_with("unknown value") => {
+                        Edit::Replace(quoted(h))
+                    }
                     _ => Edit::Remove,
                 };
                 problems.push(d);
-                if path.is_empty() || !(edit_path(&mut table, &path, &repair) || edit_path(&mut table, &path, &Edit::Remove)) {
+                if path.is_empty()
+                    || !(edit_path(&mut table, &path, &repair)
+                        || edit_path(&mut table, &path, &Edit::Remove))
+                {
                     return Err(problems);
                 }
                 removed.push(path);
@@ -262,9 +289,15 @@ fn explain_serde(message: &str) -> (String, Option<String>, Option<String>) {
                 Some((_, list)) => list.split('`').skip(1).step_by(2).collect(),
                 None => Vec::new(),
             };
-            let hint = crate::domain::suggest(found, candidates.iter().copied()).map(|s| format!("did you mean `{s}`?"));
-            let what = if prefix.contains("field") { "unknown key" } else { "unknown value" };
-            let expected = (!candidates.is_empty()).then(|| format!("one of {}", candidates.join(", ")));
+            let hint = crate::domain::suggest(found, candidates.iter().copied())
+                .map(|s| format!("did you mean `{s}`?"));
+            let what = if prefix.contains("field") {
+                "unknown key"
+            } else {
+                "unknown value"
+            };
+            let expected =
+                (!candidates.is_empty()).then(|| format!("one of {}", candidates.join(", ")));
             return (format!("{what} `{found}`"), hint, expected);
         }
     }
@@ -297,7 +330,11 @@ fn edit_path(table: &mut DeTable<'_>, path: &str, edit: &Edit) -> bool {
             None => (part, ""),
         };
         segments.push((name.to_string(), None));
-        for i in indices.split(['[', ']']).filter(|s| !s.is_empty()).filter_map(|s| s.parse().ok()) {
+        for i in indices
+            .split(['[', ']'])
+            .filter(|s| !s.is_empty())
+            .filter_map(|s| s.parse().ok())
+        {
             segments.push((String::new(), Some(i)));
         }
     }
@@ -313,8 +350,14 @@ fn edit_path(table: &mut DeTable<'_>, path: &str, edit: &Edit) -> bool {
     edit_in_table(table, &segments, edit)
 }
 
-fn edit_in_table(table: &mut DeTable<'_>, segments: &[(String, Option<usize>)], edit: &Edit) -> bool {
-    let Some(((name, _), rest)) = segments.split_first() else { return false };
+fn edit_in_table(
+    table: &mut DeTable<'_>,
+    segments: &[(String, Option<usize>)],
+    edit: &Edit,
+) -> bool {
+    let Some(((name, _), rest)) = segments.split_first() else {
+        return false;
+    };
     if !rest.is_empty() {
         return match table.get_mut(name.as_str()) {
             Some(v) => edit_in_value(v.get_mut(), rest, edit),
@@ -327,8 +370,13 @@ fn edit_in_table(table: &mut DeTable<'_>, segments: &[(String, Option<usize>)], 
             if to.is_empty() || table.contains_key(to.as_str()) {
                 return false;
             }
-            let Some((key, value)) = table.remove_entry(name.as_str()) else { return false };
-            table.insert(toml::Spanned::new(key.span(), std::borrow::Cow::Owned(to.clone())), value);
+            let Some((key, value)) = table.remove_entry(name.as_str()) else {
+                return false;
+            };
+            table.insert(
+                toml::Spanned::new(key.span(), std::borrow::Cow::Owned(to.clone())),
+                value,
+            );
             true
         }
         Edit::Replace(to) => match table.get_mut(name.as_str()) {
@@ -341,7 +389,11 @@ fn edit_in_table(table: &mut DeTable<'_>, segments: &[(String, Option<usize>)], 
     }
 }
 
-fn edit_in_value(value: &mut DeValue<'_>, segments: &[(String, Option<usize>)], edit: &Edit) -> bool {
+fn edit_in_value(
+    value: &mut DeValue<'_>,
+    segments: &[(String, Option<usize>)],
+    edit: &Edit,
+) -> bool {
     match (value, segments.first()) {
         (DeValue::Array(items), Some((_, Some(i)))) => match items.get_mut(*i) {
             Some(item) => edit_in_value(item.get_mut(), &segments[1..], edit),
@@ -378,9 +430,15 @@ mod tests {
         let text = "name = \"x\"\n\n[[items]]\nid = \"a\"\nsise = 3\n\n[[items]]\nid = \"b\"\ncolour = \"red\"\n";
         let errors = parse_strict::<Doc>("f.toml", text).unwrap_err();
         assert_eq!(errors.len(), 2, "{errors:#?}");
-        assert_eq!((errors[0].line, errors[0].key.as_str()), (5, "items[0].sise"));
+        assert_eq!(
+            (errors[0].line, errors[0].key.as_str()),
+            (5, "items[0].sise")
+        );
         assert_eq!(errors[0].hint.as_deref(), Some("did you mean `size`?"));
-        assert_eq!((errors[1].line, errors[1].key.as_str()), (9, "items[1].colour"));
+        assert_eq!(
+            (errors[1].line, errors[1].key.as_str()),
+            (9, "items[1].colour")
+        );
     }
 
     #[test]
@@ -405,7 +463,11 @@ mod tests {
         let text = "[[steps]]\nchanel = \"sms\"\n\n[[steps]]\nchannel = \"voicebot\"\n";
         let errors = parse_strict::<Doc>("f.toml", text).unwrap_err();
         let keys: Vec<(&str, usize)> = errors.iter().map(|e| (e.key.as_str(), e.line)).collect();
-        assert_eq!(keys, vec![("steps[0].chanel", 2), ("steps[1].channel", 5)], "{errors:#?}");
+        assert_eq!(
+            keys,
+            vec![("steps[0].chanel", 2), ("steps[1].channel", 5)],
+            "{errors:#?}"
+        );
         assert_eq!(errors[1].hint.as_deref(), Some("did you mean `voice_bot`?"));
     }
 
@@ -414,7 +476,11 @@ mod tests {
         let errors = parse_strict::<Doc>("f.toml", "name = 3\n").unwrap_err();
         assert_eq!(errors.len(), 1, "{errors:#?}");
         assert_eq!(errors[0].key, "name");
-        assert!(errors[0].message.contains("invalid type"), "{}", errors[0].message);
+        assert!(
+            errors[0].message.contains("invalid type"),
+            "{}",
+            errors[0].message
+        );
     }
 
     #[test]

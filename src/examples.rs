@@ -7,31 +7,74 @@ use std::path::Path;
 /// (relative path, contents) of every example file.
 pub const FILES: &[(&str, &str)] = &[
     ("herald.toml", include_str!("../herald.toml")),
-    ("jobs/collections_reminder.toml", include_str!("../jobs/collections_reminder.toml")),
-    ("jobs/nps_after_repair.toml", include_str!("../jobs/nps_after_repair.toml")),
-    ("jobs/winter_promotion.toml", include_str!("../jobs/winter_promotion.toml")),
-    ("templates/sms/payment_reminder.en.txt", include_str!("../templates/sms/payment_reminder.en.txt")),
-    ("templates/sms/payment_reminder.es.txt", include_str!("../templates/sms/payment_reminder.es.txt")),
-    ("templates/sms/nps_survey.en.txt", include_str!("../templates/sms/nps_survey.en.txt")),
-    ("templates/sms/nps_survey.es.txt", include_str!("../templates/sms/nps_survey.es.txt")),
-    ("templates/sms/winter_followup.en.txt", include_str!("../templates/sms/winter_followup.en.txt")),
-    ("templates/email/nps_reminder.en.txt", include_str!("../templates/email/nps_reminder.en.txt")),
-    ("templates/email/nps_reminder.en.html", include_str!("../templates/email/nps_reminder.en.html")),
-    ("templates/email/nps_reminder.es.txt", include_str!("../templates/email/nps_reminder.es.txt")),
-    ("templates/email/nps_reminder.es.html", include_str!("../templates/email/nps_reminder.es.html")),
-    ("templates/email/winter_offer.en.txt", include_str!("../templates/email/winter_offer.en.txt")),
-    ("templates/email/winter_offer.en.html", include_str!("../templates/email/winter_offer.en.html")),
+    (
+        "jobs/collections_reminder.toml",
+        include_str!("../jobs/collections_reminder.toml"),
+    ),
+    (
+        "jobs/nps_after_repair.toml",
+        include_str!("../jobs/nps_after_repair.toml"),
+    ),
+    (
+        "jobs/winter_promotion.toml",
+        include_str!("../jobs/winter_promotion.toml"),
+    ),
+    (
+        "templates/sms/payment_reminder.en.txt",
+        include_str!("../templates/sms/payment_reminder.en.txt"),
+    ),
+    (
+        "templates/sms/payment_reminder.es.txt",
+        include_str!("../templates/sms/payment_reminder.es.txt"),
+    ),
+    (
+        "templates/sms/nps_survey.en.txt",
+        include_str!("../templates/sms/nps_survey.en.txt"),
+    ),
+    (
+        "templates/sms/nps_survey.es.txt",
+        include_str!("../templates/sms/nps_survey.es.txt"),
+    ),
+    (
+        "templates/sms/winter_followup.en.txt",
+        include_str!("../templates/sms/winter_followup.en.txt"),
+    ),
+    (
+        "templates/email/nps_reminder.en.txt",
+        include_str!("../templates/email/nps_reminder.en.txt"),
+    ),
+    (
+        "templates/email/nps_reminder.en.html",
+        include_str!("../templates/email/nps_reminder.en.html"),
+    ),
+    (
+        "templates/email/nps_reminder.es.txt",
+        include_str!("../templates/email/nps_reminder.es.txt"),
+    ),
+    (
+        "templates/email/nps_reminder.es.html",
+        include_str!("../templates/email/nps_reminder.es.html"),
+    ),
+    (
+        "templates/email/winter_offer.en.txt",
+        include_str!("../templates/email/winter_offer.en.txt"),
+    ),
+    (
+        "templates/email/winter_offer.en.html",
+        include_str!("../templates/email/winter_offer.en.html"),
+    ),
 ];
 
 /// Writes every example file under `dir`; refuses to overwrite an existing file unless
 /// `force`. Returns the paths written.
 pub fn write_all(dir: &Path, force: bool) -> std::io::Result<Vec<String>> {
-    if !force
-        && let Some((existing, _)) = FILES.iter().find(|(p, _)| dir.join(p).exists())
-    {
+    if !force && let Some((existing, _)) = FILES.iter().find(|(p, _)| dir.join(p).exists()) {
         return Err(std::io::Error::new(
             std::io::ErrorKind::AlreadyExists,
-            format!("{} already exists (use --force to overwrite the examples)", dir.join(existing).display()),
+            format!(
+                "{} already exists (use --force to overwrite the examples)",
+                dir.join(existing).display()
+            ),
         ));
     }
     let mut written = Vec::new();
@@ -54,20 +97,37 @@ mod tests {
         let mut on_disk = Vec::new();
         for dir in ["jobs", "templates"] {
             for entry in walk(&root.join(dir)) {
-                on_disk.push(entry.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/"));
+                on_disk.push(
+                    entry
+                        .strip_prefix(root)
+                        .unwrap()
+                        .to_string_lossy()
+                        .replace('\\', "/"),
+                );
             }
         }
         on_disk.sort();
-        let mut embedded: Vec<String> = super::FILES.iter().map(|(p, _)| p.to_string()).filter(|p| p != "herald.toml").collect();
+        let mut embedded: Vec<String> = super::FILES
+            .iter()
+            .map(|(p, _)| p.to_string())
+            .filter(|p| p != "herald.toml")
+            .collect();
         embedded.sort();
-        assert_eq!(on_disk, embedded, "add new example files to src/examples.rs");
+        assert_eq!(
+            on_disk, embedded,
+            "add new example files to src/examples.rs"
+        );
     }
 
     fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         let mut out = Vec::new();
         for e in std::fs::read_dir(dir).unwrap() {
             let p = e.unwrap().path();
-            if p.is_dir() { out.extend(walk(&p)) } else { out.push(p) }
+            if p.is_dir() {
+                out.extend(walk(&p))
+            } else {
+                out.push(p)
+            }
         }
         out
     }

@@ -10,7 +10,10 @@ use std::io::Read;
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use serde::Serialize;
 
-use crate::domain::contact::{AttributeType, AttributeValue, Consent, Consents, Suppression, SuppressionKind, SuppressionTarget};
+use crate::domain::contact::{
+    AttributeType, AttributeValue, Consent, Consents, Suppression, SuppressionKind,
+    SuppressionTarget,
+};
 use crate::domain::values::{ChannelFamily, EmailAddress, PhoneNumber, Span, TimeZone};
 use crate::store::{NewContact, Present, Store, StoreError, UpsertCounts};
 
@@ -91,7 +94,10 @@ fn column_of(header: &str) -> Column {
 }
 
 fn normalise_header(h: &str) -> String {
-    h.trim().trim_start_matches('\u{feff}').to_lowercase().replace([' ', '-'], "_")
+    h.trim()
+        .trim_start_matches('\u{feff}')
+        .to_lowercase()
+        .replace([' ', '-'], "_")
 }
 
 /// Checks a locale tag such as `en`, `es-MX`, `zh_Hant`; returns it as `es-MX`.
@@ -101,14 +107,23 @@ pub fn parse_locale(text: &str) -> Result<String, String> {
     let lang = parts.next().unwrap_or("");
     let ok_lang = (2..=3).contains(&lang.len()) && lang.chars().all(|c| c.is_ascii_alphabetic());
     let rest: Vec<&str> = parts.collect();
-    let ok_rest = rest.len() <= 2 && rest.iter().all(|p| (2..=4).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()));
+    let ok_rest = rest.len() <= 2
+        && rest
+            .iter()
+            .all(|p| (2..=4).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()));
     if !ok_lang || !ok_rest {
-        return Err(format!("`{text}` is not a locale (expected e.g. `en`, `es-MX`)"));
+        return Err(format!(
+            "`{text}` is not a locale (expected e.g. `en`, `es-MX`)"
+        ));
     }
     let mut out = lang.to_lowercase();
     for p in rest {
         out.push('-');
-        out.push_str(&if p.len() == 2 { p.to_uppercase() } else { p.to_string() });
+        out.push_str(&if p.len() == 2 {
+            p.to_uppercase()
+        } else {
+            p.to_string()
+        });
     }
     Ok(out)
 }
@@ -123,11 +138,21 @@ pub async fn import_contacts<S: Store>(
     mut on_error: impl FnMut(&RowError),
     mut on_progress: impl FnMut(u64),
 ) -> Result<ImportReport, ImportError> {
-    let mut reader = csv::ReaderBuilder::new().flexible(true).trim(csv::Trim::All).from_reader(input);
-    let headers: Vec<String> = reader.headers().map_err(ImportError::Header)?.iter().map(normalise_header).collect();
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(input);
+    let headers: Vec<String> = reader
+        .headers()
+        .map_err(ImportError::Header)?
+        .iter()
+        .map(normalise_header)
+        .collect();
     let columns: Vec<Column> = headers.iter().map(|h| column_of(h)).collect();
     for (i, h) in headers.iter().enumerate() {
-        if headers[..i].contains(h) || (columns[i] != Column::Attribute && columns[..i].contains(&columns[i])) {
+        if headers[..i].contains(h)
+            || (columns[i] != Column::Attribute && columns[..i].contains(&columns[i]))
+        {
             return Err(ImportError::DuplicateColumn(h.clone()));
         }
     }
@@ -158,7 +183,10 @@ pub async fn import_contacts<S: Store>(
                 report.rows += 1;
                 report.rejected += 1;
                 let line = e.position().map_or(line, |p| p.line());
-                on_error(&RowError { line, reason: format!("unreadable row: {e}") });
+                on_error(&RowError {
+                    line,
+                    reason: format!("unreadable row: {e}"),
+                });
                 continue;
             }
         }
@@ -184,13 +212,17 @@ pub async fn import_contacts<S: Store>(
             }
         }
         if batch.len() >= BATCH {
-            report.written += store.upsert_contacts(&batch, present, options.list.as_deref(), now).await?;
+            report.written += store
+                .upsert_contacts(&batch, present, options.list.as_deref(), now)
+                .await?;
             batch.clear();
             on_progress(reader.position().byte());
         }
     }
     if !batch.is_empty() {
-        report.written += store.upsert_contacts(&batch, present, options.list.as_deref(), now).await?;
+        report.written += store
+            .upsert_contacts(&batch, present, options.list.as_deref(), now)
+            .await?;
     }
     on_progress(reader.position().byte());
     Ok(report)
@@ -204,7 +236,11 @@ fn contact_from_record(
     options: &ContactImport,
 ) -> Result<(NewContact, bool), String> {
     if record.len() != headers.len() {
-        return Err(format!("the row has {} fields but the header has {}", record.len(), headers.len()));
+        return Err(format!(
+            "the row has {} fields but the header has {}",
+            record.len(),
+            headers.len()
+        ));
     }
     let mut c = NewContact {
         external_id: String::new(),
@@ -232,7 +268,10 @@ fn contact_from_record(
             Column::ExternalId => c.external_id = value.to_string(),
             Column::FirstName => c.first_name = Some(value.to_string()),
             Column::LastName => c.last_name = Some(value.to_string()),
-            Column::Phone => check(PhoneNumber::parse(value, options.default_region.as_deref()).map(|p| c.phone = Some(p))),
+            Column::Phone => check(
+                PhoneNumber::parse(value, options.default_region.as_deref())
+                    .map(|p| c.phone = Some(p)),
+            ),
             Column::Email => check(EmailAddress::parse(value).map(|e| c.email = Some(e))),
             Column::Locale => check(parse_locale(value).map(|l| c.locale = Some(l))),
             Column::Timezone => check(TimeZone::parse(value).map(|t| c.timezone = Some(t))),
@@ -240,11 +279,20 @@ fn contact_from_record(
             Column::ConsentEmail => check(Consent::parse(value).map(|v| c.consent.email = v)),
             Column::ConsentCall => check(Consent::parse(value).map(|v| c.consent.call = v)),
             Column::Tags => {
-                for tag in value.split([';', '|']).map(str::trim).filter(|t| !t.is_empty()) {
-                    if tag.chars().all(|ch| ch.is_alphanumeric() || ch == '_' || ch == '-') {
+                for tag in value
+                    .split([';', '|'])
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty())
+                {
+                    if tag
+                        .chars()
+                        .all(|ch| ch.is_alphanumeric() || ch == '_' || ch == '-')
+                    {
                         c.tags.push(tag.to_string());
                     } else {
-                        problems.push(format!("tags: `{tag}` is not a tag name (letters, digits, `_`, `-`)"));
+                        problems.push(format!(
+                            "tags: `{tag}` is not a tag name (letters, digits, `_`, `-`)"
+                        ));
                     }
                 }
             }
@@ -281,14 +329,18 @@ fn contact_from_record(
 pub fn parse_expiry(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
     let t = text.trim();
     if let Ok(d) = NaiveDate::parse_from_str(t, "%Y-%m-%d") {
-        return Ok(d.and_time(NaiveTime::from_hms_opt(23, 59, 59).expect("valid")).and_utc());
+        return Ok(d
+            .and_time(NaiveTime::from_hms_opt(23, 59, 59).expect("valid"))
+            .and_utc());
     }
     if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
         return Ok(dt.with_timezone(&Utc));
     }
-    Span::parse(t)
-        .map(|s| now + s.to_chrono())
-        .map_err(|_| format!("`{t}` is not an expiry (a date 2027-01-31, a date-time, or a duration such as 90d)"))
+    Span::parse(t).map(|s| now + s.to_chrono()).map_err(|_| {
+        format!(
+            "`{t}` is not an expiry (a date 2027-01-31, a date-time, or a duration such as 90d)"
+        )
+    })
 }
 
 /// Builds one suppression entry from the forms the CLI and CSV files use.
@@ -305,7 +357,11 @@ pub fn suppression_entry(
     default_region: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<Suppression, String> {
-    let target = match (phone.filter(|s| !s.is_empty()), email.filter(|s| !s.is_empty()), contact.filter(|s| !s.is_empty())) {
+    let target = match (
+        phone.filter(|s| !s.is_empty()),
+        email.filter(|s| !s.is_empty()),
+        contact.filter(|s| !s.is_empty()),
+    ) {
         (Some(p), None, None) => SuppressionTarget::Phone(PhoneNumber::parse(p, default_region)?),
         (None, Some(e), None) => SuppressionTarget::Email(EmailAddress::parse(e)?),
         (None, None, Some(c)) => SuppressionTarget::Contact(c.to_string()),
@@ -317,14 +373,25 @@ pub fn suppression_entry(
         Some("sms") => Some(ChannelFamily::Sms),
         Some("email") => Some(ChannelFamily::Email),
         Some("call") | Some("voice_bot") | Some("agent") => Some(ChannelFamily::Call),
-        Some(other) => return Err(format!("`{other}` is not a channel (sms, email, call or all)")),
+        Some(other) => {
+            return Err(format!(
+                "`{other}` is not a channel (sms, email, call or all)"
+            ));
+        }
     };
-    let expires_at = expires.filter(|s| !s.trim().is_empty()).map(|e| parse_expiry(e, now)).transpose()?;
+    let expires_at = expires
+        .filter(|s| !s.trim().is_empty())
+        .map(|e| parse_expiry(e, now))
+        .transpose()?;
     Ok(Suppression {
         target,
         kind,
         channel,
-        reason: if reason.trim().is_empty() { kind.as_str().to_string() } else { reason.trim().to_string() },
+        reason: if reason.trim().is_empty() {
+            kind.as_str().to_string()
+        } else {
+            reason.trim().to_string()
+        },
         source: source.to_string(),
         created_at: now,
         expires_at,
@@ -341,14 +408,30 @@ pub async fn import_suppressions<S: Store>(
     now: DateTime<Utc>,
     mut on_error: impl FnMut(&RowError),
 ) -> Result<ImportReport, ImportError> {
-    let mut reader = csv::ReaderBuilder::new().flexible(true).trim(csv::Trim::All).from_reader(input);
-    let headers: Vec<String> = reader.headers().map_err(ImportError::Header)?.iter().map(normalise_header).collect();
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(input);
+    let headers: Vec<String> = reader
+        .headers()
+        .map_err(ImportError::Header)?
+        .iter()
+        .map(normalise_header)
+        .collect();
     let find = |names: &[&str]| headers.iter().position(|h| names.contains(&h.as_str()));
-    let (phone, email, contact) = (find(&["phone", "mobile", "phone_number"]), find(&["email", "email_address"]), find(&["contact", "external_id"]));
+    let (phone, email, contact) = (
+        find(&["phone", "mobile", "phone_number"]),
+        find(&["email", "email_address"]),
+        find(&["contact", "external_id"]),
+    );
     if phone.is_none() && email.is_none() && contact.is_none() {
         return Err(ImportError::MissingColumn("phone, email or contact"));
     }
-    let (reason, channel, expires) = (find(&["reason"]), find(&["channel"]), find(&["expires", "expires_at"]));
+    let (reason, channel, expires) = (
+        find(&["reason"]),
+        find(&["channel"]),
+        find(&["expires", "expires_at"]),
+    );
     let mut report = ImportReport::default();
     let mut batch = Vec::with_capacity(BATCH);
     for (i, row) in reader.records().enumerate() {
@@ -357,7 +440,10 @@ pub async fn import_suppressions<S: Store>(
             Ok(r) => r,
             Err(e) => {
                 report.rejected += 1;
-                on_error(&RowError { line: e.position().map_or(i as u64 + 2, |p| p.line()), reason: format!("unreadable row: {e}") });
+                on_error(&RowError {
+                    line: e.position().map_or(i as u64 + 2, |p| p.line()),
+                    reason: format!("unreadable row: {e}"),
+                });
                 continue;
             }
         };
@@ -405,7 +491,10 @@ mod tests {
 
     #[test]
     fn a_row_reports_every_bad_field_at_once() {
-        let headers: Vec<String> = ["external_id", "phone", "email", "balance"].iter().map(|s| s.to_string()).collect();
+        let headers: Vec<String> = ["external_id", "phone", "email", "balance"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         let columns: Vec<Column> = headers.iter().map(|h| column_of(h)).collect();
         let options = ContactImport {
             default_region: Some("GB".into()),
@@ -414,17 +503,26 @@ mod tests {
         };
         let record = csv::StringRecord::from(vec!["C1", "12", "nope", "lots"]);
         let err = contact_from_record(&record, &headers, &columns, &options).unwrap_err();
-        assert!(err.contains("phone:") && err.contains("email:") && err.contains("balance:"), "{err}");
+        assert!(
+            err.contains("phone:") && err.contains("email:") && err.contains("balance:"),
+            "{err}"
+        );
     }
 
     #[test]
     fn time_zones_are_inferred_only_for_single_zone_regions() {
-        let headers: Vec<String> = ["external_id", "phone"].iter().map(|s| s.to_string()).collect();
+        let headers: Vec<String> = ["external_id", "phone"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         let columns: Vec<Column> = headers.iter().map(|h| column_of(h)).collect();
         let options = ContactImport::default();
         let gb = csv::StringRecord::from(vec!["C1", "+447400123456"]);
         let (c, inferred) = contact_from_record(&gb, &headers, &columns, &options).unwrap();
-        assert_eq!((c.timezone.map(|t| t.name()), inferred), (Some("Europe/London"), true));
+        assert_eq!(
+            (c.timezone.map(|t| t.name()), inferred),
+            (Some("Europe/London"), true)
+        );
         let us = csv::StringRecord::from(vec!["C2", "+12015550123"]);
         let (c, inferred) = contact_from_record(&us, &headers, &columns, &options).unwrap();
         assert_eq!((c.timezone, inferred), (None, false));

@@ -4,14 +4,14 @@
 //! and checks campaign definitions and templates; `store` keeps contacts, suppressions,
 //! tags and the attempt ledger; `import` streams contact files in; `cli` drives it all.
 
-pub mod domain;
+pub mod catalog;
+pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod diagnostics;
+pub mod domain;
+pub mod examples;
+pub mod import;
+pub mod planning;
 pub mod store;
 pub mod templates;
-pub mod catalog;
-pub mod import;
-pub mod clock;
-pub mod planning;
-pub mod examples;
-pub mod cli;

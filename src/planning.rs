@@ -32,19 +32,30 @@ fn history_horizon(campaign: &Campaign, settings: &Settings) -> Duration {
 
 /// Plans a run at `at` without writing anything.
 #[instrument(skip_all, fields(campaign = %campaign.id))]
-pub async fn dry_run<S: Store>(store: &S, campaign: &Campaign, settings: &Settings, at: DateTime<Utc>) -> Result<PlanSummary, StoreError> {
+pub async fn dry_run<S: Store>(
+    store: &S,
+    campaign: &Campaign,
+    settings: &Settings,
+    at: DateTime<Utc>,
+) -> Result<PlanSummary, StoreError> {
     let mut planner = Planner::new(campaign, &settings.policy, settings.default_timezone, at);
     let since = at - history_horizon(campaign, settings);
     let mut after = 0;
     loop {
-        let page = store.contacts_page(&campaign.audience.lists, after, PAGE).await?;
+        let page = store
+            .contacts_page(&campaign.audience.lists, after, PAGE)
+            .await?;
         let Some(last) = page.last() else { break };
         after = last.id;
         let ids: Vec<i64> = page.iter().map(|c| c.id).collect();
         let suppressions = store.suppressions_for(&page).await?;
         let history = store.history_for(&ids, since).await?;
         for contact in &page {
-            let relevant: Vec<Suppression> = suppressions.iter().filter(|s| s.target.matches(contact)).cloned().collect();
+            let relevant: Vec<Suppression> = suppressions
+                .iter()
+                .filter(|s| s.target.matches(contact))
+                .cloned()
+                .collect();
             let past = history.get(&contact.id).map(Vec::as_slice).unwrap_or(&[]);
             planner.consider(contact, past, &relevant, false);
         }
@@ -53,7 +64,11 @@ pub async fn dry_run<S: Store>(store: &S, campaign: &Campaign, settings: &Settin
 }
 
 /// The moment a run would start: `at` if given, else the schedule's next occurrence.
-pub fn run_moment(campaign: &Campaign, at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+pub fn run_moment(
+    campaign: &Campaign,
+    at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, String> {
     if let Some(at) = at {
         return Ok(at);
     }
@@ -106,7 +121,9 @@ pub async fn explain<S: Store>(
     external_id: &str,
     at: DateTime<Utc>,
 ) -> Result<Option<Story>, StoreError> {
-    let Some(contact) = store.contact(external_id).await? else { return Ok(None) };
+    let Some(contact) = store.contact(external_id).await? else {
+        return Ok(None);
+    };
     let lists = store.lists_of(contact.id).await?;
     let suppressions: Vec<Suppression> = store
         .suppressions_for(std::slice::from_ref(&contact))
@@ -115,10 +132,19 @@ pub async fn explain<S: Store>(
         .filter(|s| s.is_active(at))
         .collect();
     let since = at - history_horizon(campaign, settings);
-    let history = store.history_for(&[contact.id], since).await?.remove(&contact.id).unwrap_or_default();
+    let history = store
+        .history_for(&[contact.id], since)
+        .await?
+        .remove(&contact.id)
+        .unwrap_or_default();
     let planner = Planner::new(campaign, &settings.policy, settings.default_timezone, at);
-    let in_lists = campaign.audience.lists.is_empty() || campaign.audience.lists.iter().any(|l| lists.contains(l));
-    let in_segment = campaign.audience.segment.as_ref().map(|s| s.matches(&contact, at));
+    let in_lists = campaign.audience.lists.is_empty()
+        || campaign.audience.lists.iter().any(|l| lists.contains(l));
+    let in_segment = campaign
+        .audience
+        .segment
+        .as_ref()
+        .map(|s| s.matches(&contact, at));
     let tz = contact_zone(&contact, settings.default_timezone);
 
     let mut steps = Vec::new();
@@ -134,7 +160,11 @@ pub async fn explain<S: Store>(
         let moment = verdict.moment(due);
         let explanation = match &verdict {
             Verdict::Now => "allowed at once".to_string(),
-            Verdict::Later { at, reason } => format!("allowed from {} ({})", at.format("%Y-%m-%d %H:%M UTC"), reason.code()),
+            Verdict::Later { at, reason } => format!(
+                "allowed from {} ({})",
+                at.format("%Y-%m-%d %H:%M UTC"),
+                reason.code()
+            ),
             Verdict::Never { reason } => format!("never: {} ({})", reason.explain(), reason.code()),
         };
         let caps = policy::cap_usage(&question, moment.unwrap_or(due));
@@ -144,22 +174,45 @@ pub async fn explain<S: Store>(
             routed_from: (channel != step.channel).then_some(step.channel),
             due,
             explanation,
-            local_time: moment.zip(tz).map(|(m, tz)| m.with_timezone(&tz).format("%a %Y-%m-%d %H:%M %Z").to_string()),
+            local_time: moment.zip(tz).map(|(m, tz)| {
+                m.with_timezone(&tz)
+                    .format("%a %Y-%m-%d %H:%M %Z")
+                    .to_string()
+            }),
             window: planner.window(channel).to_string(),
             verdict,
             caps,
         });
     }
     let first = steps.first().map(|s| &s.verdict);
-    let eligible = in_lists && in_segment != Some(false) && !matches!(first, Some(Verdict::Never { .. }));
+    let eligible =
+        in_lists && in_segment != Some(false) && !matches!(first, Some(Verdict::Never { .. }));
     let summary = if !in_lists {
-        format!("not in the audience: the contact is in none of the lists {}", campaign.audience.lists.join(", "))
+        format!(
+            "not in the audience: the contact is in none of the lists {}",
+            campaign.audience.lists.join(", ")
+        )
     } else if in_segment == Some(false) {
-        format!("not in the audience: {} ({})", SkipReason::NotInSegment.explain(), campaign.audience.segment.as_ref().map(|s| s.source()).unwrap_or(""))
+        format!(
+            "not in the audience: {} ({})",
+            SkipReason::NotInSegment.explain(),
+            campaign
+                .audience
+                .segment
+                .as_ref()
+                .map(|s| s.source())
+                .unwrap_or("")
+        )
     } else {
         match first {
-            Some(Verdict::Never { reason }) => format!("skipped: {} ({})", reason.explain(), reason.code()),
-            Some(Verdict::Later { at, reason }) => format!("eligible; first contact at {} because of {}", at.format("%Y-%m-%d %H:%M UTC"), reason.code()),
+            Some(Verdict::Never { reason }) => {
+                format!("skipped: {} ({})", reason.explain(), reason.code())
+            }
+            Some(Verdict::Later { at, reason }) => format!(
+                "eligible; first contact at {} because of {}",
+                at.format("%Y-%m-%d %H:%M UTC"),
+                reason.code()
+            ),
             _ => "eligible; first contact when the run starts".to_string(),
         }
     };

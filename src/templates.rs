@@ -23,7 +23,15 @@ use crate::domain::sms::{self, SmsShape};
 use crate::domain::values::Channel;
 
 /// Variables a template may read about the contact, besides `attr.*`.
-pub const CONTACT_FIELDS: [&str; 7] = ["external_id", "first_name", "last_name", "name", "locale", "timezone", "region"];
+pub const CONTACT_FIELDS: [&str; 7] = [
+    "external_id",
+    "first_name",
+    "last_name",
+    "name",
+    "locale",
+    "timezone",
+    "region",
+];
 /// Top-level variables every template may read.
 pub const ROOTS: [&str; 5] = ["contact", "attr", "campaign", "step", "unsubscribe_url"];
 
@@ -76,7 +84,9 @@ pub struct TemplateSet {
 
 impl std::fmt::Debug for TemplateSet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TemplateSet").field("files", &self.files.len()).finish()
+        f.debug_struct("TemplateSet")
+            .field("files", &self.files.len())
+            .finish()
     }
 }
 
@@ -85,18 +95,29 @@ fn new_env() -> Environment<'static> {
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.add_filter("money", |v: Value| -> Result<String, minijinja::Error> {
         if v.is_undefined() || v.is_none() {
-            return Err(minijinja::Error::new(minijinja::ErrorKind::UndefinedError, "`money` got no value"));
+            return Err(minijinja::Error::new(
+                minijinja::ErrorKind::UndefinedError,
+                "`money` got no value",
+            ));
         }
         f64::try_from(v.clone())
             .map(|n| format!("{n:.2}"))
-            .map_err(|_| minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, format!("`money` needs a number, got `{v}`")))
+            .map_err(|_| {
+                minijinja::Error::new(
+                    minijinja::ErrorKind::InvalidOperation,
+                    format!("`money` needs a number, got `{v}`"),
+                )
+            })
     });
     env
 }
 
 impl TemplateSet {
     pub fn empty() -> TemplateSet {
-        TemplateSet { env: new_env(), files: BTreeMap::new() }
+        TemplateSet {
+            env: new_env(),
+            files: BTreeMap::new(),
+        }
     }
 
     /// Loads every template under `dir`; problems come back as diagnostics and the
@@ -114,11 +135,15 @@ impl TemplateSet {
             if !channel_dir.is_dir() {
                 continue;
             }
-            let dir_name = channel_dir.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            let dir_name = channel_dir
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("");
             let Ok(channel) = dir_name.parse::<Channel>() else {
-                let hint = crate::domain::suggest(dir_name, Channel::ALL.iter().map(|c| c.as_str()))
-                    .map(|s| format!("did you mean `{s}`?"))
-                    .unwrap_or_default();
+                let hint =
+                    crate::domain::suggest(dir_name, Channel::ALL.iter().map(|c| c.as_str()))
+                        .map(|s| format!("did you mean `{s}`?"))
+                        .unwrap_or_default();
                 problems.push(
                     Diagnostic::error(label, "template folder is not a channel")
                         .found(dir_name)
@@ -142,24 +167,57 @@ impl TemplateSet {
     }
 
     /// Adds one template from text (used by `load` and by tests).
-    pub fn add(&mut self, channel: Channel, name: &str, locale: &str, part: Part, path: PathBuf, source: String) -> Result<(), Box<Diagnostic>> {
-        let file = TemplateFile { channel, name: name.to_string(), locale: locale.to_string(), part, path, source };
+    pub fn add(
+        &mut self,
+        channel: Channel,
+        name: &str,
+        locale: &str,
+        part: Part,
+        path: PathBuf,
+        source: String,
+    ) -> Result<(), Box<Diagnostic>> {
+        let file = TemplateFile {
+            channel,
+            name: name.to_string(),
+            locale: locale.to_string(),
+            part,
+            path,
+            source,
+        };
         let key = file.key();
         let label = file.path.display().to_string();
-        if channel == Channel::Email && part == Part::Text && subject_and_body(&file.source).is_none() {
+        if channel == Channel::Email
+            && part == Part::Text
+            && subject_and_body(&file.source).is_none()
+        {
             return Err(Box::new(
-                Diagnostic::error(label, "the text part of an e-mail starts with its subject line")
-                    .at(1, 1)
-                    .expected("`Subject: ...` on the first line, then a blank line, then the body"),
+                Diagnostic::error(
+                    label,
+                    "the text part of an e-mail starts with its subject line",
+                )
+                .at(1, 1)
+                .expected("`Subject: ...` on the first line, then a blank line, then the body"),
             ));
         }
-        if let Err(e) = self.env.add_template_owned(key.clone(), file.source.clone()) {
+        if let Err(e) = self
+            .env
+            .add_template_owned(key.clone(), file.source.clone())
+        {
             return Err(Box::new(
-                Diagnostic::error(label, format!("template syntax: {}", e.detail().unwrap_or("invalid template")))
-                    .at(e.line().unwrap_or(1), 1),
+                Diagnostic::error(
+                    label,
+                    format!(
+                        "template syntax: {}",
+                        e.detail().unwrap_or("invalid template")
+                    ),
+                )
+                .at(e.line().unwrap_or(1), 1),
             ));
         }
-        self.files.insert((channel, file.name.clone(), file.locale.clone(), part), file);
+        self.files.insert(
+            (channel, file.name.clone(), file.locale.clone(), part),
+            file,
+        );
         Ok(())
     }
 
@@ -171,17 +229,25 @@ impl TemplateSet {
             Box::new(
                 Diagnostic::error(&label, "template file name is not NAME.LOCALE.EXT")
                     .found(file_name)
-                    .expected(format!("e.g. `{channel}/payment_reminder.en.txt` (and `.html` for e-mail)")),
+                    .expected(format!(
+                        "e.g. `{channel}/payment_reminder.en.txt` (and `.html` for e-mail)"
+                    )),
             )
         };
-        let [name, locale, ext] = parts.as_slice() else { return Err(bad_name()) };
+        let [name, locale, ext] = parts.as_slice() else {
+            return Err(bad_name());
+        };
         let part = match *ext {
             "txt" => Part::Text,
             "html" if channel == Channel::Email => Part::Html,
             _ => return Err(bad_name()),
         };
-        let source = std::fs::read_to_string(path)
-            .map_err(|e| Box::new(Diagnostic::error(&label, format!("cannot read the template: {e}"))))?;
+        let source = std::fs::read_to_string(path).map_err(|e| {
+            Box::new(Diagnostic::error(
+                &label,
+                format!("cannot read the template: {e}"),
+            ))
+        })?;
         self.add(channel, name, locale, part, path.to_path_buf(), source)
     }
 
@@ -198,8 +264,15 @@ impl TemplateSet {
         self.files.values()
     }
 
-    pub fn get(&self, channel: Channel, name: &str, locale: &str, part: Part) -> Option<&TemplateFile> {
-        self.files.get(&(channel, name.to_string(), locale.to_string(), part))
+    pub fn get(
+        &self,
+        channel: Channel,
+        name: &str,
+        locale: &str,
+        part: Part,
+    ) -> Option<&TemplateFile> {
+        self.files
+            .get(&(channel, name.to_string(), locale.to_string(), part))
     }
 
     /// The locale a contact gets: theirs, its language, the campaign's default, the
@@ -217,8 +290,14 @@ impl TemplateSet {
     }
 
     /// Variables a template file reads that are not given to templates.
-    pub fn unknown_variables(&self, file: &TemplateFile, attributes: &BTreeSet<String>) -> Vec<String> {
-        let Ok(t) = self.env.get_template(&file.key()) else { return Vec::new() };
+    pub fn unknown_variables(
+        &self,
+        file: &TemplateFile,
+        attributes: &BTreeSet<String>,
+    ) -> Vec<String> {
+        let Ok(t) = self.env.get_template(&file.key()) else {
+            return Vec::new();
+        };
         let mut unknown: Vec<String> = t
             .undeclared_variables(true)
             .into_iter()
@@ -267,25 +346,44 @@ impl TemplateSet {
         })?;
         let ctx = context(contact, campaign, step_id, channel);
         let render = |part: Part| -> Result<Option<String>, String> {
-            let Some(file) = self.get(channel, name, &locale, part) else { return Ok(None) };
-            let t = self.env.get_template(&file.key()).map_err(|e| e.to_string())?;
-            t.render(&ctx).map(Some).map_err(|e| format!("{}: {}", file.path.display(), describe(&e)))
+            let Some(file) = self.get(channel, name, &locale, part) else {
+                return Ok(None);
+            };
+            let t = self
+                .env
+                .get_template(&file.key())
+                .map_err(|e| e.to_string())?;
+            t.render(&ctx)
+                .map(Some)
+                .map_err(|e| format!("{}: {}", file.path.display(), describe(&e)))
         };
         let text = render(Part::Text)?.unwrap_or_default();
         let html = render(Part::Html)?;
         let (subject, text) = if channel == Channel::Email {
-            let (s, b) = subject_and_body(&text).ok_or("the e-mail text part lost its subject line")?;
+            let (s, b) =
+                subject_and_body(&text).ok_or("the e-mail text part lost its subject line")?;
             (Some(s.to_string()), b.to_string())
         } else {
             (None, text.trim_end().to_string())
         };
         let sms = (channel == Channel::Sms).then(|| sms::shape(&text));
-        Ok(Rendered { channel, template: name.to_string(), locale, subject, text, html, sms })
+        Ok(Rendered {
+            channel,
+            template: name.to_string(),
+            locale,
+            subject,
+            text,
+            html,
+            sms,
+        })
     }
 }
 
 fn describe(e: &minijinja::Error) -> String {
-    let mut s = e.detail().map(str::to_string).unwrap_or_else(|| e.kind().to_string());
+    let mut s = e
+        .detail()
+        .map(str::to_string)
+        .unwrap_or_else(|| e.kind().to_string());
     if let Some(line) = e.line() {
         s = format!("line {line}: {s}");
     }
@@ -303,7 +401,12 @@ fn subject_and_body(text: &str) -> Option<(&str, &str)> {
 }
 
 /// The variables a template sees.
-pub fn context(contact: &Contact, campaign: Option<&Campaign>, step_id: Option<&str>, channel: Channel) -> Value {
+pub fn context(
+    contact: &Contact,
+    campaign: Option<&Campaign>,
+    step_id: Option<&str>,
+    channel: Channel,
+) -> Value {
     let name = match (&contact.first_name, &contact.last_name) {
         (Some(f), Some(l)) => Some(format!("{f} {l}")),
         (Some(f), None) => Some(f.clone()),
@@ -342,14 +445,24 @@ pub fn context(contact: &Contact, campaign: Option<&Campaign>, step_id: Option<&
     if let Some(camp) = campaign {
         root.insert(
             "campaign",
-            Value::from_serialize(BTreeMap::from([("id", camp.id.as_str()), ("name", camp.name.as_str()), ("kind", camp.kind.as_str())])),
+            Value::from_serialize(BTreeMap::from([
+                ("id", camp.id.as_str()),
+                ("name", camp.name.as_str()),
+                ("kind", camp.kind.as_str()),
+            ])),
         );
     }
     root.insert(
         "step",
-        Value::from_serialize(BTreeMap::from([("id", step_id.unwrap_or("preview")), ("channel", channel.as_str())])),
+        Value::from_serialize(BTreeMap::from([
+            ("id", step_id.unwrap_or("preview")),
+            ("channel", channel.as_str()),
+        ])),
     );
-    root.insert("unsubscribe_url", Value::from(format!("https://example.invalid/u/{}", contact.external_id)));
+    root.insert(
+        "unsubscribe_url",
+        Value::from(format!("https://example.invalid/u/{}", contact.external_id)),
+    );
     Value::from_serialize(&root)
 }
 
@@ -368,7 +481,9 @@ mod tests {
             email: None,
             locale: Some(locale.into()),
             timezone: None,
-            attributes: [("balance".to_string(), AttributeValue::Number(120.5))].into_iter().collect(),
+            attributes: [("balance".to_string(), AttributeValue::Number(120.5))]
+                .into_iter()
+                .collect(),
             consent: Consents::default(),
             tags: vec![],
         }
@@ -376,23 +491,67 @@ mod tests {
 
     fn set() -> TemplateSet {
         let mut s = TemplateSet::empty();
-        s.add(Channel::Sms, "due", "en", Part::Text, "t/sms/due.en.txt".into(), "Hi {{ contact.first_name }}, you owe {{ attr.balance | money }}".into()).unwrap();
-        s.add(Channel::Sms, "due", "es", Part::Text, "t/sms/due.es.txt".into(), "Hola {{ contact.first_name }}".into()).unwrap();
-        s.add(Channel::Email, "due", "en", Part::Text, "t/email/due.en.txt".into(), "Subject: Balance for {{ contact.name }}\n\nDear {{ contact.name }}".into()).unwrap();
-        s.add(Channel::Email, "due", "en", Part::Html, "t/email/due.en.html".into(), "<p>Dear {{ contact.name }}</p>".into()).unwrap();
+        s.add(
+            Channel::Sms,
+            "due",
+            "en",
+            Part::Text,
+            "t/sms/due.en.txt".into(),
+            "Hi {{ contact.first_name }}, you owe {{ attr.balance | money }}".into(),
+        )
+        .unwrap();
+        s.add(
+            Channel::Sms,
+            "due",
+            "es",
+            Part::Text,
+            "t/sms/due.es.txt".into(),
+            "Hola {{ contact.first_name }}".into(),
+        )
+        .unwrap();
+        s.add(
+            Channel::Email,
+            "due",
+            "en",
+            Part::Text,
+            "t/email/due.en.txt".into(),
+            "Subject: Balance for {{ contact.name }}\n\nDear {{ contact.name }}".into(),
+        )
+        .unwrap();
+        s.add(
+            Channel::Email,
+            "due",
+            "en",
+            Part::Html,
+            "t/email/due.en.html".into(),
+            "<p>Dear {{ contact.name }}</p>".into(),
+        )
+        .unwrap();
         s
     }
 
     #[test]
     fn locales_fall_back_from_region_to_language_to_default() {
         let s = set();
-        assert_eq!(s.render(Channel::Sms, "due", &contact("es-MX"), None, None, "en").unwrap().locale, "es");
-        assert_eq!(s.render(Channel::Sms, "due", &contact("fr"), None, None, "en").unwrap().locale, "en");
+        assert_eq!(
+            s.render(Channel::Sms, "due", &contact("es-MX"), None, None, "en")
+                .unwrap()
+                .locale,
+            "es"
+        );
+        assert_eq!(
+            s.render(Channel::Sms, "due", &contact("fr"), None, None, "en")
+                .unwrap()
+                .locale,
+            "en"
+        );
     }
 
     #[test]
     fn html_is_escaped_and_the_text_part_keeps_the_raw_name() {
-        let r = set().render(Channel::Email, "due", &contact("en"), None, None, "en").unwrap();
+        let r = set()
+            .render(Channel::Email, "due", &contact("en"), None, None, "en")
+            .unwrap();
         assert_eq!(r.subject.as_deref(), Some("Balance for Zoë <Smith>"));
         assert_eq!(r.text, "Dear Zoë <Smith>");
         assert_eq!(r.html.as_deref(), Some("<p>Dear Zoë &lt;Smith&gt;</p>"));
@@ -400,24 +559,53 @@ mod tests {
 
     #[test]
     fn sms_shape_is_reported() {
-        let r = set().render(Channel::Sms, "due", &contact("en"), None, None, "en").unwrap();
+        let r = set()
+            .render(Channel::Sms, "due", &contact("en"), None, None, "en")
+            .unwrap();
         assert_eq!(r.text, "Hi Zoë, you owe 120.50");
-        assert_eq!(r.sms.unwrap().encoding, sms::SmsEncoding::Ucs2, "ë is not in GSM-7");
+        assert_eq!(
+            r.sms.unwrap().encoding,
+            sms::SmsEncoding::Ucs2,
+            "ë is not in GSM-7"
+        );
     }
 
     #[test]
     fn variables_no_contact_has_are_found() {
         let mut s = set();
-        s.add(Channel::Sms, "bad", "en", Part::Text, "t/sms/bad.en.txt".into(), "{{ contact.nickname }} {{ attr.balanse }} {{ attr.balance }} {{ foo }}".into()).unwrap();
-        let file = s.get(Channel::Sms, "bad", "en", Part::Text).unwrap().clone();
+        s.add(
+            Channel::Sms,
+            "bad",
+            "en",
+            Part::Text,
+            "t/sms/bad.en.txt".into(),
+            "{{ contact.nickname }} {{ attr.balanse }} {{ attr.balance }} {{ foo }}".into(),
+        )
+        .unwrap();
+        let file = s
+            .get(Channel::Sms, "bad", "en", Part::Text)
+            .unwrap()
+            .clone();
         let known: BTreeSet<String> = ["balance".to_string()].into();
-        assert_eq!(s.unknown_variables(&file, &known), vec!["attr.balanse", "contact.nickname", "foo"]);
+        assert_eq!(
+            s.unknown_variables(&file, &known),
+            vec!["attr.balanse", "contact.nickname", "foo"]
+        );
     }
 
     #[test]
     fn an_email_without_a_subject_line_is_refused() {
         let mut s = TemplateSet::empty();
-        let err = s.add(Channel::Email, "x", "en", Part::Text, "x".into(), "Hello".into()).unwrap_err();
+        let err = s
+            .add(
+                Channel::Email,
+                "x",
+                "en",
+                Part::Text,
+                "x".into(),
+                "Hello".into(),
+            )
+            .unwrap_err();
         assert!(err.message.contains("subject"), "{}", err.message);
     }
 }

@@ -8,7 +8,8 @@ use common::Workspace;
 fn workspace(contacts: &str, campaign: &str) -> Workspace {
     let ws = Workspace::init();
     ws.write("contacts.csv", contacts);
-    ws.herald(&["contacts", "import", "contacts.csv", "--list", "people"]).ok();
+    ws.herald(&["contacts", "import", "contacts.csv", "--list", "people"])
+        .ok();
     ws.write("jobs/test.toml", campaign);
     ws
 }
@@ -28,26 +29,47 @@ template = "payment_reminder"
 "#;
 
 fn planned_at(ws: &Workspace, at: &str) -> serde_json::Value {
-    let plan = ws.herald(&["plan", "test", "--dry-run", "--at", at, "--format", "json"]).ok().json();
+    let plan = ws
+        .herald(&["plan", "test", "--dry-run", "--at", at, "--format", "json"])
+        .ok()
+        .json();
     assert_eq!(plan["planned"], 1, "{plan:#}");
     plan["steps"][0].clone()
 }
 
 #[test]
 fn a_contact_whose_window_has_closed_is_planned_for_next_morning_in_their_own_zone() {
-    let ws = workspace("external_id,phone,timezone,balance\nNY1,+12125550142,America/New_York,10\n", SMS_CAMPAIGN);
+    let ws = workspace(
+        "external_id,phone,timezone,balance\nNY1,+12125550142,America/New_York,10\n",
+        SMS_CAMPAIGN,
+    );
     // 03:00 UTC is 22:00 the evening before in New York: closed. 09:00 EST is 14:00 UTC.
     let step = planned_at(&ws, "2026-11-26T03:00:00Z");
     assert_eq!(step["first"], "2026-11-26T14:00:00Z");
     assert_eq!(step["delayed"]["outside_window"], 1);
-    let why = ws.herald(&["why", "NY1", "test", "--at", "2026-11-26T03:00:00Z"]).ok();
-    assert!(why.stdout.contains("first contact at 2026-11-26 14:00 UTC because of outside_window"), "{}", why.stdout);
-    assert!(why.stdout.contains("contact's local time then: Thu 2026-11-26 09:00 EST"), "{}", why.stdout);
+    let why = ws
+        .herald(&["why", "NY1", "test", "--at", "2026-11-26T03:00:00Z"])
+        .ok();
+    assert!(
+        why.stdout
+            .contains("first contact at 2026-11-26 14:00 UTC because of outside_window"),
+        "{}",
+        why.stdout
+    );
+    assert!(
+        why.stdout
+            .contains("contact's local time then: Thu 2026-11-26 09:00 EST"),
+        "{}",
+        why.stdout
+    );
 }
 
 #[test]
 fn the_spring_dst_change_moves_the_opening_by_an_hour_in_utc() {
-    let ws = workspace("external_id,phone,balance\nUK1,+447400100001,10\n", SMS_CAMPAIGN);
+    let ws = workspace(
+        "external_id,phone,balance\nUK1,+447400100001,10\n",
+        SMS_CAMPAIGN,
+    );
     // Saturday 2026-03-28 21:30 GMT: closed. Britain moves to BST at 01:00 UTC on Sunday,
     // so Sunday's 09:00 local is 08:00 UTC, not 09:00.
     let step = planned_at(&ws, "2026-03-28T21:30:00Z");
@@ -62,7 +84,12 @@ fn the_policy_quiet_hours_win_over_a_wider_campaign_window() {
     let wide = SMS_CAMPAIGN.replace("hours = \"09:00-20:00\"", "hours = \"06:00-23:00\"");
     let ws = workspace("external_id,phone,balance\nUK1,+447400100001,10\n", &wide);
     let warn = ws.herald(&["validate"]).ok();
-    assert!(warn.stdout.contains("the policy's quiet hours clip this window to"), "{}", warn.stdout);
+    assert!(
+        warn.stdout
+            .contains("the policy's quiet hours clip this window to"),
+        "{}",
+        warn.stdout
+    );
     // 06:30 London is inside the campaign's window but before the policy's 08:00.
     let step = planned_at(&ws, "2026-12-02T06:30:00Z");
     assert_eq!(step["first"], "2026-12-02T08:00:00Z");
@@ -77,11 +104,28 @@ fn a_rate_limit_spreads_the_sends_without_leaving_the_window() {
     let limited = SMS_CAMPAIGN.replace("[[steps]]", "[rate_limits]\nsms = \"10/h\"\n\n[[steps]]");
     let ws = workspace(&csv, &limited);
     // The window opens at 09:00 London (GMT) and closes at 20:00: 11 hours × 10 = 110 slots a day.
-    let plan = ws.herald(&["plan", "test", "--dry-run", "--at", "2026-12-02T09:00:00Z", "--format", "json"]).ok().json();
+    let plan = ws
+        .herald(&[
+            "plan",
+            "test",
+            "--dry-run",
+            "--at",
+            "2026-12-02T09:00:00Z",
+            "--format",
+            "json",
+        ])
+        .ok()
+        .json();
     let step = &plan["steps"][0];
     let by_hour = step["by_hour"].as_object().unwrap();
-    assert!(by_hour.values().all(|n| n.as_u64().unwrap() <= 10), "{by_hour:?}");
-    assert_eq!(by_hour.values().map(|n| n.as_u64().unwrap()).sum::<u64>(), 50);
+    assert!(
+        by_hour.values().all(|n| n.as_u64().unwrap() <= 10),
+        "{by_hour:?}"
+    );
+    assert_eq!(
+        by_hour.values().map(|n| n.as_u64().unwrap()).sum::<u64>(),
+        50
+    );
     assert_eq!(step["first"], "2026-12-02T09:00:00Z");
     assert_eq!(step["last"], "2026-12-02T13:54:00Z");
 }
@@ -91,51 +135,155 @@ fn a_contact_without_a_known_time_zone_is_skipped_when_no_default_is_set() {
     let contacts = "external_id,phone,balance\nUS1,+12125550142,10\n";
     let ws = workspace(contacts, SMS_CAMPAIGN);
     // The example config sets a default zone; without it the US number (several zones) is skipped.
-    let cfg = std::fs::read_to_string(ws.path("herald.toml")).unwrap().replace("default_timezone = \"Europe/London\"", "");
+    let cfg = std::fs::read_to_string(ws.path("herald.toml"))
+        .unwrap()
+        .replace("default_timezone = \"Europe/London\"", "");
     ws.write("herald.toml", &cfg);
-    let plan = ws.herald(&["plan", "test", "--dry-run", "--at", "2026-12-02T12:00:00Z", "--format", "json"]).ok().json();
+    let plan = ws
+        .herald(&[
+            "plan",
+            "test",
+            "--dry-run",
+            "--at",
+            "2026-12-02T12:00:00Z",
+            "--format",
+            "json",
+        ])
+        .ok()
+        .json();
     assert_eq!(plan["skipped"]["unknown_timezone"], 1, "{plan:#}");
 }
 
 #[test]
 fn a_call_cap_from_the_campaign_adds_to_the_policy() {
-    let ws = workspace("external_id,phone,balance,debt_id\nUK1,+447400100001,10,D9\n", SMS_CAMPAIGN);
-    let campaign = ws.herald(&["campaign", "show", "collections_reminder", "--format", "json"]).ok().json();
+    let ws = workspace(
+        "external_id,phone,balance,debt_id\nUK1,+447400100001,10,D9\n",
+        SMS_CAMPAIGN,
+    );
+    let campaign = ws
+        .herald(&[
+            "campaign",
+            "show",
+            "collections_reminder",
+            "--format",
+            "json",
+        ])
+        .ok()
+        .json();
     assert_eq!(campaign["steps"][1]["channel"], "voice_bot");
-    let why = ws.herald(&["why", "UK1", "collections_reminder", "--at", "2026-12-02T12:00:00Z"]).ok();
-    assert!(why.stdout.contains("not in the audience: the contact is in none of the lists overdue"), "{}", why.stdout);
-    assert!(why.stdout.contains("cap 7 call attempts per 7d per obligation (debt_id) [policy]"), "{}", why.stdout);
-    assert!(why.stdout.contains("cap 2 sms attempts per 7d per contact [collections_reminder]"), "{}", why.stdout);
+    let why = ws
+        .herald(&[
+            "why",
+            "UK1",
+            "collections_reminder",
+            "--at",
+            "2026-12-02T12:00:00Z",
+        ])
+        .ok();
+    assert!(
+        why.stdout
+            .contains("not in the audience: the contact is in none of the lists overdue"),
+        "{}",
+        why.stdout
+    );
+    assert!(
+        why.stdout
+            .contains("cap 7 call attempts per 7d per obligation (debt_id) [policy]"),
+        "{}",
+        why.stdout
+    );
+    assert!(
+        why.stdout
+            .contains("cap 2 sms attempts per 7d per contact [collections_reminder]"),
+        "{}",
+        why.stdout
+    );
 }
 
 #[test]
 fn the_plan_defaults_to_the_next_scheduled_occurrence() {
-    let ws = workspace("external_id,phone,balance\nUK1,+447400100001,10\n", SMS_CAMPAIGN);
+    let ws = workspace(
+        "external_id,phone,balance\nUK1,+447400100001,10\n",
+        SMS_CAMPAIGN,
+    );
     // With the clock at Monday 2026-11-30 10:00 UTC, the next 09:00 London run is Tuesday's.
-    let plan = ws.herald_at("2026-11-30T10:00:00Z", &["plan", "test", "--dry-run", "--format", "json"]).ok().json();
+    let plan = ws
+        .herald_at(
+            "2026-11-30T10:00:00Z",
+            &["plan", "test", "--dry-run", "--format", "json"],
+        )
+        .ok()
+        .json();
     assert_eq!(plan["run_at"], "2026-12-01T09:00:00Z");
-    let list = ws.herald_at("2026-11-30T10:00:00Z", &["campaign", "list", "--format", "json"]).ok().json();
-    let test = list.as_array().unwrap().iter().find(|c| c["id"] == "test").unwrap();
+    let list = ws
+        .herald_at(
+            "2026-11-30T10:00:00Z",
+            &["campaign", "list", "--format", "json"],
+        )
+        .ok()
+        .json();
+    let test = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "test")
+        .unwrap();
     assert_eq!(test["next_run"], "2026-12-01T09:00:00Z");
 }
 
 #[test]
 fn the_demo_runs_from_any_folder_and_plans_every_example() {
     let ws = Workspace::empty();
-    let run = ws.herald(&["demo", "--dir", "demo", "--contacts", "800", "--format", "json"]).ok();
+    let run = ws
+        .herald(&[
+            "demo",
+            "--dir",
+            "demo",
+            "--contacts",
+            "800",
+            "--format",
+            "json",
+        ])
+        .ok();
     let out = run.json();
-    assert_eq!(out["diagnostics"].as_array().unwrap().len(), 0, "{:#}", out["diagnostics"]);
+    assert_eq!(
+        out["diagnostics"].as_array().unwrap().len(),
+        0,
+        "{:#}",
+        out["diagnostics"]
+    );
     let plans = out["plans"].as_array().unwrap();
     assert_eq!(plans.len(), 3);
     for p in plans {
         assert!(p["planned"].as_u64().unwrap() > 0, "{p:#}");
     }
-    let reasons: Vec<String> = plans.iter().flat_map(|p| p["skipped"].as_object().unwrap().keys().cloned()).collect();
+    let reasons: Vec<String> = plans
+        .iter()
+        .flat_map(|p| p["skipped"].as_object().unwrap().keys().cloned())
+        .collect();
     for r in ["dnc", "opted_out", "no_consent"] {
-        assert!(reasons.iter().any(|x| x == r), "the demo shows {r}: {reasons:?}");
+        assert!(
+            reasons.iter().any(|x| x == r),
+            "the demo shows {r}: {reasons:?}"
+        );
     }
-    assert_eq!(out["rejected"].as_array().unwrap().len(), 3, "three broken rows in the sample");
+    assert_eq!(
+        out["rejected"].as_array().unwrap().len(),
+        3,
+        "three broken rows in the sample"
+    );
     // The same seed gives the same sample.
-    let again = ws.herald(&["demo", "--dir", "demo2", "--contacts", "800", "--format", "json"]).ok().json();
+    let again = ws
+        .herald(&[
+            "demo",
+            "--dir",
+            "demo2",
+            "--contacts",
+            "800",
+            "--format",
+            "json",
+        ])
+        .ok()
+        .json();
     assert_eq!(again["plans"][0]["planned"], plans[0]["planned"]);
 }

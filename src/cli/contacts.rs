@@ -42,7 +42,8 @@ fn progress_bar(len: Option<u64>) -> Option<indicatif::ProgressBar> {
     }
     let bar = indicatif::ProgressBar::new(len.unwrap_or(0));
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} {bar:40} {bytes}/{total_bytes} ({eta})").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        indicatif::ProgressStyle::with_template("{spinner} {bar:40} {bytes}/{total_bytes} ({eta})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     Some(bar)
 }
@@ -81,7 +82,11 @@ fn print_report(ctx: &Ctx, what: &str, report: &ImportReport) -> Result<ExitCode
         }
     }
     // Rejected rows are reported, not fatal: the good rows are in.
-    Ok(if report.rejected > 0 { ExitCode::from(3) } else { ExitCode::SUCCESS })
+    Ok(if report.rejected > 0 {
+        ExitCode::from(3)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 pub async fn contacts(ctx: &Ctx, cmd: ContactsCmd) -> Result<ExitCode> {
@@ -91,12 +96,23 @@ pub async fn contacts(ctx: &Ctx, cmd: ContactsCmd) -> Result<ExitCode> {
             let (input, len) = open_input(&file)?;
             let label = file.display().to_string();
             let bar = progress_bar(len);
-            let options = ContactImport { list, default_region: ctx.settings.default_region.clone(), attributes: ctx.settings.attributes.clone() };
-            let report = import::import_contacts(&store, input, &options, ctx.now(), report_row(&label), |bytes| {
-                if let Some(b) = &bar {
-                    b.set_position(bytes);
-                }
-            })
+            let options = ContactImport {
+                list,
+                default_region: ctx.settings.default_region.clone(),
+                attributes: ctx.settings.attributes.clone(),
+            };
+            let report = import::import_contacts(
+                &store,
+                input,
+                &options,
+                ctx.now(),
+                report_row(&label),
+                |bytes| {
+                    if let Some(b) = &bar {
+                        b.set_position(bytes);
+                    }
+                },
+            )
             .await?;
             if let Some(b) = bar {
                 b.finish_and_clear();
@@ -104,7 +120,10 @@ pub async fn contacts(ctx: &Ctx, cmd: ContactsCmd) -> Result<ExitCode> {
             print_report(ctx, &label, &report)
         }
         ContactsCmd::Show { contact } => {
-            let c = store.contact(&contact).await?.with_context(|| format!("there is no contact with external id `{contact}`"))?;
+            let c = store
+                .contact(&contact)
+                .await?
+                .with_context(|| format!("there is no contact with external id `{contact}`"))?;
             let lists = store.lists_of(c.id).await?;
             let masked = serde_json::json!({
                 "external_id": c.external_id,
@@ -123,7 +142,10 @@ pub async fn contacts(ctx: &Ctx, cmd: ContactsCmd) -> Result<ExitCode> {
             if ctx.json() {
                 print_json(&lists)?;
             } else {
-                println!("{} contacts in all", thousands(store.count_contacts().await? as u64));
+                println!(
+                    "{} contacts in all",
+                    thousands(store.count_contacts().await? as u64)
+                );
                 for l in lists {
                     println!("{:<24} {:>10}", l.name, thousands(l.count as u64));
                 }
@@ -188,8 +210,20 @@ pub async fn dnc(ctx: &Ctx, cmd: DncCmd) -> Result<ExitCode> {
     let store = ctx.store().await?;
     let region = ctx.settings.default_region.as_deref();
     match cmd {
-        DncCmd::Add { phone, email, contact, reason, channel, expires, opt_out } => {
-            let kind = if opt_out { SuppressionKind::OptOut } else { SuppressionKind::Dnc };
+        DncCmd::Add {
+            phone,
+            email,
+            contact,
+            reason,
+            channel,
+            expires,
+            opt_out,
+        } => {
+            let kind = if opt_out {
+                SuppressionKind::OptOut
+            } else {
+                SuppressionKind::Dnc
+            };
             let entry = import::suppression_entry(
                 phone.as_deref(),
                 email.as_deref(),
@@ -203,21 +237,48 @@ pub async fn dnc(ctx: &Ctx, cmd: DncCmd) -> Result<ExitCode> {
                 ctx.now(),
             )
             .map_err(anyhow::Error::msg)?;
-            store.upsert_suppressions(std::slice::from_ref(&entry)).await?;
-            println!("added {} entry for {} {}", kind.as_str(), entry.target.kind(), entry.target.masked_value());
+            store
+                .upsert_suppressions(std::slice::from_ref(&entry))
+                .await?;
+            println!(
+                "added {} entry for {} {}",
+                kind.as_str(),
+                entry.target.kind(),
+                entry.target.masked_value()
+            );
             Ok(ExitCode::SUCCESS)
         }
         DncCmd::Import { file, source } => {
             let (input, _) = open_input(&file)?;
             let label = file.display().to_string();
-            let source = source.unwrap_or_else(|| file.file_name().map_or("import".into(), |n| n.to_string_lossy().to_string()));
-            let report = import::import_suppressions(&store, input, &source, region, ctx.now(), report_row(&label)).await?;
+            let source = source.unwrap_or_else(|| {
+                file.file_name()
+                    .map_or("import".into(), |n| n.to_string_lossy().to_string())
+            });
+            let report = import::import_suppressions(
+                &store,
+                input,
+                &source,
+                region,
+                ctx.now(),
+                report_row(&label),
+            )
+            .await?;
             if ctx.json() {
                 print_json(&report)?;
             } else {
-                println!("{label}: {} rows read; {} entries written; {} rejected", thousands(report.rows), thousands(report.written.inserted), thousands(report.rejected));
+                println!(
+                    "{label}: {} rows read; {} entries written; {} rejected",
+                    thousands(report.rows),
+                    thousands(report.written.inserted),
+                    thousands(report.rejected)
+                );
             }
-            Ok(if report.rejected > 0 { ExitCode::from(3) } else { ExitCode::SUCCESS })
+            Ok(if report.rejected > 0 {
+                ExitCode::from(3)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         DncCmd::List { all, limit } => {
             let entries = store.suppressions(ctx.now(), all, limit).await?;
@@ -232,7 +293,10 @@ pub async fn dnc(ctx: &Ctx, cmd: DncCmd) -> Result<ExitCode> {
                     .collect();
                 print_json(&masked)?;
             } else {
-                println!("{:<8} {:<8} {:<22} {:<6} {:<24} {:<12} EXPIRES", "KIND", "TARGET", "VALUE", "CHAN", "REASON", "SOURCE");
+                println!(
+                    "{:<8} {:<8} {:<22} {:<6} {:<24} {:<12} EXPIRES",
+                    "KIND", "TARGET", "VALUE", "CHAN", "REASON", "SOURCE"
+                );
                 for s in entries {
                     println!(
                         "{:<8} {:<8} {:<22} {:<6} {:<24} {:<12} {}",
@@ -242,18 +306,44 @@ pub async fn dnc(ctx: &Ctx, cmd: DncCmd) -> Result<ExitCode> {
                         s.channel.map_or("all", |c| c.as_str()),
                         s.reason,
                         s.source,
-                        s.expires_at.map_or("never".into(), |e| e.format("%Y-%m-%d").to_string())
+                        s.expires_at
+                            .map_or("never".into(), |e| e.format("%Y-%m-%d").to_string())
                     );
                 }
             }
             Ok(ExitCode::SUCCESS)
         }
-        DncCmd::Remove { phone, email, contact } => {
-            let entry = import::suppression_entry(phone.as_deref(), email.as_deref(), contact.as_deref(), SuppressionKind::Dnc, None, "", "cli", None, region, ctx.now())
-                .map_err(anyhow::Error::msg)?;
-            let removed = store.delete_suppression(entry.target.kind(), entry.target.value(), None).await?;
-            println!("removed {removed} entr{} for {}", if removed == 1 { "y" } else { "ies" }, entry.target.masked_value());
-            Ok(if removed > 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        DncCmd::Remove {
+            phone,
+            email,
+            contact,
+        } => {
+            let entry = import::suppression_entry(
+                phone.as_deref(),
+                email.as_deref(),
+                contact.as_deref(),
+                SuppressionKind::Dnc,
+                None,
+                "",
+                "cli",
+                None,
+                region,
+                ctx.now(),
+            )
+            .map_err(anyhow::Error::msg)?;
+            let removed = store
+                .delete_suppression(entry.target.kind(), entry.target.value(), None)
+                .await?;
+            println!(
+                "removed {removed} entr{} for {}",
+                if removed == 1 { "y" } else { "ies" },
+                entry.target.masked_value()
+            );
+            Ok(if removed > 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
     }
 }
@@ -286,7 +376,12 @@ pub async fn tags(ctx: &Ctx, cmd: TagsCmd) -> Result<ExitCode> {
     let store = ctx.store().await?;
     let find = |id: String| {
         let store = &store;
-        async move { store.contact(&id).await?.with_context(|| format!("there is no contact with external id `{id}`")) }
+        async move {
+            store
+                .contact(&id)
+                .await?
+                .with_context(|| format!("there is no contact with external id `{id}`"))
+        }
     };
     match cmd {
         TagsCmd::List { contact: None } => {
@@ -305,18 +400,43 @@ pub async fn tags(ctx: &Ctx, cmd: TagsCmd) -> Result<ExitCode> {
                 print_json(&c.tags)?;
             } else {
                 for t in &c.tags {
-                    let until = t.expires_at.map_or("no expiry".into(), |e| format!("until {}", e.format("%Y-%m-%d %H:%M UTC")));
+                    let until = t.expires_at.map_or("no expiry".into(), |e| {
+                        format!("until {}", e.format("%Y-%m-%d %H:%M UTC"))
+                    });
                     println!("{:<28} {:<16} {until}", t.name, t.source);
                 }
             }
         }
-        TagsCmd::Add { contact, tag, expires, source } => {
-            if tag.is_empty() || !tag.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-') {
+        TagsCmd::Add {
+            contact,
+            tag,
+            expires,
+            source,
+        } => {
+            if tag.is_empty()
+                || !tag
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+            {
                 bail!("`{tag}` is not a tag name (letters, digits, `_` and `-`)");
             }
             let c = find(contact).await?;
-            let expires_at = expires.as_deref().map(|e| import::parse_expiry(e, ctx.now())).transpose().map_err(anyhow::Error::msg)?;
-            store.upsert_tag(c.id, &Tag { name: tag.clone(), source, expires_at }, ctx.now()).await?;
+            let expires_at = expires
+                .as_deref()
+                .map(|e| import::parse_expiry(e, ctx.now()))
+                .transpose()
+                .map_err(anyhow::Error::msg)?;
+            store
+                .upsert_tag(
+                    c.id,
+                    &Tag {
+                        name: tag.clone(),
+                        source,
+                        expires_at,
+                    },
+                    ctx.now(),
+                )
+                .await?;
             println!("tagged {} with {tag}", c.external_id);
         }
         TagsCmd::Remove { contact, tag } => {

@@ -77,60 +77,182 @@ struct Country {
 }
 
 const COUNTRIES: &[Country] = &[
-    Country { prefix: "+447400", digits: 6, zones: &["Europe/London"], locale: "en-GB", cities: &["London", "Leeds", "Bristol", "Glasgow"], weight: 45 },
-    Country { prefix: "+34612", digits: 6, zones: &["Europe/Madrid", "Atlantic/Canary"], locale: "es-ES", cities: &["Madrid", "Sevilla", "Las Palmas"], weight: 20 },
-    Country { prefix: "+1212", digits: 7, zones: &["America/New_York"], locale: "en-US", cities: &["New York"], weight: 10 },
-    Country { prefix: "+1312", digits: 7, zones: &["America/Chicago"], locale: "en-US", cities: &["Chicago"], weight: 5 },
-    Country { prefix: "+1415", digits: 7, zones: &["America/Los_Angeles"], locale: "en-US", cities: &["San Francisco"], weight: 5 },
-    Country { prefix: "+5255", digits: 8, zones: &["America/Mexico_City"], locale: "es-MX", cities: &["Ciudad de México"], weight: 10 },
-    Country { prefix: "+33612", digits: 6, zones: &["Europe/Paris"], locale: "fr-FR", cities: &["Paris", "Lyon"], weight: 5 },
+    Country {
+        prefix: "+447400",
+        digits: 6,
+        zones: &["Europe/London"],
+        locale: "en-GB",
+        cities: &["London", "Leeds", "Bristol", "Glasgow"],
+        weight: 45,
+    },
+    Country {
+        prefix: "+34612",
+        digits: 6,
+        zones: &["Europe/Madrid", "Atlantic/Canary"],
+        locale: "es-ES",
+        cities: &["Madrid", "Sevilla", "Las Palmas"],
+        weight: 20,
+    },
+    Country {
+        prefix: "+1212",
+        digits: 7,
+        zones: &["America/New_York"],
+        locale: "en-US",
+        cities: &["New York"],
+        weight: 10,
+    },
+    Country {
+        prefix: "+1312",
+        digits: 7,
+        zones: &["America/Chicago"],
+        locale: "en-US",
+        cities: &["Chicago"],
+        weight: 5,
+    },
+    Country {
+        prefix: "+1415",
+        digits: 7,
+        zones: &["America/Los_Angeles"],
+        locale: "en-US",
+        cities: &["San Francisco"],
+        weight: 5,
+    },
+    Country {
+        prefix: "+5255",
+        digits: 8,
+        zones: &["America/Mexico_City"],
+        locale: "es-MX",
+        cities: &["Ciudad de México"],
+        weight: 10,
+    },
+    Country {
+        prefix: "+33612",
+        digits: 6,
+        zones: &["Europe/Paris"],
+        locale: "fr-FR",
+        cities: &["Paris", "Lyon"],
+        weight: 5,
+    },
 ];
 
-const FIRST: &[&str] = &["Amelia", "Oliver", "Lucía", "Hugo", "Sofía", "Noah", "Chloé", "Liam", "Emma", "Mateo", "Olivia", "Léa", "James", "Zoë", "Ava", "Daniel"];
-const LAST: &[&str] = &["Smith", "García", "Johnson", "Martin", "Brown", "López", "Dubois", "Taylor", "Hernández", "Wilson", "Moreau", "Davies"];
+const FIRST: &[&str] = &[
+    "Amelia", "Oliver", "Lucía", "Hugo", "Sofía", "Noah", "Chloé", "Liam", "Emma", "Mateo",
+    "Olivia", "Léa", "James", "Zoë", "Ava", "Daniel",
+];
+const LAST: &[&str] = &[
+    "Smith",
+    "García",
+    "Johnson",
+    "Martin",
+    "Brown",
+    "López",
+    "Dubois",
+    "Taylor",
+    "Hernández",
+    "Wilson",
+    "Moreau",
+    "Davies",
+];
 
 /// Writes the sample CSV files into `dir`: everyone, the overdue accounts and the repairs.
 /// Returns (contacts file, overdue file, repairs file, phones to put on the DNC list,
 /// external ids that opted out of SMS).
 #[allow(clippy::type_complexity)]
-pub fn write_sample(dir: &Path, count: usize, seed: u64, today: NaiveDate) -> Result<(PathBuf, PathBuf, PathBuf, Vec<String>, Vec<String>)> {
+pub fn write_sample(
+    dir: &Path,
+    count: usize,
+    seed: u64,
+    today: NaiveDate,
+) -> Result<(PathBuf, PathBuf, PathBuf, Vec<String>, Vec<String>)> {
     let mut rng = SampleRng::new(seed);
     let total_weight: u64 = COUNTRIES.iter().map(|c| c.weight).sum();
-    let mut people = String::from("external_id,first_name,last_name,phone,email,locale,timezone,consent_sms,consent_email,consent_call,plan,city\n");
+    let mut people = String::from(
+        "external_id,first_name,last_name,phone,email,locale,timezone,consent_sms,consent_email,consent_call,plan,city\n",
+    );
     let mut overdue = String::from("external_id,balance,due_date,debt_id\n");
     let mut repairs = String::from("external_id,repair_date,tags\n");
     let (mut dnc, mut opted_out) = (Vec::new(), Vec::new());
     for i in 0..count {
         let id = format!("C{:05}", i + 1);
         let mut w = rng.below(total_weight);
-        let country = COUNTRIES.iter().find(|c| if w < c.weight { true } else { w -= c.weight; false }).expect("weights add up");
+        let country = COUNTRIES
+            .iter()
+            .find(|c| {
+                if w < c.weight {
+                    true
+                } else {
+                    w -= c.weight;
+                    false
+                }
+            })
+            .expect("weights add up");
         let first = *rng.pick(FIRST);
         let last = *rng.pick(LAST);
         // Subscriber numbers never start with 0 or 1 in these plans.
         let number: String = (0..country.digits)
-            .map(|d| char::from(b'0' + if d == 0 { 2 + rng.below(8) } else { rng.below(10) } as u8))
+            .map(|d| {
+                char::from(
+                    b'0' + if d == 0 {
+                        2 + rng.below(8)
+                    } else {
+                        rng.below(10)
+                    } as u8,
+                )
+            })
             .collect();
-        let phone = if rng.chance(0.93) { format!("{}{number}", country.prefix) } else { String::new() };
+        let phone = if rng.chance(0.93) {
+            format!("{}{number}", country.prefix)
+        } else {
+            String::new()
+        };
         let email = if rng.chance(0.8) || phone.is_empty() {
             format!("{}.{}{}@example.com", ascii(first), ascii(last), i)
         } else {
             String::new()
         };
         // Spain and the US span several zones: the file says which; elsewhere herald infers it.
-        let zone = if country.zones.len() > 1 || country.prefix.starts_with("+1") || country.prefix.starts_with("+52") {
+        let zone = if country.zones.len() > 1
+            || country.prefix.starts_with("+1")
+            || country.prefix.starts_with("+52")
+        {
             (*rng.pick(country.zones)).to_string()
         } else {
             String::new()
         };
-        let consent = |rng: &mut SampleRng, yes: f64| if rng.chance(0.04) { "denied" } else if rng.chance(yes) { "granted" } else { "unknown" };
-        let (cs, ce, cc) = (consent(&mut rng, 0.5), consent(&mut rng, 0.6), consent(&mut rng, 0.4));
+        let consent = |rng: &mut SampleRng, yes: f64| {
+            if rng.chance(0.04) {
+                "denied"
+            } else if rng.chance(yes) {
+                "granted"
+            } else {
+                "unknown"
+            }
+        };
+        let (cs, ce, cc) = (
+            consent(&mut rng, 0.5),
+            consent(&mut rng, 0.6),
+            consent(&mut rng, 0.4),
+        );
         let plan = *rng.pick(&["basic", "standard", "premium"]);
         let city = *rng.pick(country.cities);
-        let _ = writeln!(people, "{id},{first},{last},{phone},{email},{},{zone},{cs},{ce},{cc},{plan},{city}", country.locale);
+        let _ = writeln!(
+            people,
+            "{id},{first},{last},{phone},{email},{},{zone},{cs},{ce},{cc},{plan},{city}",
+            country.locale
+        );
         if rng.chance(0.4) {
-            let balance = if rng.chance(0.15) { 1000 + rng.below(4000) } else { 20 + rng.below(900) };
+            let balance = if rng.chance(0.15) {
+                1000 + rng.below(4000)
+            } else {
+                20 + rng.below(900)
+            };
             let due = today - Duration::days(5 + rng.below(60) as i64);
-            let _ = writeln!(overdue, "{id},{balance}.{:02},{due},D{:06}", rng.below(100), 100_000 + i);
+            let _ = writeln!(
+                overdue,
+                "{id},{balance}.{:02},{due},D{:06}",
+                rng.below(100),
+                100_000 + i
+            );
         }
         if rng.chance(0.25) {
             let date = today - Duration::days(1 + rng.below(6) as i64);
@@ -147,7 +269,11 @@ pub fn write_sample(dir: &Path, count: usize, seed: u64, today: NaiveDate) -> Re
     people.push_str("C99001,Broken,Phone,12345,,en,,,,,basic,London\n");
     people.push_str(",No,Id,+447400999999,,en,,,,,basic,London\n");
     people.push_str("C99003,Bad,Zone,+447400999998,,en,Europe/Lundon,,,,basic,London\n");
-    let files = (dir.join("contacts.csv"), dir.join("overdue.csv"), dir.join("repairs.csv"));
+    let files = (
+        dir.join("contacts.csv"),
+        dir.join("overdue.csv"),
+        dir.join("repairs.csv"),
+    );
     std::fs::write(&files.0, people)?;
     std::fs::write(&files.1, overdue)?;
     std::fs::write(&files.2, repairs)?;
@@ -177,7 +303,10 @@ pub async fn run(args: &DemoArgs, format: Format) -> Result<ExitCode> {
             std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
             d.clone()
         }
-        None => tempfile::Builder::new().prefix("herald-demo-").tempdir()?.keep(),
+        None => tempfile::Builder::new()
+            .prefix("herald-demo-")
+            .tempdir()?
+            .keep(),
     };
     let say = |s: &str| {
         if format == Format::Table {
@@ -186,8 +315,18 @@ pub async fn run(args: &DemoArgs, format: Format) -> Result<ExitCode> {
     };
     say(&format!("herald demo in {}\n", dir.display()));
     crate::examples::write_all(&dir, true)?;
-    let settings = Settings::load(&Overrides { config: Some(dir.join("herald.toml")), database_url: None }).map_err(|problems| {
-        anyhow::anyhow!(problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("\n"))
+    let settings = Settings::load(&Overrides {
+        config: Some(dir.join("herald.toml")),
+        database_url: None,
+    })
+    .map_err(|problems| {
+        anyhow::anyhow!(
+            problems
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
     })?;
     let db = dir.join("herald.db");
     for suffix in ["", "-wal", "-shm"] {
@@ -196,15 +335,38 @@ pub async fn run(args: &DemoArgs, format: Format) -> Result<ExitCode> {
     let store = open_store(&settings.database_url).await?;
 
     // 1. Contacts, in three files: everyone, then the overdue and repair lists.
-    let (people, overdue, repairs, dnc, opted_out) = write_sample(&dir, args.contacts, args.seed, now.date_naive())?;
+    let (people, overdue, repairs, dnc, opted_out) =
+        write_sample(&dir, args.contacts, args.seed, now.date_naive())?;
     let mut rejected = Vec::new();
-    let base = ContactImport { list: None, default_region: settings.default_region.clone(), attributes: settings.attributes.clone() };
+    let base = ContactImport {
+        list: None,
+        default_region: settings.default_region.clone(),
+        attributes: settings.attributes.clone(),
+    };
     let mut imports = Vec::new();
-    for (file, list) in [(&people, None), (&overdue, Some("overdue")), (&repairs, Some("repairs"))] {
-        let options = ContactImport { list: list.map(str::to_string), ..base.clone() };
+    for (file, list) in [
+        (&people, None),
+        (&overdue, Some("overdue")),
+        (&repairs, Some("repairs")),
+    ] {
+        let options = ContactImport {
+            list: list.map(str::to_string),
+            ..base.clone()
+        };
         let input = std::io::BufReader::new(std::fs::File::open(file)?);
-        let name = file.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-        let report = import::import_contacts(&store, input, &options, now, |e| rejected.push(format!("{name}:{}: {}", e.line, e.reason)), |_| {}).await?;
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let report = import::import_contacts(
+            &store,
+            input,
+            &options,
+            now,
+            |e| rejected.push(format!("{name}:{}: {}", e.line, e.reason)),
+            |_| {},
+        )
+        .await?;
         say(&format!(
             "imported {name:<13} {:>6} rows: {} new, {} updated, {} rejected{}",
             thousands(report.rows),
@@ -225,21 +387,60 @@ pub async fn run(args: &DemoArgs, format: Format) -> Result<ExitCode> {
     // 2. Suppressions: DNC listings and SMS opt-outs.
     let mut entries = Vec::new();
     for phone in &dnc {
-        entries.push(import::suppression_entry(Some(phone), None, None, SuppressionKind::Dnc, None, "national DNC register", "demo", None, None, now).map_err(anyhow::Error::msg)?);
+        entries.push(
+            import::suppression_entry(
+                Some(phone),
+                None,
+                None,
+                SuppressionKind::Dnc,
+                None,
+                "national DNC register",
+                "demo",
+                None,
+                None,
+                now,
+            )
+            .map_err(anyhow::Error::msg)?,
+        );
     }
     for id in &opted_out {
-        entries.push(import::suppression_entry(None, None, Some(id), SuppressionKind::OptOut, Some("sms"), "replied STOP", "demo", None, None, now).map_err(anyhow::Error::msg)?);
+        entries.push(
+            import::suppression_entry(
+                None,
+                None,
+                Some(id),
+                SuppressionKind::OptOut,
+                Some("sms"),
+                "replied STOP",
+                "demo",
+                None,
+                None,
+                now,
+            )
+            .map_err(anyhow::Error::msg)?,
+        );
     }
     store.upsert_suppressions(&entries).await?;
-    say(&format!("suppressed {} phone numbers (DNC) and {} SMS opt-outs\n", dnc.len(), opted_out.len()));
+    say(&format!(
+        "suppressed {} phone numbers (DNC) and {} SMS opt-outs\n",
+        dnc.len(),
+        opted_out.len()
+    ));
 
     // 3. Validate the definitions and templates together.
-    let known = Known { attributes: store.attribute_keys().await?, tags: store.tag_names().await? };
+    let known = Known {
+        attributes: store.attribute_keys().await?,
+        tags: store.tag_names().await?,
+    };
     let catalog = Catalog::load(std::slice::from_ref(&settings.jobs_dir), &settings, &known);
     for d in &catalog.diagnostics {
         say(&format!("{d}\n"));
     }
-    say(&format!("validated {} campaigns: {} errors\n", catalog.campaigns.len(), catalog.errors()));
+    say(&format!(
+        "validated {} campaigns: {} errors\n",
+        catalog.campaigns.len(),
+        catalog.errors()
+    ));
 
     // 4. Dry-run plans at each campaign's next occurrence.
     let mut plans = Vec::new();
@@ -257,7 +458,9 @@ pub async fn run(args: &DemoArgs, format: Format) -> Result<ExitCode> {
         plans.push(summary);
     }
     if format == Format::Json {
-        print_json(&serde_json::json!({ "dir": dir, "imports": imports, "rejected": rejected, "diagnostics": catalog.diagnostics, "plans": plans }))?;
+        print_json(
+            &serde_json::json!({ "dir": dir, "imports": imports, "rejected": rejected, "diagnostics": catalog.diagnostics, "plans": plans }),
+        )?;
     } else {
         println!("Try next (from {}):", dir.display());
         println!("  herald why C00001 collections_reminder     # one contact's story");
@@ -265,5 +468,9 @@ pub async fn run(args: &DemoArgs, format: Format) -> Result<ExitCode> {
         println!("  herald campaign show nps_after_repair");
         println!("  herald dnc list");
     }
-    Ok(if catalog.errors() == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if catalog.errors() == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

@@ -23,7 +23,12 @@ mod setup;
 /// `herald demo` to see it all work on sample data, or `herald init` to get the examples
 /// into a folder of your own.
 #[derive(Debug, Parser)]
-#[command(name = "herald", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "herald",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     /// Config file [default: ./herald.toml when present; env HERALD_CONFIG].
     #[arg(long, global = true, value_name = "FILE")]
@@ -107,7 +112,9 @@ impl Ctx {
     /// Opens the database only if it exists (for read-only checks such as `validate`).
     pub async fn existing_store(&self) -> Result<Option<SqliteStore>> {
         let url = &self.settings.database_url;
-        if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))
+        if let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
             && !Path::new(path.split('?').next().unwrap_or(path)).exists()
         {
             return Ok(None);
@@ -119,10 +126,17 @@ impl Ctx {
     /// database knows about attributes and tags.
     pub async fn catalog(&self, paths: &[PathBuf]) -> Result<Catalog> {
         let known = match self.existing_store().await? {
-            Some(store) => Known { attributes: store.attribute_keys().await?, tags: store.tag_names().await? },
+            Some(store) => Known {
+                attributes: store.attribute_keys().await?,
+                tags: store.tag_names().await?,
+            },
             None => Known::default(),
         };
-        let paths = if paths.is_empty() { vec![self.settings.jobs_dir.clone()] } else { paths.to_vec() };
+        let paths = if paths.is_empty() {
+            vec![self.settings.jobs_dir.clone()]
+        } else {
+            paths.to_vec()
+        };
         Ok(Catalog::load(&paths, &self.settings, &known))
     }
 
@@ -158,22 +172,36 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Schema(args) => return setup::schema(args),
         _ => {}
     }
-    let overrides = Overrides { config: cli.config.clone(), database_url: cli.database_url.clone() };
+    let overrides = Overrides {
+        config: cli.config.clone(),
+        database_url: cli.database_url.clone(),
+    };
     let settings = match Settings::load(&overrides) {
         Ok(s) => s,
         Err(problems) => {
             for p in &problems {
                 eprintln!("{p}");
             }
-            eprintln!("\nherald: the configuration has {} problem(s); nothing was done", problems.len());
+            eprintln!(
+                "\nherald: the configuration has {} problem(s); nothing was done",
+                problems.len()
+            );
             return Ok(ExitCode::from(1));
         }
     };
     let clock: Box<dyn Clock> = match std::env::var("HERALD_NOW").ok().filter(|v| !v.is_empty()) {
-        Some(t) => Box::new(FixedClock(parse_moment(&t, chrono::Utc::now()).map_err(anyhow::Error::msg).context("reading HERALD_NOW")?)),
+        Some(t) => Box::new(FixedClock(
+            parse_moment(&t, chrono::Utc::now())
+                .map_err(anyhow::Error::msg)
+                .context("reading HERALD_NOW")?,
+        )),
         None => Box::new(SystemClock),
     };
-    let ctx = Ctx { settings, clock, format: cli.format };
+    let ctx = Ctx {
+        settings,
+        clock,
+        format: cli.format,
+    };
     match cli.command {
         Command::Validate(args) => setup::validate(&ctx, &args).await,
         Command::Plan(args) => plan::plan(&ctx, &args).await,
@@ -204,8 +232,15 @@ pub struct AtArg {
 }
 
 impl AtArg {
-    pub fn moment(&self, now: chrono::DateTime<chrono::Utc>) -> Result<Option<chrono::DateTime<chrono::Utc>>> {
-        self.at.as_deref().map(|t| parse_moment(t, now)).transpose().map_err(anyhow::Error::msg)
+    pub fn moment(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>> {
+        self.at
+            .as_deref()
+            .map(|t| parse_moment(t, now))
+            .transpose()
+            .map_err(anyhow::Error::msg)
     }
 }
 

@@ -26,12 +26,18 @@ pub struct PlanArgs {
 
 pub async fn plan(ctx: &Ctx, args: &PlanArgs) -> Result<ExitCode> {
     if !args.dry_run {
-        bail!("only `herald plan {} --dry-run` is available: runs are started by the daemon", args.campaign);
+        bail!(
+            "only `herald plan {} --dry-run` is available: runs are started by the daemon",
+            args.campaign
+        );
     }
     let catalog = ctx.catalog(&[]).await?;
-    let loaded = catalog.campaign(&args.campaign).map_err(anyhow::Error::msg)?;
+    let loaded = catalog
+        .campaign(&args.campaign)
+        .map_err(anyhow::Error::msg)?;
     let campaign = &loaded.campaign;
-    let at = planning::run_moment(campaign, args.at.moment(ctx.now())?, ctx.now()).map_err(anyhow::Error::msg)?;
+    let at = planning::run_moment(campaign, args.at.moment(ctx.now())?, ctx.now())
+        .map_err(anyhow::Error::msg)?;
     let store = ctx.store().await?;
     let summary = planning::dry_run(&store, campaign, &ctx.settings, at).await?;
     if ctx.json() {
@@ -52,7 +58,11 @@ pub fn render_plan(s: &PlanSummary, name: &str, tz: Tz) -> String {
     let mut out = String::new();
     let local = |t: DateTime<Utc>| t.with_timezone(&tz).format("%a %Y-%m-%d %H:%M").to_string();
     let run_at = s.run_at.map(local).unwrap_or_default();
-    let _ = writeln!(out, "Plan for {} ({name}), run at {run_at} {tz} — dry run, nothing written", s.campaign);
+    let _ = writeln!(
+        out,
+        "Plan for {} ({name}), run at {run_at} {tz} — dry run, nothing written",
+        s.campaign
+    );
     let _ = writeln!(
         out,
         "  audience: {} contacts read, {} not in the segment, {} planned, {} skipped",
@@ -64,9 +74,19 @@ pub fn render_plan(s: &PlanSummary, name: &str, tz: Tz) -> String {
     for step in &s.steps {
         let first = step.first.map(local).unwrap_or_default();
         let last = step.last.map(local).unwrap_or_default();
-        let _ = writeln!(out, "\n  step {} via {}: {} contacts, {first} → {last}", step.step, step.channel, thousands(step.contacts));
+        let _ = writeln!(
+            out,
+            "\n  step {} via {}: {} contacts, {first} → {last}",
+            step.step,
+            step.channel,
+            thousands(step.contacts)
+        );
         if !step.delayed.is_empty() {
-            let delays: Vec<String> = step.delayed.iter().map(|(r, n)| format!("{r} {}", thousands(*n))).collect();
+            let delays: Vec<String> = step
+                .delayed
+                .iter()
+                .map(|(r, n)| format!("{r} {}", thousands(*n)))
+                .collect();
             let _ = writeln!(out, "    delayed: {}", delays.join(", "));
         }
         let max = step.by_hour.values().copied().max().unwrap_or(1).max(1);
@@ -78,7 +98,12 @@ pub fn render_plan(s: &PlanSummary, name: &str, tz: Tz) -> String {
         }
         if hours.len() > shown {
             let rest: u64 = hours.iter().skip(shown).map(|(_, n)| **n).sum();
-            let _ = writeln!(out, "    … {} more hours, {} contacts", hours.len() - shown, thousands(rest));
+            let _ = writeln!(
+                out,
+                "    … {} more hours, {} contacts",
+                hours.len() - shown,
+                thousands(rest)
+            );
         }
     }
     if !s.skipped.is_empty() {
@@ -129,34 +154,90 @@ pub struct WhyArgs {
 
 pub async fn why(ctx: &Ctx, args: &WhyArgs) -> Result<ExitCode> {
     let catalog = ctx.catalog(&[]).await?;
-    let loaded = catalog.campaign(&args.campaign).map_err(anyhow::Error::msg)?;
+    let loaded = catalog
+        .campaign(&args.campaign)
+        .map_err(anyhow::Error::msg)?;
     let campaign = &loaded.campaign;
-    let at = planning::run_moment(campaign, args.at.moment(ctx.now())?, ctx.now()).map_err(anyhow::Error::msg)?;
+    let at = planning::run_moment(campaign, args.at.moment(ctx.now())?, ctx.now())
+        .map_err(anyhow::Error::msg)?;
     let store = ctx.store().await?;
-    let Some(story) = planning::explain(&store, campaign, &ctx.settings, &args.contact, at).await? else {
+    let Some(story) = planning::explain(&store, campaign, &ctx.settings, &args.contact, at).await?
+    else {
         bail!("there is no contact with external id `{}`", args.contact);
     };
     if ctx.json() {
         print_json(&story)?;
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{} and campaign {}: {}", story.contact, story.campaign, story.summary);
-    println!("  run at      {}", story.run_at.format("%a %Y-%m-%d %H:%M UTC"));
-    println!("  time zone   {}", story.timezone.as_deref().unwrap_or("unknown"));
-    println!("  lists       {}{}", if story.lists.is_empty() { "none".into() } else { story.lists.join(", ") }, if story.in_lists { "" } else { "  (not an audience list)" });
+    println!(
+        "{} and campaign {}: {}",
+        story.contact, story.campaign, story.summary
+    );
+    println!(
+        "  run at      {}",
+        story.run_at.format("%a %Y-%m-%d %H:%M UTC")
+    );
+    println!(
+        "  time zone   {}",
+        story.timezone.as_deref().unwrap_or("unknown")
+    );
+    println!(
+        "  lists       {}{}",
+        if story.lists.is_empty() {
+            "none".into()
+        } else {
+            story.lists.join(", ")
+        },
+        if story.in_lists {
+            ""
+        } else {
+            "  (not an audience list)"
+        }
+    );
     if let Some(m) = story.in_segment {
-        println!("  segment     {} ({})", if m { "matches" } else { "does not match" }, campaign.audience.segment.as_ref().map_or("", |s| s.source()));
+        println!(
+            "  segment     {} ({})",
+            if m { "matches" } else { "does not match" },
+            campaign
+                .audience
+                .segment
+                .as_ref()
+                .map_or("", |s| s.source())
+        );
     }
     let tags: Vec<String> = story.tags.iter().map(|t| t.name.clone()).collect();
-    println!("  tags        {}", if tags.is_empty() { "none".into() } else { tags.join(", ") });
+    println!(
+        "  tags        {}",
+        if tags.is_empty() {
+            "none".into()
+        } else {
+            tags.join(", ")
+        }
+    );
     for s in &story.suppressions {
         let channel = s.channel.map_or("all channels", |c| c.as_str());
-        let until = s.expires_at.map_or("no expiry".into(), |e| format!("until {}", e.format("%Y-%m-%d")));
-        println!("  suppressed  {} {} on {channel}: {} ({until})", s.kind.as_str(), s.target.masked_value(), s.reason);
+        let until = s.expires_at.map_or("no expiry".into(), |e| {
+            format!("until {}", e.format("%Y-%m-%d"))
+        });
+        println!(
+            "  suppressed  {} {} on {channel}: {} ({until})",
+            s.kind.as_str(),
+            s.target.masked_value(),
+            s.reason
+        );
     }
     for (i, st) in story.steps.iter().enumerate() {
-        let routed = st.routed_from.map(|c| format!(" (routed from {c})")).unwrap_or_default();
-        println!("\n  step {} {} via {}{routed}, due {}", i + 1, st.step, st.channel, st.due.format("%Y-%m-%d %H:%M UTC"));
+        let routed = st
+            .routed_from
+            .map(|c| format!(" (routed from {c})"))
+            .unwrap_or_default();
+        println!(
+            "\n  step {} {} via {}{routed}, due {}",
+            i + 1,
+            st.step,
+            st.channel,
+            st.due.format("%Y-%m-%d %H:%M UTC")
+        );
         println!("    {}", st.explanation);
         if let Some(l) = &st.local_time
             && !matches!(st.verdict, Verdict::Never { .. })
@@ -165,7 +246,10 @@ pub async fn why(ctx: &Ctx, args: &WhyArgs) -> Result<ExitCode> {
         }
         println!("    window (policy ∩ campaign): {}", st.window);
         for c in &st.caps {
-            let full = c.frees_at.map(|f| format!(", full until {}", f.format("%Y-%m-%d %H:%M UTC"))).unwrap_or_default();
+            let full = c
+                .frees_at
+                .map(|f| format!(", full until {}", f.format("%Y-%m-%d %H:%M UTC")))
+                .unwrap_or_default();
             println!("    cap {}: {}/{} used{full}", c.cap, c.used, c.max);
         }
     }
@@ -174,7 +258,12 @@ pub async fn why(ctx: &Ctx, args: &WhyArgs) -> Result<ExitCode> {
     } else {
         println!("\n  history:");
         for h in &story.history {
-            println!("    {} {}{}", h.at.format("%Y-%m-%d %H:%M UTC"), h.channel, if h.connected { " (connected)" } else { "" });
+            println!(
+                "    {} {}{}",
+                h.at.format("%Y-%m-%d %H:%M UTC"),
+                h.channel,
+                if h.connected { " (connected)" } else { "" }
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

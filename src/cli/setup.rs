@@ -21,7 +21,8 @@ pub struct InitArgs {
 }
 
 pub fn init(args: &InitArgs) -> Result<ExitCode> {
-    std::fs::create_dir_all(&args.dir).with_context(|| format!("creating {}", args.dir.display()))?;
+    std::fs::create_dir_all(&args.dir)
+        .with_context(|| format!("creating {}", args.dir.display()))?;
     let written = crate::examples::write_all(&args.dir, args.force)?;
     for w in &written {
         println!("wrote {w}");
@@ -56,7 +57,12 @@ pub async fn validate(ctx: &Ctx, args: &ValidateArgs) -> Result<ExitCode> {
             println!("{d}\n");
         }
         for c in &catalog.campaigns {
-            println!("ok  {:<28} {} (version {})", c.campaign.id, c.file.display(), &c.hash[..12]);
+            println!(
+                "ok  {:<28} {} (version {})",
+                c.campaign.id,
+                c.file.display(),
+                &c.hash[..12]
+            );
         }
         println!(
             "\n{} campaign(s) valid, {} broken; {errors} error(s), {warnings} warning(s)",
@@ -64,7 +70,11 @@ pub async fn validate(ctx: &Ctx, args: &ValidateArgs) -> Result<ExitCode> {
             catalog.broken.len()
         );
     }
-    Ok(if errors == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if errors == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 #[derive(Debug, Args)]
@@ -124,10 +134,24 @@ pub async fn campaign(ctx: &Ctx, cmd: CampaignCmd) -> Result<ExitCode> {
             if ctx.json() {
                 print_json(&rows)?;
             } else {
-                println!("{:<24} {:<11} {:<40} NEXT RUN", "CAMPAIGN", "KIND", "SCHEDULE");
+                println!(
+                    "{:<24} {:<11} {:<40} NEXT RUN",
+                    "CAMPAIGN", "KIND", "SCHEDULE"
+                );
                 for c in &catalog.campaigns {
-                    let next = c.campaign.schedule.next_occurrence(now).map_or("-".to_string(), |t| t.format("%Y-%m-%d %H:%M UTC").to_string());
-                    println!("{:<24} {:<11} {:<40} {next}", c.campaign.id, c.campaign.kind.as_str(), c.campaign.schedule.describe());
+                    let next = c
+                        .campaign
+                        .schedule
+                        .next_occurrence(now)
+                        .map_or("-".to_string(), |t| {
+                            t.format("%Y-%m-%d %H:%M UTC").to_string()
+                        });
+                    println!(
+                        "{:<24} {:<11} {:<40} {next}",
+                        c.campaign.id,
+                        c.campaign.kind.as_str(),
+                        c.campaign.schedule.describe()
+                    );
                 }
                 for b in &catalog.broken {
                     println!("{b:<24} (broken: run `herald validate`)");
@@ -147,21 +171,48 @@ pub async fn campaign(ctx: &Ctx, cmd: CampaignCmd) -> Result<ExitCode> {
                 }))?;
             } else {
                 println!("{} ({}) — {}", c.id, c.name, c.kind.as_str());
-                println!("  file      {} (version {})", loaded.file.display(), &loaded.hash[..12]);
+                println!(
+                    "  file      {} (version {})",
+                    loaded.file.display(),
+                    &loaded.hash[..12]
+                );
                 println!("  schedule  {}", c.schedule.describe());
                 if let Some(next) = c.schedule.next_occurrence(now) {
                     println!("  next run  {}", next.format("%Y-%m-%d %H:%M UTC"));
                 }
-                println!("  audience  lists [{}] segment {}", c.audience.lists.join(", "), c.audience.segment.as_ref().map_or("-", |s| s.source()));
+                println!(
+                    "  audience  lists [{}] segment {}",
+                    c.audience.lists.join(", "),
+                    c.audience.segment.as_ref().map_or("-", |s| s.source())
+                );
                 for (i, s) in c.steps.iter().enumerate() {
                     let what = s.template.as_deref().or(s.flow.as_deref()).unwrap_or("-");
                     let when = s.when.map(|w| format!(" when {w}")).unwrap_or_default();
-                    let after = if i == 0 { "at run start".to_string() } else { format!("{} after previous", s.after) };
-                    println!("  step {}   {} via {} ({what}), {after}{when}", i + 1, s.id, s.channel);
-                    println!("           window {}", ctx.settings.policy.effective_window(s.channel, c.windows.get(&s.channel)));
+                    let after = if i == 0 {
+                        "at run start".to_string()
+                    } else {
+                        format!("{} after previous", s.after)
+                    };
+                    println!(
+                        "  step {}   {} via {} ({what}), {after}{when}",
+                        i + 1,
+                        s.id,
+                        s.channel
+                    );
+                    println!(
+                        "           window {}",
+                        ctx.settings
+                            .policy
+                            .effective_window(s.channel, c.windows.get(&s.channel))
+                    );
                 }
                 for r in &c.routing {
-                    println!("  routing   {} → {} when {}", r.step.as_deref().unwrap_or("call steps"), r.channel, r.when);
+                    println!(
+                        "  routing   {} → {} when {}",
+                        r.step.as_deref().unwrap_or("call steps"),
+                        r.channel,
+                        r.when
+                    );
                 }
             }
         }
@@ -194,9 +245,12 @@ pub async fn template(ctx: &Ctx, cmd: TemplateCmd) -> Result<ExitCode> {
     let templates = &catalog.templates;
     match cmd {
         TemplateCmd::List => {
-            let mut rows: std::collections::BTreeMap<(String, String), Vec<String>> = Default::default();
+            let mut rows: std::collections::BTreeMap<(String, String), Vec<String>> =
+                Default::default();
             for f in templates.files() {
-                let entry = rows.entry((f.channel.to_string(), f.name.clone())).or_default();
+                let entry = rows
+                    .entry((f.channel.to_string(), f.name.clone()))
+                    .or_default();
                 if !entry.contains(&f.locale) {
                     entry.push(f.locale.clone());
                 }
@@ -209,28 +263,60 @@ pub async fn template(ctx: &Ctx, cmd: TemplateCmd) -> Result<ExitCode> {
                 }
             }
         }
-        TemplateCmd::Preview { name, contact, channel, campaign } => {
+        TemplateCmd::Preview {
+            name,
+            contact,
+            channel,
+            campaign,
+        } => {
             let channel = match channel {
                 Some(c) => c,
                 None => {
-                    let channels: std::collections::BTreeSet<Channel> = templates.files().filter(|f| f.name == name).map(|f| f.channel).collect();
+                    let channels: std::collections::BTreeSet<Channel> = templates
+                        .files()
+                        .filter(|f| f.name == name)
+                        .map(|f| f.channel)
+                        .collect();
                     match channels.len() {
-                        0 => bail!("there is no template `{name}`; `herald template list` shows them"),
+                        0 => bail!(
+                            "there is no template `{name}`; `herald template list` shows them"
+                        ),
                         1 => *channels.iter().next().expect("one"),
-                        _ => bail!("`{name}` exists for several channels; choose one with --channel"),
+                        _ => {
+                            bail!("`{name}` exists for several channels; choose one with --channel")
+                        }
                     }
                 }
             };
-            let camp = campaign.as_deref().map(|c| catalog.campaign(c).map_err(anyhow::Error::msg)).transpose()?;
+            let camp = campaign
+                .as_deref()
+                .map(|c| catalog.campaign(c).map_err(anyhow::Error::msg))
+                .transpose()?;
             let store = ctx.store().await?;
-            let person = store.contact(&contact).await?.with_context(|| format!("there is no contact with external id `{contact}`"))?;
+            let person = store
+                .contact(&contact)
+                .await?
+                .with_context(|| format!("there is no contact with external id `{contact}`"))?;
             let rendered = templates
-                .render(channel, &name, &person, camp.map(|c| &c.campaign), None, &ctx.settings.default_locale)
+                .render(
+                    channel,
+                    &name,
+                    &person,
+                    camp.map(|c| &c.campaign),
+                    None,
+                    &ctx.settings.default_locale,
+                )
                 .map_err(anyhow::Error::msg)?;
             if ctx.json() {
                 print_json(&rendered)?;
             } else {
-                println!("template {} ({}, locale {}) for {}", rendered.template, rendered.channel, rendered.locale, person.display_masked());
+                println!(
+                    "template {} ({}, locale {}) for {}",
+                    rendered.template,
+                    rendered.channel,
+                    rendered.locale,
+                    person.display_masked()
+                );
                 if let Some(s) = &rendered.subject {
                     println!("subject: {s}");
                 }
@@ -243,10 +329,18 @@ pub async fn template(ctx: &Ctx, cmd: TemplateCmd) -> Result<ExitCode> {
                         crate::domain::sms::SmsEncoding::Gsm7 => "GSM-7".to_string(),
                         crate::domain::sms::SmsEncoding::Ucs2 => format!(
                             "UCS-2 (because of {})",
-                            shape.non_gsm.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(" ")
+                            shape
+                                .non_gsm
+                                .iter()
+                                .map(|c| format!("`{c}`"))
+                                .collect::<Vec<_>>()
+                                .join(" ")
                         ),
                     };
-                    println!("sms: {} segment(s), {} units, {enc}", shape.segments, shape.units);
+                    println!(
+                        "sms: {} segment(s), {} units, {enc}",
+                        shape.segments, shape.units
+                    );
                 }
             }
         }
@@ -266,17 +360,52 @@ pub fn config(ctx: &Ctx, cmd: ConfigCmd) -> Result<ExitCode> {
             let s = &ctx.settings;
             if ctx.json() {
                 let mut v = serde_json::to_value(s)?;
-                v["database_url"] = serde_json::Value::String(crate::config::redact_url(&s.database_url));
+                v["database_url"] =
+                    serde_json::Value::String(crate::config::redact_url(&s.database_url));
                 print_json(&v)?;
             } else {
-                let source = |k: &str| s.sources.get(k).cloned().unwrap_or_else(|| "default".into());
-                println!("config file       {}", s.config_file.as_ref().map_or("(none)".into(), |p| p.display().to_string()));
-                println!("database_url      {}   [{}]", crate::config::redact_url(&s.database_url), source("database_url"));
-                println!("jobs_dir          {}   [{}]", s.jobs_dir.display(), source("jobs_dir"));
-                println!("templates_dir     {}   [{}]", s.templates_dir.display(), source("templates_dir"));
-                println!("default_locale    {}   [{}]", s.default_locale, source("default_locale"));
-                println!("default_region    {}   [{}]", s.default_region.as_deref().unwrap_or("-"), source("default_region"));
-                println!("default_timezone  {}   [{}]", s.default_timezone.map_or("-".into(), |t| t.to_string()), source("default_timezone"));
+                let source = |k: &str| {
+                    s.sources
+                        .get(k)
+                        .cloned()
+                        .unwrap_or_else(|| "default".into())
+                };
+                println!(
+                    "config file       {}",
+                    s.config_file
+                        .as_ref()
+                        .map_or("(none)".into(), |p| p.display().to_string())
+                );
+                println!(
+                    "database_url      {}   [{}]",
+                    crate::config::redact_url(&s.database_url),
+                    source("database_url")
+                );
+                println!(
+                    "jobs_dir          {}   [{}]",
+                    s.jobs_dir.display(),
+                    source("jobs_dir")
+                );
+                println!(
+                    "templates_dir     {}   [{}]",
+                    s.templates_dir.display(),
+                    source("templates_dir")
+                );
+                println!(
+                    "default_locale    {}   [{}]",
+                    s.default_locale,
+                    source("default_locale")
+                );
+                println!(
+                    "default_region    {}   [{}]",
+                    s.default_region.as_deref().unwrap_or("-"),
+                    source("default_region")
+                );
+                println!(
+                    "default_timezone  {}   [{}]",
+                    s.default_timezone.map_or("-".into(), |t| t.to_string()),
+                    source("default_timezone")
+                );
                 for (family, w) in &s.policy.quiet_hours {
                     println!("quiet hours       {:<6} {w}", family.as_str());
                 }

@@ -257,12 +257,16 @@ impl<'de> Deserialize<'de> for DateLike {
             Toml(toml::value::Datetime),
             Text(String),
         }
-        Ok(DateLike(match Either::deserialize(d).map_err(|_| {
-            serde::de::Error::custom("expected a date (2026-12-25) or a date-time (2026-12-01T09:00:00Z)")
-        })? {
-            Either::Toml(t) => t.to_string(),
-            Either::Text(s) => s,
-        }))
+        Ok(DateLike(
+            match Either::deserialize(d).map_err(|_| {
+                serde::de::Error::custom(
+                    "expected a date (2026-12-25) or a date-time (2026-12-01T09:00:00Z)",
+                )
+            })? {
+                Either::Toml(t) => t.to_string(),
+                Either::Text(s) => s,
+            },
+        ))
     }
 }
 
@@ -297,7 +301,12 @@ impl DateLike {
         if let Ok(i) = DateTime::parse_from_rfc3339(t) {
             return Ok(ParsedDate::Instant(i.with_timezone(&Utc)));
         }
-        for f in ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"] {
+        for f in [
+            "%Y-%m-%dT%H:%M:%S",
+            "%Y-%m-%d %H:%M:%S",
+            "%Y-%m-%dT%H:%M",
+            "%Y-%m-%d %H:%M",
+        ] {
             if let Ok(l) = NaiveDateTime::parse_from_str(t, f) {
                 return Ok(ParsedDate::Local(l));
             }
@@ -330,8 +339,12 @@ impl CronSchedule {
                 ));
             }
         };
-        let schedule = cron::Schedule::from_str(&full).map_err(|e| format!("`{t}` is not a valid cron expression: {e}"))?;
-        Ok(CronSchedule { source: t.to_string(), schedule })
+        let schedule = cron::Schedule::from_str(&full)
+            .map_err(|e| format!("`{t}` is not a valid cron expression: {e}"))?;
+        Ok(CronSchedule {
+            source: t.to_string(),
+            schedule,
+        })
     }
 
     pub fn source(&self) -> &str {
@@ -340,7 +353,10 @@ impl CronSchedule {
 
     /// The first occurrence strictly after `after`, in `tz`.
     pub fn next_after(&self, after: DateTime<Utc>, tz: chrono_tz::Tz) -> Option<DateTime<Utc>> {
-        self.schedule.after(&after.with_timezone(&tz)).next().map(|t| t.with_timezone(&Utc))
+        self.schedule
+            .after(&after.with_timezone(&tz))
+            .next()
+            .map(|t| t.with_timezone(&Utc))
     }
 }
 
@@ -368,7 +384,12 @@ impl Schedule {
     pub fn next_occurrence(&self, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
         match self {
             Schedule::Once { at: once } => (*once >= at).then_some(*once),
-            Schedule::Cron { cron, timezone, start, end } => {
+            Schedule::Cron {
+                cron,
+                timezone,
+                start,
+                end,
+            } => {
                 let from = start.map_or(at, |s| s.max(at));
                 let next = cron.next_after(from - chrono::Duration::seconds(1), timezone.0)?;
                 end.is_none_or(|e| next <= e).then_some(next)
@@ -380,7 +401,9 @@ impl Schedule {
     pub fn describe(&self) -> String {
         match self {
             Schedule::Once { at } => format!("once at {}", at.format("%Y-%m-%d %H:%M UTC")),
-            Schedule::Cron { cron, timezone, .. } => format!("cron `{}` ({timezone})", cron.source()),
+            Schedule::Cron { cron, timezone, .. } => {
+                format!("cron `{}` ({timezone})", cron.source())
+            }
         }
     }
 }
@@ -437,7 +460,9 @@ impl RateLimit {
         if !(n.is_finite() && n > 0.0) {
             return Err(format!("`{t}` must allow more than zero sends"));
         }
-        Ok(RateLimit { per_second: n / secs })
+        Ok(RateLimit {
+            per_second: n / secs,
+        })
     }
 }
 
@@ -500,7 +525,10 @@ impl Campaign {
 
     /// Tags this campaign's rules add.
     pub fn tags_added(&self) -> BTreeSet<String> {
-        self.tag_rules.iter().filter_map(|r| r.add.clone()).collect()
+        self.tag_rules
+            .iter()
+            .filter_map(|r| r.add.clone())
+            .collect()
     }
 }
 
@@ -517,7 +545,13 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(path: impl Into<String>, message: impl Into<String>) -> FieldError {
-        FieldError { path: path.into(), message: message.into(), found: None, expected: None, hint: None }
+        FieldError {
+            path: path.into(),
+            message: message.into(),
+            found: None,
+            expected: None,
+            hint: None,
+        }
     }
 
     pub fn found(mut self, found: impl fmt::Display) -> Self {
@@ -557,7 +591,9 @@ impl Problems {
 }
 
 fn is_name(s: &str) -> bool {
-    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
 impl CampaignDef {
@@ -590,7 +626,10 @@ impl CampaignDef {
             );
         }
         let segment = self.audience.segment.as_deref().and_then(|s| {
-            p.check("audience.segment", Segment::parse(s).map_err(|e| format!("segment filter, {e}")))
+            p.check(
+                "audience.segment",
+                Segment::parse(s).map_err(|e| format!("segment filter, {e}")),
+            )
         });
 
         let schedule = self.check_schedule(&mut p);
@@ -607,22 +646,41 @@ impl CampaignDef {
             }
             if !r.channel.is_call() {
                 p.push(
-                    FieldError::new(format!("{path}.channel"), "routing chooses between a voice bot and a human agent")
-                        .found(r.channel)
-                        .expected("`voice_bot` or `agent`"),
+                    FieldError::new(
+                        format!("{path}.channel"),
+                        "routing chooses between a voice bot and a human agent",
+                    )
+                    .found(r.channel)
+                    .expected("`voice_bot` or `agent`"),
                 );
             }
-            if let Some(step) = r.step.as_ref().and_then(|s| self.steps.iter().find(|d| &d.id == s))
+            if let Some(step) = r
+                .step
+                .as_ref()
+                .and_then(|s| self.steps.iter().find(|d| &d.id == s))
                 && !step.channel.is_call()
             {
                 p.push(
-                    FieldError::new(format!("{path}.step"), format!("step `{}` is not a call, so routing can never apply to it", step.id))
-                        .found(step.channel)
-                        .expected("a `voice_bot` or `agent` step"),
+                    FieldError::new(
+                        format!("{path}.step"),
+                        format!(
+                            "step `{}` is not a call, so routing can never apply to it",
+                            step.id
+                        ),
+                    )
+                    .found(step.channel)
+                    .expected("a `voice_bot` or `agent` step"),
                 );
             }
-            if let Some(when) = p.check(&format!("{path}.when"), Segment::parse(&r.when).map_err(|e| format!("routing filter, {e}"))) {
-                routing.push(RoutingRule { step: r.step.clone(), when, channel: r.channel });
+            if let Some(when) = p.check(
+                &format!("{path}.when"),
+                Segment::parse(&r.when).map_err(|e| format!("routing filter, {e}")),
+            ) {
+                routing.push(RoutingRule {
+                    step: r.step.clone(),
+                    when,
+                    channel: r.channel,
+                });
             }
         }
 
@@ -631,12 +689,23 @@ impl CampaignDef {
             let path = format!("retry.{outcome}");
             if !outcome.is_retryable() {
                 p.push(
-                    FieldError::new(&path, format!("`{outcome}` is an outcome that reached the person; it is not retried"))
-                        .expected("busy, no_answer, voicemail, failed, callback_requested or no_reply"),
+                    FieldError::new(
+                        &path,
+                        format!(
+                            "`{outcome}` is an outcome that reached the person; it is not retried"
+                        ),
+                    )
+                    .expected("busy, no_answer, voicemail, failed, callback_requested or no_reply"),
                 );
             }
             if r.max == 0 {
-                p.push(FieldError::new(format!("{path}.max"), "max counts attempts and must be at least 1").found(0));
+                p.push(
+                    FieldError::new(
+                        format!("{path}.max"),
+                        "max counts attempts and must be at least 1",
+                    )
+                    .found(0),
+                );
             }
             if let Some(after) = p.check(&format!("{path}.after"), Span::parse(&r.after)) {
                 retry.insert(*outcome, RetryRule { after, max: r.max });
@@ -663,7 +732,10 @@ impl CampaignDef {
         if let Some(loc) = &self.default_locale
             && loc.trim().is_empty()
         {
-            p.push(FieldError::new("default_locale", "the default locale is empty").expected("a locale such as `en` or `es-MX`"));
+            p.push(
+                FieldError::new("default_locale", "the default locale is empty")
+                    .expected("a locale such as `en` or `es-MX`"),
+            );
         }
 
         if !p.0.is_empty() {
@@ -676,7 +748,10 @@ impl CampaignDef {
             kind: self.kind,
             default_locale: self.default_locale.clone(),
             locales: self.locales.clone(),
-            audience: Audience { lists: self.audience.lists.clone(), segment },
+            audience: Audience {
+                lists: self.audience.lists.clone(),
+                segment,
+            },
             schedule: schedule.expect("no problems"),
             windows: windows.expect("no problems"),
             steps: steps.expect("no problems"),
@@ -691,8 +766,15 @@ impl CampaignDef {
 
     fn check_schedule(&self, p: &mut Problems) -> Option<Schedule> {
         let s = &self.schedule;
-        let tz = s.timezone.as_deref().and_then(|t| p.check("schedule.timezone", TimeZone::parse(t)));
-        let instant = |p: &mut Problems, key: &str, d: &DateLike, end_of_day: bool| -> Option<DateTime<Utc>> {
+        let tz = s
+            .timezone
+            .as_deref()
+            .and_then(|t| p.check("schedule.timezone", TimeZone::parse(t)));
+        let instant = |p: &mut Problems,
+                       key: &str,
+                       d: &DateLike,
+                       end_of_day: bool|
+         -> Option<DateTime<Utc>> {
             let path = format!("schedule.{key}");
             match p.check(&path, d.parse())? {
                 ParsedDate::Instant(i) => Some(i),
@@ -706,7 +788,9 @@ impl CampaignDef {
                         return None;
                     };
                     let local = match other {
-                        ParsedDate::Date(d) if end_of_day => d.and_time(NaiveTime::from_hms_opt(23, 59, 59).expect("valid")),
+                        ParsedDate::Date(d) if end_of_day => {
+                            d.and_time(NaiveTime::from_hms_opt(23, 59, 59).expect("valid"))
+                        }
                         ParsedDate::Date(d) => d.and_time(NaiveTime::MIN),
                         ParsedDate::Local(l) => l,
                         ParsedDate::Instant(_) => unreachable!(),
@@ -735,7 +819,10 @@ impl CampaignDef {
             }
             (None, Some(once)) => {
                 if s.start.is_some() || s.end.is_some() {
-                    p.push(FieldError::new("schedule", "`start` and `end` bound a cron schedule; a `once` run has neither"));
+                    p.push(FieldError::new(
+                        "schedule",
+                        "`start` and `end` bound a cron schedule; a `once` run has neither",
+                    ));
                 }
                 instant(p, "once", once, false).map(|at| Schedule::Once { at })
             }
@@ -743,8 +830,11 @@ impl CampaignDef {
                 let cron = p.check("schedule.cron", CronSchedule::parse(expr));
                 if s.timezone.is_none() {
                     p.push(
-                        FieldError::new("schedule.timezone", "a cron schedule needs the time zone it is read in")
-                            .expected("an IANA zone such as `Europe/London`"),
+                        FieldError::new(
+                            "schedule.timezone",
+                            "a cron schedule needs the time zone it is read in",
+                        )
+                        .expected("an IANA zone such as `Europe/London`"),
                     );
                 }
                 let start = s.start.as_ref().and_then(|d| instant(p, "start", d, false));
@@ -752,16 +842,35 @@ impl CampaignDef {
                 if let (Some(a), Some(b)) = (start, end)
                     && b < a
                 {
-                    p.push(FieldError::new("schedule.end", "the schedule ends before it starts").found(&s.end.as_ref().expect("set").0));
+                    p.push(
+                        FieldError::new("schedule.end", "the schedule ends before it starts")
+                            .found(&s.end.as_ref().expect("set").0),
+                    );
                 }
                 let (cron, timezone) = (cron?, tz?);
-                let bounded = Schedule::Cron { cron: cron.clone(), timezone, start, end };
+                let bounded = Schedule::Cron {
+                    cron: cron.clone(),
+                    timezone,
+                    start,
+                    end,
+                };
                 if let (Some(first), Some(_)) = (start, end)
                     && bounded.next_occurrence(first).is_none()
                 {
-                    p.push(FieldError::new("schedule.cron", "the cron expression never fires between `start` and `end`").found(expr));
+                    p.push(
+                        FieldError::new(
+                            "schedule.cron",
+                            "the cron expression never fires between `start` and `end`",
+                        )
+                        .found(expr),
+                    );
                 }
-                Some(Schedule::Cron { cron, timezone, start, end })
+                Some(Schedule::Cron {
+                    cron,
+                    timezone,
+                    start,
+                    end,
+                })
             }
         }
     }
@@ -773,7 +882,9 @@ impl CampaignDef {
             let path = format!("windows.{channel}");
             let days = match &w.days {
                 None => ALL_WEEK.to_vec(),
-                Some(d) => p.check(&format!("{path}.days"), parse_days(&d.items())).unwrap_or_default(),
+                Some(d) => p
+                    .check(&format!("{path}.days"), parse_days(&d.items()))
+                    .unwrap_or_default(),
             };
             let ranges = match &w.hours {
                 None => vec![MinuteRange::ALL_DAY],
@@ -799,7 +910,11 @@ impl CampaignDef {
                     match p.check(&key, d.parse())? {
                         ParsedDate::Date(d) => Some(d),
                         _ => {
-                            p.push(FieldError::new(key, "a holiday is a whole day").found(&d.0).expected("a date such as 2026-12-25"));
+                            p.push(
+                                FieldError::new(key, "a holiday is a whole day")
+                                    .found(&d.0)
+                                    .expected("a date such as 2026-12-25"),
+                            );
                             None
                         }
                     }
@@ -821,33 +936,65 @@ impl CampaignDef {
     fn check_steps(&self, p: &mut Problems) -> Option<Vec<Step>> {
         let before = p.0.len();
         if self.steps.is_empty() {
-            p.push(FieldError::new("steps", "a campaign needs at least one step").hint("add a `[[steps]]` table with `id` and `channel`"));
+            p.push(
+                FieldError::new("steps", "a campaign needs at least one step")
+                    .hint("add a `[[steps]]` table with `id` and `channel`"),
+            );
         }
         let mut seen = BTreeSet::new();
         let mut steps = Vec::new();
         for (i, s) in self.steps.iter().enumerate() {
             let path = format!("steps[{i}]");
             if !is_name(&s.id) {
-                p.push(FieldError::new(format!("{path}.id"), "a step id is a name").found(&s.id).expected("letters, digits, `_` or `-`"));
+                p.push(
+                    FieldError::new(format!("{path}.id"), "a step id is a name")
+                        .found(&s.id)
+                        .expected("letters, digits, `_` or `-`"),
+                );
             }
             if !seen.insert(s.id.as_str()) {
-                p.push(FieldError::new(format!("{path}.id"), format!("step id `{}` is used twice", s.id)));
+                p.push(FieldError::new(
+                    format!("{path}.id"),
+                    format!("step id `{}` is used twice", s.id),
+                ));
             }
             match s.channel {
                 Channel::Sms | Channel::Email if s.template.is_none() => p.push(
-                    FieldError::new(format!("{path}.template"), format!("a {} step needs a template", s.channel))
-                        .hint(format!("add `template = \"NAME\"` for templates/{}/NAME.LOCALE.txt", s.channel)),
+                    FieldError::new(
+                        format!("{path}.template"),
+                        format!("a {} step needs a template", s.channel),
+                    )
+                    .hint(format!(
+                        "add `template = \"NAME\"` for templates/{}/NAME.LOCALE.txt",
+                        s.channel
+                    )),
                 ),
                 Channel::VoiceBot if s.flow.is_none() => p.push(
-                    FieldError::new(format!("{path}.flow"), "a voice_bot step needs the bot flow it runs").hint("add `flow = \"NAME\"`"),
+                    FieldError::new(
+                        format!("{path}.flow"),
+                        "a voice_bot step needs the bot flow it runs",
+                    )
+                    .hint("add `flow = \"NAME\"`"),
                 ),
                 _ => {}
             }
             if s.flow.is_some() && s.channel != Channel::VoiceBot {
-                p.push(FieldError::new(format!("{path}.flow"), "only voice_bot steps run a bot flow").found(s.channel));
+                p.push(
+                    FieldError::new(
+                        format!("{path}.flow"),
+                        "only voice_bot steps run a bot flow",
+                    )
+                    .found(s.channel),
+                );
             }
             if !s.skills.is_empty() && s.channel != Channel::Agent {
-                p.push(FieldError::new(format!("{path}.skills"), "only agent steps need agent skills").found(s.channel));
+                p.push(
+                    FieldError::new(
+                        format!("{path}.skills"),
+                        "only agent steps need agent skills",
+                    )
+                    .found(s.channel),
+                );
             }
             let after = match &s.after {
                 None => Some(Span::from_secs(0)),
@@ -919,25 +1066,39 @@ impl CampaignDef {
     fn check_survey(&self, p: &mut Problems) -> Option<Survey> {
         let s = self.survey.as_ref()?;
         if s.questions.is_empty() {
-            p.push(FieldError::new("survey.questions", "a survey needs at least one question"));
+            p.push(FieldError::new(
+                "survey.questions",
+                "a survey needs at least one question",
+            ));
         }
         let mut ids = BTreeSet::new();
         for (i, q) in s.questions.iter().enumerate() {
             let path = format!("survey.questions[{i}]");
             if !is_name(&q.id) {
-                p.push(FieldError::new(format!("{path}.id"), "a question id is a name").found(&q.id));
+                p.push(
+                    FieldError::new(format!("{path}.id"), "a question id is a name").found(&q.id),
+                );
             }
             if !ids.insert(q.id.as_str()) {
-                p.push(FieldError::new(format!("{path}.id"), format!("question id `{}` is used twice", q.id)));
+                p.push(FieldError::new(
+                    format!("{path}.id"),
+                    format!("question id `{}` is used twice", q.id),
+                ));
             }
             match (q.kind, q.choices.len()) {
                 (QuestionKind::Choice, n) if n < 2 => p.push(
-                    FieldError::new(format!("{path}.choices"), "a choice question needs at least two choices").found(n),
+                    FieldError::new(
+                        format!("{path}.choices"),
+                        "a choice question needs at least two choices",
+                    )
+                    .found(n),
                 ),
                 (QuestionKind::Choice, _) | (_, 0) => {}
                 (kind, _) => p.push(FieldError::new(
                     format!("{path}.choices"),
-                    format!("only choice questions take choices; a {kind:?} question has a fixed scale"),
+                    format!(
+                        "only choice questions take choices; a {kind:?} question has a fixed scale"
+                    ),
                 )),
             }
         }
@@ -948,12 +1109,20 @@ impl CampaignDef {
                     .hint("set `kind = \"survey\"` or remove the [survey] block"),
             );
         }
-        let deadline = s.deadline.as_deref().and_then(|d| p.check("survey.deadline", Span::parse(d)));
+        let deadline = s
+            .deadline
+            .as_deref()
+            .and_then(|d| p.check("survey.deadline", Span::parse(d)));
         Some(Survey {
             questions: s
                 .questions
                 .iter()
-                .map(|q| Question { id: q.id.clone(), kind: q.kind, text: q.text.clone(), choices: q.choices.clone() })
+                .map(|q| Question {
+                    id: q.id.clone(),
+                    kind: q.kind,
+                    text: q.text.clone(),
+                    choices: q.choices.clone(),
+                })
                 .collect(),
             deadline,
         })
@@ -964,19 +1133,32 @@ impl CampaignDef {
         for (i, r) in self.tags.iter().enumerate() {
             let path = format!("tags[{i}]");
             if r.add.is_none() && r.remove.is_none() {
-                p.push(FieldError::new(&path, "a tag rule must add or remove a tag").hint("add `add = \"TAG\"` or `remove = \"TAG\"`"));
+                p.push(
+                    FieldError::new(&path, "a tag rule must add or remove a tag")
+                        .hint("add `add = \"TAG\"` or `remove = \"TAG\"`"),
+                );
             }
             for (key, tag) in [("add", &r.add), ("remove", &r.remove)] {
                 if let Some(t) = tag
                     && !is_name(t)
                 {
-                    p.push(FieldError::new(format!("{path}.{key}"), "a tag is a name").found(t).expected("letters, digits, `_` or `-`"));
+                    p.push(
+                        FieldError::new(format!("{path}.{key}"), "a tag is a name")
+                            .found(t)
+                            .expected("letters, digits, `_` or `-`"),
+                    );
                 }
             }
             if r.expires.is_some() && r.add.is_none() {
-                p.push(FieldError::new(format!("{path}.expires"), "only an added tag can expire"));
+                p.push(FieldError::new(
+                    format!("{path}.expires"),
+                    "only an added tag can expire",
+                ));
             }
-            let step = r.step.as_ref().and_then(|s| self.steps.iter().find(|d| &d.id == s));
+            let step = r
+                .step
+                .as_ref()
+                .and_then(|s| self.steps.iter().find(|d| &d.id == s));
             if let Some(s) = &r.step
                 && step.is_none()
             {
@@ -1000,8 +1182,17 @@ impl CampaignDef {
                         .found(r.on),
                 );
             }
-            let expires = r.expires.as_deref().and_then(|e| p.check(&format!("{path}.expires"), Span::parse(e)));
-            out.push(TagRule { on: r.on, add: r.add.clone(), remove: r.remove.clone(), expires, step: r.step.clone() });
+            let expires = r
+                .expires
+                .as_deref()
+                .and_then(|e| p.check(&format!("{path}.expires"), Span::parse(e)));
+            out.push(TagRule {
+                on: r.on,
+                add: r.add.clone(),
+                remove: r.remove.clone(),
+                expires,
+                step: r.step.clone(),
+            });
         }
         out
     }
@@ -1056,7 +1247,11 @@ fn check_cap(p: &mut Problems, path: &str, c: &CapDef, origin: &str) -> Option<C
                 FieldError::new(format!("{path}.channel"), "unknown cap channel")
                     .found(other)
                     .expected("sms, email, call or any")
-                    .hint(super::suggest(other, ["sms", "email", "call", "any"]).map(|s| format!("did you mean `{s}`?")).unwrap_or_default()),
+                    .hint(
+                        super::suggest(other, ["sms", "email", "call", "any"])
+                            .map(|s| format!("did you mean `{s}`?"))
+                            .unwrap_or_default(),
+                    ),
             );
             None
         }
@@ -1065,23 +1260,47 @@ fn check_cap(p: &mut Problems, path: &str, c: &CapDef, origin: &str) -> Option<C
         "attempts" => Some(CapCounts::Attempts),
         "connected" => Some(CapCounts::Connected),
         other => {
-            p.push(FieldError::new(format!("{path}.counts"), "unknown cap count").found(other).expected("attempts or connected"));
+            p.push(
+                FieldError::new(format!("{path}.counts"), "unknown cap count")
+                    .found(other)
+                    .expected("attempts or connected"),
+            );
             None
         }
     };
     if c.max == 0 {
-        p.push(FieldError::new(format!("{path}.max"), "a cap of 0 forbids the channel outright").found(0).hint("remove the step instead"));
+        p.push(
+            FieldError::new(
+                format!("{path}.max"),
+                "a cap of 0 forbids the channel outright",
+            )
+            .found(0)
+            .hint("remove the step instead"),
+        );
     }
     let period = p.check(&format!("{path}.per"), Span::parse(&c.per));
     let scope = match &c.obligation {
         Some(a) if is_name(a) => CapScope::Obligation(a.clone()),
         Some(a) => {
-            p.push(FieldError::new(format!("{path}.obligation"), "the obligation is an attribute name").found(a));
+            p.push(
+                FieldError::new(
+                    format!("{path}.obligation"),
+                    "the obligation is an attribute name",
+                )
+                .found(a),
+            );
             return None;
         }
         None => CapScope::Contact,
     };
-    Some(Cap { family: family?, max: c.max, period: period?, scope, counts: counts?, origin: origin.to_string() })
+    Some(Cap {
+        family: family?,
+        max: c.max,
+        period: period?,
+        scope,
+        counts: counts?,
+        origin: origin.to_string(),
+    })
 }
 
 fn unknown_step(path: &str, name: &str, steps: &[StepDef]) -> FieldError {
@@ -1120,7 +1339,10 @@ template = "reminder"
     fn a_minimal_definition_checks() {
         let c = def(BASE).check("reminder").unwrap();
         assert_eq!(c.steps.len(), 1);
-        let next = c.schedule.next_occurrence(Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap()).unwrap();
+        let next = c
+            .schedule
+            .next_occurrence(Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap())
+            .unwrap();
         // Saturday noon → Monday 09:00 London (GMT in winter).
         assert_eq!(next, Utc.with_ymd_and_hms(2026, 11, 30, 9, 0, 0).unwrap());
     }
@@ -1141,11 +1363,22 @@ template = "reminder"
 
     #[test]
     fn toml_dates_and_strings_are_both_accepted() {
-        let text = BASE.replace("timezone = \"Europe/London\"", "timezone = \"Europe/London\"\nstart = 2026-12-01\nend = \"2026-12-31\"");
+        let text = BASE.replace(
+            "timezone = \"Europe/London\"",
+            "timezone = \"Europe/London\"\nstart = 2026-12-01\nend = \"2026-12-31\"",
+        );
         let c = def(&text).check("c").unwrap();
-        let Schedule::Cron { start, end, .. } = c.schedule else { panic!() };
-        assert_eq!(start.unwrap(), Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap());
-        assert_eq!(end.unwrap(), Utc.with_ymd_and_hms(2026, 12, 31, 23, 59, 59).unwrap());
+        let Schedule::Cron { start, end, .. } = c.schedule else {
+            panic!()
+        };
+        assert_eq!(
+            start.unwrap(),
+            Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap()
+        );
+        assert_eq!(
+            end.unwrap(),
+            Utc.with_ymd_and_hms(2026, 12, 31, 23, 59, 59).unwrap()
+        );
     }
 
     #[test]
@@ -1153,7 +1386,11 @@ template = "reminder"
         assert!(CronSchedule::parse("*/15 8-20 * * *").is_ok());
         assert!(CronSchedule::parse("0 */15 8-20 * * *").is_ok());
         assert!(CronSchedule::parse("61 * * * *").is_err());
-        assert!(CronSchedule::parse("* * *").unwrap_err().contains("3 fields"));
+        assert!(
+            CronSchedule::parse("* * *")
+                .unwrap_err()
+                .contains("3 fields")
+        );
     }
 
     #[test]

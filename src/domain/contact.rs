@@ -111,7 +111,9 @@ impl Consent {
             "" | "unknown" => Ok(Consent::Unknown),
             "granted" | "yes" | "y" | "true" | "1" | "opt_in" | "opt-in" => Ok(Consent::Granted),
             "denied" | "no" | "n" | "false" | "0" | "opt_out" | "opt-out" => Ok(Consent::Denied),
-            other => Err(format!("`{other}` is not a consent value (granted, denied or unknown)")),
+            other => Err(format!(
+                "`{other}` is not a consent value (granted, denied or unknown)"
+            )),
         }
     }
 
@@ -176,8 +178,16 @@ impl Contact {
 
     /// A name and masked details, safe for logs and terminals.
     pub fn display_masked(&self) -> String {
-        let phone = self.phone.as_ref().map(|p| p.masked()).unwrap_or_else(|| "-".into());
-        let email = self.email.as_ref().map(|e| e.masked()).unwrap_or_else(|| "-".into());
+        let phone = self
+            .phone
+            .as_ref()
+            .map(|p| p.masked())
+            .unwrap_or_else(|| "-".into());
+        let email = self
+            .email
+            .as_ref()
+            .map(|e| e.masked())
+            .unwrap_or_else(|| "-".into());
         format!("{} (phone {phone}, e-mail {email})", self.external_id)
     }
 }
@@ -248,7 +258,9 @@ impl SuppressionKind {
             "dnc" => Ok(SuppressionKind::Dnc),
             "opt_out" => Ok(SuppressionKind::OptOut),
             "bounce" => Ok(SuppressionKind::Bounce),
-            other => Err(format!("unknown suppression kind `{other}` (dnc, opt_out or bounce)")),
+            other => Err(format!(
+                "unknown suppression kind `{other}` (dnc, opt_out or bounce)"
+            )),
         }
     }
 }
@@ -280,7 +292,10 @@ impl Suppression {
             SuppressionTarget::Email(_) => family == ChannelFamily::Email,
             SuppressionTarget::Contact(_) => true,
         };
-        reaches && self.is_active(now) && self.channel.is_none_or(|c| c == family) && self.target.matches(contact)
+        reaches
+            && self.is_active(now)
+            && self.channel.is_none_or(|c| c == family)
+            && self.target.matches(contact)
     }
 }
 
@@ -290,13 +305,22 @@ mod tests {
 
     #[test]
     fn attribute_types_are_inferred_from_the_text() {
-        assert_eq!(AttributeValue::parse("120.50", None).unwrap(), AttributeValue::Number(120.5));
-        assert_eq!(AttributeValue::parse("yes", None).unwrap(), AttributeValue::Bool(true));
+        assert_eq!(
+            AttributeValue::parse("120.50", None).unwrap(),
+            AttributeValue::Number(120.5)
+        );
+        assert_eq!(
+            AttributeValue::parse("yes", None).unwrap(),
+            AttributeValue::Bool(true)
+        );
         assert_eq!(
             AttributeValue::parse("2026-12-01", None).unwrap(),
             AttributeValue::Date(NaiveDate::from_ymd_opt(2026, 12, 1).unwrap())
         );
-        assert_eq!(AttributeValue::parse("gold", None).unwrap(), AttributeValue::Text("gold".into()));
+        assert_eq!(
+            AttributeValue::parse("gold", None).unwrap(),
+            AttributeValue::Text("gold".into())
+        );
     }
 
     #[test]

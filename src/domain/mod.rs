@@ -19,7 +19,12 @@ pub fn suggest<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -
     let input_lower = input.to_lowercase();
     candidates
         .into_iter()
-        .map(|c| (strsim::damerau_levenshtein(&input_lower, &c.to_lowercase()), c))
+        .map(|c| {
+            (
+                strsim::damerau_levenshtein(&input_lower, &c.to_lowercase()),
+                c,
+            )
+        })
         .filter(|(d, c)| *d > 0 && *d <= (c.len().max(input.len()) / 3).max(2))
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
@@ -29,7 +34,13 @@ pub fn suggest<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -
 mod tests {
     #[test]
     fn suggestions_catch_typos_but_not_unrelated_words() {
-        assert_eq!(super::suggest("voicebot", ["sms", "email", "voice_bot", "agent"]), Some("voice_bot"));
-        assert_eq!(super::suggest("fax", ["sms", "email", "voice_bot", "agent"]), None);
+        assert_eq!(
+            super::suggest("voicebot", ["sms", "email", "voice_bot", "agent"]),
+            Some("voice_bot")
+        );
+        assert_eq!(
+            super::suggest("fax", ["sms", "email", "voice_bot", "agent"]),
+            None
+        );
     }
 }

@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 
 use super::values::Channel;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// A message reached the handset or mailbox.
@@ -121,9 +123,12 @@ impl Outcome {
             Bounced | Opened | Clicked => channel == Email,
             Answered | NoAnswer | Busy | Voicemail | Completed => channel.is_call(),
             HandedOff => channel == VoiceBot,
-            PromiseToPay | Paid | Refused | WrongNumber | CallbackRequested => channel.is_call() || channel == Sms,
+            PromiseToPay | Paid | Refused | WrongNumber | CallbackRequested => {
+                channel.is_call() || channel == Sms
+            }
             OptedOut | Failed | Unreachable => true,
-            NpsPromoter | NpsPassive | NpsDetractor | CsatSatisfied | CsatUnsatisfied | SurveyCompleted => true,
+            NpsPromoter | NpsPassive | NpsDetractor | CsatSatisfied | CsatUnsatisfied
+            | SurveyCompleted => true,
         }
     }
 
@@ -142,7 +147,12 @@ impl Outcome {
     pub fn is_retryable(self) -> bool {
         matches!(
             self,
-            Outcome::NoAnswer | Outcome::Busy | Outcome::Voicemail | Outcome::Failed | Outcome::CallbackRequested | Outcome::NoReply
+            Outcome::NoAnswer
+                | Outcome::Busy
+                | Outcome::Voicemail
+                | Outcome::Failed
+                | Outcome::CallbackRequested
+                | Outcome::NoReply
         )
     }
 }

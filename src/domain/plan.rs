@@ -13,7 +13,9 @@ use serde::Serialize;
 
 use super::campaign::{Campaign, RateLimit, Step};
 use super::contact::{Contact, Suppression};
-use super::policy::{Cap, ContactPolicy, PastAttempt, Question, SkipReason, Verdict, contact_zone, decide};
+use super::policy::{
+    Cap, ContactPolicy, PastAttempt, Question, SkipReason, Verdict, contact_zone, decide,
+};
 use super::values::{Channel, TimeZone};
 use super::window::ContactWindow;
 
@@ -74,20 +76,36 @@ struct RateSlots {
 
 impl RateSlots {
     fn new(rate: RateLimit) -> RateSlots {
-        let bucket_secs = if rate.per_second * 60.0 >= 1.0 { 60 } else { 3600 };
+        let bucket_secs = if rate.per_second * 60.0 >= 1.0 {
+            60
+        } else {
+            3600
+        };
         let capacity = ((rate.per_second * bucket_secs as f64).floor() as u32).max(1);
-        RateSlots { bucket_secs, capacity, used: HashMap::new() }
+        RateSlots {
+            bucket_secs,
+            capacity,
+            used: HashMap::new(),
+        }
     }
 
     /// The first moment at or after `at` with a free slot inside the window; takes it.
-    fn take(&mut self, mut at: DateTime<Utc>, window: &ContactWindow, tz: Tz) -> Option<DateTime<Utc>> {
+    fn take(
+        &mut self,
+        mut at: DateTime<Utc>,
+        window: &ContactWindow,
+        tz: Tz,
+    ) -> Option<DateTime<Utc>> {
         for _ in 0..100_000 {
             let bucket = at.timestamp().div_euclid(self.bucket_secs);
             let used = self.used.get(&bucket).copied().unwrap_or(0);
             if used < self.capacity {
-                let spaced = bucket * self.bucket_secs + (used as i64 * self.bucket_secs) / self.capacity as i64;
+                let spaced = bucket * self.bucket_secs
+                    + (used as i64 * self.bucket_secs) / self.capacity as i64;
                 let candidate = at.max(DateTime::from_timestamp(spaced, 0)?);
-                if candidate.timestamp().div_euclid(self.bucket_secs) == bucket && window.contains(candidate, tz) {
+                if candidate.timestamp().div_euclid(self.bucket_secs) == bucket
+                    && window.contains(candidate, tz)
+                {
                     *self.used.entry(bucket).or_insert(0) += 1;
                     return Some(candidate);
                 }
@@ -112,13 +130,27 @@ pub struct Planner<'a> {
 }
 
 impl<'a> Planner<'a> {
-    pub fn new(campaign: &'a Campaign, policy: &ContactPolicy, default_timezone: Option<TimeZone>, run_at: DateTime<Utc>) -> Self {
+    pub fn new(
+        campaign: &'a Campaign,
+        policy: &ContactPolicy,
+        default_timezone: Option<TimeZone>,
+        run_at: DateTime<Utc>,
+    ) -> Self {
         let windows = Channel::ALL
             .into_iter()
             .map(|c| (c, policy.effective_window(c, campaign.windows.get(&c))))
             .collect();
-        let caps = policy.caps.iter().chain(campaign.caps.iter()).cloned().collect();
-        let slots = campaign.rate_limits.iter().map(|(c, r)| (*c, RateSlots::new(*r))).collect();
+        let caps = policy
+            .caps
+            .iter()
+            .chain(campaign.caps.iter())
+            .cloned()
+            .collect();
+        let slots = campaign
+            .rate_limits
+            .iter()
+            .map(|(c, r)| (*c, RateSlots::new(*r)))
+            .collect();
         let summary = PlanSummary {
             campaign: campaign.id.clone(),
             run_at: Some(run_at),
@@ -128,13 +160,29 @@ impl<'a> Planner<'a> {
                 .skip(1)
                 .map(|s| {
                     let when = s.when.map(|w| format!(" when {w}")).unwrap_or_default();
-                    let after = if s.after.secs() == 0 { "right".to_string() } else { s.after.to_string() };
-                    format!("{} ({}) {after} after the previous step{when}", s.id, s.channel)
+                    let after = if s.after.secs() == 0 {
+                        "right".to_string()
+                    } else {
+                        s.after.to_string()
+                    };
+                    format!(
+                        "{} ({}) {after} after the previous step{when}",
+                        s.id, s.channel
+                    )
                 })
                 .collect(),
             ..PlanSummary::default()
         };
-        Planner { campaign, default_timezone, run_at, windows, caps, slots, summary, step_index: BTreeMap::new() }
+        Planner {
+            campaign,
+            default_timezone,
+            run_at,
+            windows,
+            caps,
+            slots,
+            summary,
+            step_index: BTreeMap::new(),
+        }
     }
 
     /// The effective window (policy ∩ campaign) for a channel.
@@ -150,7 +198,9 @@ impl<'a> Planner<'a> {
     /// The first step and the channel routing gives it for this contact.
     pub fn first_step(&self, contact: &Contact) -> (&'a Step, Channel) {
         let step = &self.campaign.steps[0];
-        let channel = self.campaign.route(step, |seg| seg.matches(contact, self.run_at));
+        let channel = self
+            .campaign
+            .route(step, |seg| seg.matches(contact, self.run_at));
         (step, channel)
     }
 
@@ -193,12 +243,27 @@ impl<'a> Planner<'a> {
         }
         let decision = self.decide(contact, history, suppressions, already_in_run);
         match &decision {
-            Decision::Skipped { reason } => *self.summary.skipped.entry(reason.code().to_string()).or_insert(0) += 1,
-            Decision::Planned { step, channel, at, delay } => {
+            Decision::Skipped { reason } => {
+                *self
+                    .summary
+                    .skipped
+                    .entry(reason.code().to_string())
+                    .or_insert(0) += 1
+            }
+            Decision::Planned {
+                step,
+                channel,
+                at,
+                delay,
+            } => {
                 self.summary.planned += 1;
                 let key = (step.clone(), *channel);
                 let idx = *self.step_index.entry(key).or_insert_with(|| {
-                    self.summary.steps.push(StepPlan { step: step.clone(), channel: *channel, ..StepPlan::default() });
+                    self.summary.steps.push(StepPlan {
+                        step: step.clone(),
+                        channel: *channel,
+                        ..StepPlan::default()
+                    });
                     self.summary.steps.len() - 1
                 });
                 let s = &mut self.summary.steps[idx];
@@ -215,9 +280,17 @@ impl<'a> Planner<'a> {
         Some(decision)
     }
 
-    fn decide(&mut self, contact: &Contact, history: &[PastAttempt], suppressions: &[Suppression], already_in_run: bool) -> Decision {
+    fn decide(
+        &mut self,
+        contact: &Contact,
+        history: &[PastAttempt],
+        suppressions: &[Suppression],
+        already_in_run: bool,
+    ) -> Decision {
         if already_in_run {
-            return Decision::Skipped { reason: SkipReason::AlreadyInRun };
+            return Decision::Skipped {
+                reason: SkipReason::AlreadyInRun,
+            };
         }
         let (step, channel) = self.first_step(contact);
         let verdict = decide(&self.question(contact, channel, history, suppressions));
@@ -231,7 +304,11 @@ impl<'a> Planner<'a> {
         let at = match self.slots.get_mut(&channel) {
             None => at,
             Some(slots) => match slots.take(at, &self.windows[&channel], tz) {
-                None => return Decision::Skipped { reason: SkipReason::WindowNeverOpens },
+                None => {
+                    return Decision::Skipped {
+                        reason: SkipReason::WindowNeverOpens,
+                    };
+                }
                 Some(slot) => {
                     // Seconds of spacing inside a minute are pacing, not a delay worth reporting.
                     if slot - at >= chrono::Duration::minutes(1) && delay.is_none() {
@@ -241,7 +318,12 @@ impl<'a> Planner<'a> {
                 }
             },
         };
-        Decision::Planned { step: step.id.clone(), channel, at, delay }
+        Decision::Planned {
+            step: step.id.clone(),
+            channel,
+            at,
+            delay,
+        }
     }
 
     pub fn finish(self) -> PlanSummary {

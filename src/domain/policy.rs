@@ -66,7 +66,11 @@ impl fmt::Display for Cap {
             CapScope::Contact => "contact".to_string(),
             CapScope::Obligation(attr) => format!("obligation ({attr})"),
         };
-        write!(f, "{} {family} {what} per {} per {scope} [{}]", self.max, self.period, self.origin)
+        write!(
+            f,
+            "{} {family} {what} per {} per {scope} [{}]",
+            self.max, self.period, self.origin
+        )
     }
 }
 
@@ -91,7 +95,10 @@ impl Default for ContactPolicy {
     /// Calls and SMS 08:00-21:00 local time every day; e-mail at any time; at most 7 call
     /// attempts in 7 days per debt (`debt_id`) and 3 connected calls a day per person.
     fn default() -> Self {
-        let day = ContactWindow::daily(MinuteRange { start: 8 * 60, end: 21 * 60 });
+        let day = ContactWindow::daily(MinuteRange {
+            start: 8 * 60,
+            end: 21 * 60,
+        });
         ContactPolicy {
             quiet_hours: [
                 (ChannelFamily::Call, day.clone()),
@@ -124,7 +131,11 @@ impl Default for ContactPolicy {
 
 impl ContactPolicy {
     /// The policy's window for a channel, tightened by the campaign's own window if any.
-    pub fn effective_window(&self, channel: Channel, campaign_window: Option<&ContactWindow>) -> ContactWindow {
+    pub fn effective_window(
+        &self,
+        channel: Channel,
+        campaign_window: Option<&ContactWindow>,
+    ) -> ContactWindow {
         let base = self
             .quiet_hours
             .get(&channel.family())
@@ -175,10 +186,14 @@ impl SkipReason {
             SkipReason::Dnc => "a do-not-contact entry matches the contact",
             SkipReason::OptedOut => "the contact opted out of this channel",
             SkipReason::Bounced => "the address bounced",
-            SkipReason::NoConsent => "the contact has not given the consent this campaign kind needs",
+            SkipReason::NoConsent => {
+                "the contact has not given the consent this campaign kind needs"
+            }
             SkipReason::NoPhone => "the contact has no phone number",
             SkipReason::NoEmail => "the contact has no e-mail address",
-            SkipReason::UnknownTimezone => "the contact's time zone is unknown and no default is configured",
+            SkipReason::UnknownTimezone => {
+                "the contact's time zone is unknown and no default is configured"
+            }
             SkipReason::WindowNeverOpens => "the contact window never opens within 400 days",
             SkipReason::NotInSegment => "the contact does not match the audience filter",
             SkipReason::AlreadyInRun => "the contact already has an attempt in this run",
@@ -214,8 +229,13 @@ impl DelayReason {
 #[serde(tag = "verdict", rename_all = "snake_case")]
 pub enum Verdict {
     Now,
-    Later { at: DateTime<Utc>, reason: DelayReason },
-    Never { reason: SkipReason },
+    Later {
+        at: DateTime<Utc>,
+        reason: DelayReason,
+    },
+    Never {
+        reason: SkipReason,
+    },
 }
 
 impl Verdict {
@@ -255,7 +275,11 @@ pub fn contact_zone(contact: &Contact, default: Option<TimeZone>) -> Option<Tz> 
 pub fn exclusion(q: &Question<'_>) -> Option<SkipReason> {
     let family = q.channel.family();
     let mut strongest: Option<SkipReason> = None;
-    for s in q.suppressions.iter().filter(|s| s.applies(q.contact, family, q.now)) {
+    for s in q
+        .suppressions
+        .iter()
+        .filter(|s| s.applies(q.contact, family, q.now))
+    {
         let reason = match s.kind {
             SuppressionKind::OptOut => SkipReason::OptedOut,
             SuppressionKind::Dnc => SkipReason::Dnc,
@@ -277,7 +301,9 @@ pub fn exclusion(q: &Question<'_>) -> Option<SkipReason> {
         return Some(SkipReason::NoConsent);
     }
     match family {
-        ChannelFamily::Sms | ChannelFamily::Call if q.contact.phone.is_none() => return Some(SkipReason::NoPhone),
+        ChannelFamily::Sms | ChannelFamily::Call if q.contact.phone.is_none() => {
+            return Some(SkipReason::NoPhone);
+        }
         ChannelFamily::Email if q.contact.email.is_none() => return Some(SkipReason::NoEmail),
         _ => {}
     }
@@ -301,7 +327,9 @@ pub fn decide(q: &Question<'_>) -> Verdict {
     // Alternate between the window and the caps until both agree; each round moves forward.
     for _ in 0..256 {
         let Some(open) = q.window.next_open(at, tz) else {
-            return Verdict::Never { reason: SkipReason::WindowNeverOpens };
+            return Verdict::Never {
+                reason: SkipReason::WindowNeverOpens,
+            };
         };
         if open > at {
             first_delay.get_or_insert(DelayReason::OutsideWindow);
@@ -320,7 +348,9 @@ pub fn decide(q: &Question<'_>) -> Verdict {
             }
         }
     }
-    Verdict::Never { reason: SkipReason::WindowNeverOpens }
+    Verdict::Never {
+        reason: SkipReason::WindowNeverOpens,
+    }
 }
 
 /// How full one cap is for a contact at a moment.
@@ -340,8 +370,14 @@ pub fn cap_usage(q: &Question<'_>, at: DateTime<Utc>) -> Vec<CapUse> {
         .filter_map(|cap| {
             let counted = counted_attempts(q, cap, at)?;
             let used = counted.len() as u32;
-            let frees_at = (used >= cap.max).then(|| counted[(used - cap.max) as usize] + cap.period.to_chrono());
-            Some(CapUse { cap: cap.to_string(), used, max: cap.max, frees_at })
+            let frees_at = (used >= cap.max)
+                .then(|| counted[(used - cap.max) as usize] + cap.period.to_chrono());
+            Some(CapUse {
+                cap: cap.to_string(),
+                used,
+                max: cap.max,
+                frees_at,
+            })
         })
         .collect()
 }
@@ -349,7 +385,10 @@ pub fn cap_usage(q: &Question<'_>, at: DateTime<Utc>) -> Vec<CapUse> {
 /// `None` when every cap has room at `at`, otherwise the latest moment one of the full caps
 /// frees up (a later round re-checks them all).
 fn caps_free_at(q: &Question<'_>, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    cap_usage(q, at).into_iter().filter_map(|u| u.frees_at).max()
+    cap_usage(q, at)
+        .into_iter()
+        .filter_map(|u| u.frees_at)
+        .max()
 }
 
 /// Times of the attempts a cap counts in the period ending at `at`, oldest first; `None`
@@ -394,7 +433,9 @@ mod tests {
             email: None,
             locale: Some("en".into()),
             timezone: Some(TimeZone::parse("Europe/London").unwrap()),
-            attributes: [("debt_id".to_string(), AttributeValue::Text("D1".into()))].into_iter().collect(),
+            attributes: [("debt_id".to_string(), AttributeValue::Text("D1".into()))]
+                .into_iter()
+                .collect(),
             consent: Consents::default(),
             tags: vec![],
         }
@@ -437,7 +478,12 @@ mod tests {
         let sup = [entry(SuppressionKind::Dnc), entry(SuppressionKind::OptOut)];
         let w = ContactPolicy::default().effective_window(Channel::VoiceBot, None);
         let v = decide(&ask(&c, &w, &[], &[], &sup, now));
-        assert_eq!(v, Verdict::Never { reason: SkipReason::OptedOut });
+        assert_eq!(
+            v,
+            Verdict::Never {
+                reason: SkipReason::OptedOut
+            }
+        );
     }
 
     #[test]
@@ -465,7 +511,12 @@ mod tests {
         let mut q = ask(&c, &w, &[], &[], &[], now);
         assert_eq!(decide(&q), Verdict::Now);
         q.kind = CampaignKind::Promotion;
-        assert_eq!(decide(&q), Verdict::Never { reason: SkipReason::NoConsent });
+        assert_eq!(
+            decide(&q),
+            Verdict::Never {
+                reason: SkipReason::NoConsent
+            }
+        );
     }
 
     #[test]
@@ -485,11 +536,24 @@ mod tests {
         let v = decide(&ask(&c, &w, &policy.caps, &history, &[], now));
         assert_eq!(
             v,
-            Verdict::Later { at: now + Duration::days(1), reason: DelayReason::CapReached }
+            Verdict::Later {
+                at: now + Duration::days(1),
+                reason: DelayReason::CapReached
+            }
         );
         // Attempts on another debt do not count towards this one.
-        let other: Vec<PastAttempt> = history.iter().cloned().map(|mut h| { h.obligation = Some("D2".into()); h }).collect();
-        assert_eq!(decide(&ask(&c, &w, &policy.caps, &other, &[], now)), Verdict::Now);
+        let other: Vec<PastAttempt> = history
+            .iter()
+            .cloned()
+            .map(|mut h| {
+                h.obligation = Some("D2".into());
+                h
+            })
+            .collect();
+        assert_eq!(
+            decide(&ask(&c, &w, &policy.caps, &other, &[], now)),
+            Verdict::Now
+        );
     }
 
     fn arb_window() -> impl Strategy<Value = ContactWindow> {
@@ -499,13 +563,22 @@ mod tests {
             proptest::collection::vec(0i64..60, 0..4),
         )
             .prop_map(|(days, ranges, holidays)| {
-                let days = days.into_iter().map(|d| chrono::Weekday::try_from(d).unwrap());
+                let days = days
+                    .into_iter()
+                    .map(|d| chrono::Weekday::try_from(d).unwrap());
                 let ranges = ranges
                     .into_iter()
-                    .map(|(s, len)| MinuteRange { start: s, end: (s + len).min(1440) })
+                    .map(|(s, len)| MinuteRange {
+                        start: s,
+                        end: (s + len).min(1440),
+                    })
                     .collect();
                 let base = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
-                ContactWindow::new(days, ranges, holidays.into_iter().map(|h| base + Duration::days(h * 7)))
+                ContactWindow::new(
+                    days,
+                    ranges,
+                    holidays.into_iter().map(|h| base + Duration::days(h * 7)),
+                )
             })
     }
 

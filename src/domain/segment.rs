@@ -28,13 +28,30 @@ pub struct Segment {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Expr {
-    And { all: Vec<Expr> },
-    Or { any: Vec<Expr> },
-    Not { expr: Box<Expr> },
-    HasTag { tag: String },
-    Exists { field: Field },
-    Compare { field: Field, cmp: Cmp, value: Literal },
-    In { field: Field, values: Vec<Literal> },
+    And {
+        all: Vec<Expr>,
+    },
+    Or {
+        any: Vec<Expr>,
+    },
+    Not {
+        expr: Box<Expr>,
+    },
+    HasTag {
+        tag: String,
+    },
+    Exists {
+        field: Field,
+    },
+    Compare {
+        field: Field,
+        cmp: Cmp,
+        value: Literal,
+    },
+    In {
+        field: Field,
+        values: Vec<Literal>,
+    },
 }
 
 /// What a predicate reads from a contact.
@@ -83,15 +100,25 @@ impl fmt::Display for SegmentError {
 impl Segment {
     pub fn parse(text: &str) -> Result<Segment, SegmentError> {
         let tokens = tokenize(text)?;
-        let mut parser = Parser { tokens, pos: 0, len: text.chars().count() };
+        let mut parser = Parser {
+            tokens,
+            pos: 0,
+            len: text.chars().count(),
+        };
         let expr = parser.or()?;
         if let Some(tok) = parser.peek() {
             return Err(SegmentError {
                 column: tok.column,
-                message: format!("unexpected `{}`: expected `and`, `or` or the end of the filter", tok.text),
+                message: format!(
+                    "unexpected `{}`: expected `and`, `or` or the end of the filter",
+                    tok.text
+                ),
             });
         }
-        Ok(Segment { source: text.trim().to_string(), expr })
+        Ok(Segment {
+            source: text.trim().to_string(),
+            expr,
+        })
     }
 
     pub fn source(&self) -> &str {
@@ -121,9 +148,17 @@ impl Segment {
     pub fn attributes(&self) -> BTreeSet<String> {
         let mut out = BTreeSet::new();
         walk(&self.expr, &mut |e| match e {
-            Expr::Exists { field: Field::Attr(a) }
-            | Expr::Compare { field: Field::Attr(a), .. }
-            | Expr::In { field: Field::Attr(a), .. } => {
+            Expr::Exists {
+                field: Field::Attr(a),
+            }
+            | Expr::Compare {
+                field: Field::Attr(a),
+                ..
+            }
+            | Expr::In {
+                field: Field::Attr(a),
+                ..
+            } => {
                 out.insert(a.clone());
             }
             _ => {}
@@ -141,7 +176,9 @@ impl fmt::Display for Segment {
 fn walk(expr: &Expr, visit: &mut impl FnMut(&Expr)) {
     visit(expr);
     match expr {
-        Expr::And { all: list } | Expr::Or { any: list } => list.iter().for_each(|e| walk(e, visit)),
+        Expr::And { all: list } | Expr::Or { any: list } => {
+            list.iter().for_each(|e| walk(e, visit))
+        }
         Expr::Not { expr } => walk(expr, visit),
         _ => {}
     }
@@ -157,8 +194,11 @@ fn eval(expr: &Expr, contact: &Contact, now: DateTime<Utc>) -> bool {
         Expr::Compare { field, cmp, value } => {
             read(field, contact).is_some_and(|v| compare(&v, value).is_some_and(|o| cmp.holds(o)))
         }
-        Expr::In { field, values } => read(field, contact)
-            .is_some_and(|v| values.iter().any(|l| compare(&v, l) == Some(std::cmp::Ordering::Equal))),
+        Expr::In { field, values } => read(field, contact).is_some_and(|v| {
+            values
+                .iter()
+                .any(|l| compare(&v, l) == Some(std::cmp::Ordering::Equal))
+        }),
     }
 }
 
@@ -166,8 +206,14 @@ fn read(field: &Field, contact: &Contact) -> Option<AttributeValue> {
     match field {
         Field::Attr(name) => contact.attributes.get(name).cloned(),
         Field::Locale => contact.locale.clone().map(AttributeValue::Text),
-        Field::Timezone => contact.timezone.map(|t| AttributeValue::Text(t.name().to_string())),
-        Field::Region => contact.phone.as_ref().and_then(|p| p.region()).map(AttributeValue::Text),
+        Field::Timezone => contact
+            .timezone
+            .map(|t| AttributeValue::Text(t.name().to_string())),
+        Field::Region => contact
+            .phone
+            .as_ref()
+            .and_then(|p| p.region())
+            .map(AttributeValue::Text),
     }
 }
 
@@ -178,7 +224,9 @@ fn compare(value: &AttributeValue, literal: &Literal) -> Option<std::cmp::Orderi
         (AttributeValue::Date(a), Literal::Date(b)) => Some(a.cmp(b)),
         (AttributeValue::Text(a), Literal::Text(b)) => Some(a.as_str().cmp(b.as_str())),
         (AttributeValue::Text(a), Literal::Number(b)) => a.parse::<f64>().ok()?.partial_cmp(b),
-        (AttributeValue::Date(a), Literal::Text(b)) => Some(a.cmp(&NaiveDate::parse_from_str(b, "%Y-%m-%d").ok()?)),
+        (AttributeValue::Date(a), Literal::Text(b)) => {
+            Some(a.cmp(&NaiveDate::parse_from_str(b, "%Y-%m-%d").ok()?))
+        }
         _ => None,
     }
 }
@@ -228,7 +276,11 @@ fn tokenize(text: &str) -> Result<Vec<Token>, SegmentError> {
             i += 1;
             continue;
         }
-        let single = |kind: TokKind| Token { kind, text: c.to_string(), column };
+        let single = |kind: TokKind| Token {
+            kind,
+            text: c.to_string(),
+            column,
+        };
         match c {
             '(' => out.push(single(TokKind::LParen)),
             ')' => out.push(single(TokKind::RParen)),
@@ -242,7 +294,10 @@ fn tokenize(text: &str) -> Result<Vec<Token>, SegmentError> {
                 loop {
                     match chars.get(i) {
                         None => {
-                            return Err(SegmentError { column, message: "unterminated string".into() });
+                            return Err(SegmentError {
+                                column,
+                                message: "unterminated string".into(),
+                            });
                         }
                         Some('\\') if chars.get(i + 1) == Some(&quote) => {
                             s.push(quote);
@@ -255,36 +310,69 @@ fn tokenize(text: &str) -> Result<Vec<Token>, SegmentError> {
                         }
                     }
                 }
-                out.push(Token { kind: TokKind::Str, text: s, column });
+                out.push(Token {
+                    kind: TokKind::Str,
+                    text: s,
+                    column,
+                });
             }
             '=' | '!' | '<' | '>' => {
                 let two: String = chars[i..(i + 2).min(chars.len())].iter().collect();
-                let op = if ["!=", "<=", ">=", "=="].contains(&two.as_str()) { two } else { c.to_string() };
+                let op = if ["!=", "<=", ">=", "=="].contains(&two.as_str()) {
+                    two
+                } else {
+                    c.to_string()
+                };
                 if op == "!" {
-                    return Err(SegmentError { column, message: "`!` alone is not an operator: use `not` or `!=`".into() });
+                    return Err(SegmentError {
+                        column,
+                        message: "`!` alone is not an operator: use `not` or `!=`".into(),
+                    });
                 }
                 i += op.len() - 1;
-                out.push(Token { kind: TokKind::Op, text: if op == "==" { "=".into() } else { op }, column });
+                out.push(Token {
+                    kind: TokKind::Op,
+                    text: if op == "==" { "=".into() } else { op },
+                    column,
+                });
             }
-            _ if c.is_ascii_digit() || (c == '-' && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit())) => {
+            _ if c.is_ascii_digit()
+                || (c == '-' && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit())) =>
+            {
                 let start = i;
                 i += 1;
-                while i < chars.len() && (chars[i].is_ascii_alphanumeric() || matches!(chars[i], '.' | '-' | '_' | ':')) {
+                while i < chars.len()
+                    && (chars[i].is_ascii_alphanumeric()
+                        || matches!(chars[i], '.' | '-' | '_' | ':'))
+                {
                     i += 1;
                 }
-                out.push(Token { kind: TokKind::Num, text: chars[start..i].iter().collect(), column });
+                out.push(Token {
+                    kind: TokKind::Num,
+                    text: chars[start..i].iter().collect(),
+                    column,
+                });
                 continue;
             }
             _ if c.is_alphanumeric() || c == '_' => {
                 let start = i;
-                while i < chars.len() && (chars[i].is_alphanumeric() || matches!(chars[i], '_' | '.' | '-' | '/')) {
+                while i < chars.len()
+                    && (chars[i].is_alphanumeric() || matches!(chars[i], '_' | '.' | '-' | '/'))
+                {
                     i += 1;
                 }
-                out.push(Token { kind: TokKind::Word, text: chars[start..i].iter().collect(), column });
+                out.push(Token {
+                    kind: TokKind::Word,
+                    text: chars[start..i].iter().collect(),
+                    column,
+                });
                 continue;
             }
             other => {
-                return Err(SegmentError { column, message: format!("unexpected character `{other}`") });
+                return Err(SegmentError {
+                    column,
+                    message: format!("unexpected character `{other}`"),
+                });
             }
         }
         i += 1;
@@ -310,11 +398,15 @@ impl Parser {
     }
 
     fn end_error(&self, expected: &str) -> SegmentError {
-        SegmentError { column: self.len + 1, message: format!("the filter ends where {expected} was expected") }
+        SegmentError {
+            column: self.len + 1,
+            message: format!("the filter ends where {expected} was expected"),
+        }
     }
 
     fn keyword(&self, word: &str) -> bool {
-        self.peek().is_some_and(|t| t.kind == TokKind::Word && t.text.eq_ignore_ascii_case(word))
+        self.peek()
+            .is_some_and(|t| t.kind == TokKind::Word && t.text.eq_ignore_ascii_case(word))
     }
 
     fn or(&mut self) -> Result<Expr, SegmentError> {
@@ -323,7 +415,11 @@ impl Parser {
             self.pos += 1;
             any.push(self.and()?);
         }
-        Ok(if any.len() == 1 { any.pop().expect("one") } else { Expr::Or { any } })
+        Ok(if any.len() == 1 {
+            any.pop().expect("one")
+        } else {
+            Expr::Or { any }
+        })
     }
 
     fn and(&mut self) -> Result<Expr, SegmentError> {
@@ -332,13 +428,19 @@ impl Parser {
             self.pos += 1;
             all.push(self.unary()?);
         }
-        Ok(if all.len() == 1 { all.pop().expect("one") } else { Expr::And { all } })
+        Ok(if all.len() == 1 {
+            all.pop().expect("one")
+        } else {
+            Expr::And { all }
+        })
     }
 
     fn unary(&mut self) -> Result<Expr, SegmentError> {
         if self.keyword("not") {
             self.pos += 1;
-            return Ok(Expr::Not { expr: Box::new(self.unary()?) });
+            return Ok(Expr::Not {
+                expr: Box::new(self.unary()?),
+            });
         }
         let tok = self.next().ok_or_else(|| self.end_error("a condition"))?;
         match tok.kind {
@@ -346,14 +448,20 @@ impl Parser {
                 let inner = self.or()?;
                 match self.next() {
                     Some(t) if t.kind == TokKind::RParen => Ok(inner),
-                    Some(t) => Err(SegmentError { column: t.column, message: format!("expected `)`, found `{}`", t.text) }),
+                    Some(t) => Err(SegmentError {
+                        column: t.column,
+                        message: format!("expected `)`, found `{}`", t.text),
+                    }),
                     None => Err(self.end_error("`)`")),
                 }
             }
             TokKind::Word => self.predicate(tok),
             _ => Err(SegmentError {
                 column: tok.column,
-                message: format!("expected a field such as `attr.balance` or `tag`, found `{}`", tok.text),
+                message: format!(
+                    "expected a field such as `attr.balance` or `tag`, found `{}`",
+                    tok.text
+                ),
             }),
         }
     }
@@ -362,20 +470,32 @@ impl Parser {
         let name = word.text.as_str();
         if let Some(tag) = name.strip_prefix("tag.") {
             check_ident(tag, word.column + 4)?;
-            return Ok(Expr::HasTag { tag: tag.to_string() });
+            return Ok(Expr::HasTag {
+                tag: tag.to_string(),
+            });
         }
         if name == "tag" || name == "tags" {
-            let op = self.next().ok_or_else(|| self.end_error("`=` or `!=` after `tag`"))?;
+            let op = self
+                .next()
+                .ok_or_else(|| self.end_error("`=` or `!=` after `tag`"))?;
             let value = self.next().ok_or_else(|| self.end_error("a tag name"))?;
             if !matches!(value.kind, TokKind::Word | TokKind::Str) {
-                return Err(SegmentError { column: value.column, message: format!("`{}` is not a tag name", value.text) });
+                return Err(SegmentError {
+                    column: value.column,
+                    message: format!("`{}` is not a tag name", value.text),
+                });
             }
             check_ident(&value.text, value.column)?;
             let has = Expr::HasTag { tag: value.text };
             return match (op.kind, op.text.as_str()) {
                 (TokKind::Op, "=") => Ok(has),
-                (TokKind::Op, "!=") => Ok(Expr::Not { expr: Box::new(has) }),
-                _ => Err(SegmentError { column: op.column, message: "tags compare with `=` or `!=` only".into() }),
+                (TokKind::Op, "!=") => Ok(Expr::Not {
+                    expr: Box::new(has),
+                }),
+                _ => Err(SegmentError {
+                    column: op.column,
+                    message: "tags compare with `=` or `!=` only".into(),
+                }),
             };
         }
         let field = match name {
@@ -389,8 +509,11 @@ impl Parser {
                 }
                 _ => {
                     let hint = match name.split_once('.') {
-                        Some((prefix, rest)) => super::suggest(prefix, ["attr", "tag"]).map(|p| format!("{p}.{rest}")),
-                        None => super::suggest(name, ["tag", "locale", "timezone", "region"]).map(str::to_string),
+                        Some((prefix, rest)) => {
+                            super::suggest(prefix, ["attr", "tag"]).map(|p| format!("{p}.{rest}"))
+                        }
+                        None => super::suggest(name, ["tag", "locale", "timezone", "region"])
+                            .map(str::to_string),
                     }
                     .map(|s| format!(" (did you mean `{s}`?)"))
                     .unwrap_or_default();
@@ -403,7 +526,9 @@ impl Parser {
                 }
             },
         };
-        let op = self.next().ok_or_else(|| self.end_error("an operator (=, !=, <, <=, >, >=, in, exists)"))?;
+        let op = self
+            .next()
+            .ok_or_else(|| self.end_error("an operator (=, !=, <, <=, >, >=, in, exists)"))?;
         if op.kind == TokKind::Word && op.text.eq_ignore_ascii_case("exists") {
             return Ok(Expr::Exists { field });
         }
@@ -420,7 +545,10 @@ impl Parser {
             _ => {
                 return Err(SegmentError {
                     column: op.column,
-                    message: format!("expected an operator (=, !=, <, <=, >, >=, in, exists), found `{}`", op.text),
+                    message: format!(
+                        "expected an operator (=, !=, <, <=, >, >=, in, exists), found `{}`",
+                        op.text
+                    ),
                 });
             }
         };
@@ -431,7 +559,12 @@ impl Parser {
     fn list(&mut self, field: Field) -> Result<Expr, SegmentError> {
         match self.next() {
             Some(t) if t.kind == TokKind::LBracket => {}
-            Some(t) => return Err(SegmentError { column: t.column, message: format!("expected `[` after `in`, found `{}`", t.text) }),
+            Some(t) => {
+                return Err(SegmentError {
+                    column: t.column,
+                    message: format!("expected `[` after `in`, found `{}`", t.text),
+                });
+            }
             None => return Err(self.end_error("`[`")),
         }
         let mut values = Vec::new();
@@ -440,7 +573,12 @@ impl Parser {
             match self.next() {
                 Some(t) if t.kind == TokKind::Comma => continue,
                 Some(t) if t.kind == TokKind::RBracket => break,
-                Some(t) => return Err(SegmentError { column: t.column, message: format!("expected `,` or `]`, found `{}`", t.text) }),
+                Some(t) => {
+                    return Err(SegmentError {
+                        column: t.column,
+                        message: format!("expected `,` or `]`, found `{}`", t.text),
+                    });
+                }
                 None => return Err(self.end_error("`]`")),
             }
         }
@@ -460,23 +598,39 @@ impl Parser {
                     .ok()
                     .filter(|n| n.is_finite())
                     .map(Literal::Number)
-                    .ok_or_else(|| SegmentError { column: tok.column, message: format!("`{}` is neither a number nor a date (YYYY-MM-DD)", tok.text) })
+                    .ok_or_else(|| SegmentError {
+                        column: tok.column,
+                        message: format!(
+                            "`{}` is neither a number nor a date (YYYY-MM-DD)",
+                            tok.text
+                        ),
+                    })
             }
             TokKind::Word => Ok(match tok.text.as_str() {
                 "true" => Literal::Bool(true),
                 "false" => Literal::Bool(false),
                 _ => Literal::Text(tok.text),
             }),
-            _ => Err(SegmentError { column: tok.column, message: format!("expected a value, found `{}`", tok.text) }),
+            _ => Err(SegmentError {
+                column: tok.column,
+                message: format!("expected a value, found `{}`", tok.text),
+            }),
         }
     }
 }
 
 fn check_ident(name: &str, column: usize) -> Result<(), SegmentError> {
-    if !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-') {
+    if !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+    {
         Ok(())
     } else {
-        Err(SegmentError { column, message: format!("`{name}` is not a valid name (letters, digits, `_` and `-`)") })
+        Err(SegmentError {
+            column,
+            message: format!("`{name}` is not a valid name (letters, digits, `_` and `-`)"),
+        })
     }
 }
 
@@ -496,9 +650,19 @@ mod tests {
             email: None,
             locale: Some("es".into()),
             timezone: None,
-            attributes: attrs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect::<BTreeMap<_, _>>(),
+            attributes: attrs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect::<BTreeMap<_, _>>(),
             consent: Consents::default(),
-            tags: tags.iter().map(|t| Tag { name: t.to_string(), source: "test".into(), expires_at: None }).collect(),
+            tags: tags
+                .iter()
+                .map(|t| Tag {
+                    name: t.to_string(),
+                    source: "test".into(),
+                    expires_at: None,
+                })
+                .collect(),
         }
     }
 
@@ -506,11 +670,29 @@ mod tests {
     fn filters_combine_attributes_and_tags() {
         let seg = Segment::parse("attr.balance >= 100 and not tag = promise_to_pay").unwrap();
         let now = Utc::now();
-        assert!(seg.matches(&contact(&[("balance", AttributeValue::Number(150.0))], &[]), now));
-        assert!(!seg.matches(&contact(&[("balance", AttributeValue::Number(150.0))], &["promise_to_pay"]), now));
-        assert!(!seg.matches(&contact(&[("balance", AttributeValue::Number(50.0))], &[]), now));
-        assert!(!seg.matches(&contact(&[], &[]), now), "a missing attribute never matches");
-        assert_eq!(seg.tags().into_iter().collect::<Vec<_>>(), vec!["promise_to_pay"]);
+        assert!(seg.matches(
+            &contact(&[("balance", AttributeValue::Number(150.0))], &[]),
+            now
+        ));
+        assert!(!seg.matches(
+            &contact(
+                &[("balance", AttributeValue::Number(150.0))],
+                &["promise_to_pay"]
+            ),
+            now
+        ));
+        assert!(!seg.matches(
+            &contact(&[("balance", AttributeValue::Number(50.0))], &[]),
+            now
+        ));
+        assert!(
+            !seg.matches(&contact(&[], &[]), now),
+            "a missing attribute never matches"
+        );
+        assert_eq!(
+            seg.tags().into_iter().collect::<Vec<_>>(),
+            vec!["promise_to_pay"]
+        );
     }
 
     #[test]
@@ -520,7 +702,10 @@ mod tests {
         let c = contact(
             &[
                 ("plan", AttributeValue::Text("gold".into())),
-                ("due", AttributeValue::Date(NaiveDate::from_ymd_opt(2026, 11, 30).unwrap())),
+                (
+                    "due",
+                    AttributeValue::Date(NaiveDate::from_ymd_opt(2026, 11, 30).unwrap()),
+                ),
             ],
             &[],
         );
@@ -538,7 +723,11 @@ mod tests {
     fn errors_name_the_column_and_suggest_a_field() {
         let err = Segment::parse("atr.balance > 3").unwrap_err();
         assert_eq!(err.column, 1);
-        assert!(err.message.contains("did you mean `attr.balance`"), "{}", err.message);
+        assert!(
+            err.message.contains("did you mean `attr.balance`"),
+            "{}",
+            err.message
+        );
         let err = Segment::parse("attr.balance > ").unwrap_err();
         assert!(err.message.contains("ends"), "{}", err.message);
         let err = Segment::parse("tag = a b").unwrap_err();

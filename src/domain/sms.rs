@@ -44,7 +44,12 @@ pub fn shape(text: &str) -> SmsShape {
             n if n <= 160 => 1,
             n => n.div_ceil(153),
         };
-        SmsShape { encoding: SmsEncoding::Gsm7, units: septets, segments, non_gsm }
+        SmsShape {
+            encoding: SmsEncoding::Gsm7,
+            units: septets,
+            segments,
+            non_gsm,
+        }
     } else {
         let units = text.encode_utf16().count();
         let segments = match units {
@@ -52,7 +57,12 @@ pub fn shape(text: &str) -> SmsShape {
             n if n <= 70 => 1,
             n => n.div_ceil(67),
         };
-        SmsShape { encoding: SmsEncoding::Ucs2, units, segments, non_gsm }
+        SmsShape {
+            encoding: SmsEncoding::Ucs2,
+            units,
+            segments,
+            non_gsm,
+        }
     }
 }
 

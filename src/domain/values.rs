@@ -11,7 +11,20 @@ use chrono::Weekday;
 use serde::{Deserialize, Serialize};
 
 /// A way of reaching a contact.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Channel {
     #[default]
@@ -22,7 +35,12 @@ pub enum Channel {
 }
 
 impl Channel {
-    pub const ALL: [Channel; 4] = [Channel::Sms, Channel::Email, Channel::VoiceBot, Channel::Agent];
+    pub const ALL: [Channel; 4] = [
+        Channel::Sms,
+        Channel::Email,
+        Channel::VoiceBot,
+        Channel::Agent,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -61,12 +79,26 @@ impl FromStr for Channel {
         Channel::ALL
             .into_iter()
             .find(|c| c.as_str() == s)
-            .ok_or_else(|| format!("unknown channel `{s}` (expected sms, email, voice_bot or agent)"))
+            .ok_or_else(|| {
+                format!("unknown channel `{s}` (expected sms, email, voice_bot or agent)")
+            })
     }
 }
 
 /// Channels grouped the way consent, quiet hours and caps see them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ChannelFamily {
     Sms,
@@ -134,7 +166,10 @@ impl PhoneNumber {
 impl TryFrom<String> for PhoneNumber {
     type Error = String;
     fn try_from(value: String) -> Result<Self, Self::Error> {
-        if value.starts_with('+') && value.len() > 4 && value[1..].bytes().all(|b| b.is_ascii_digit()) {
+        if value.starts_with('+')
+            && value.len() > 4
+            && value[1..].bytes().all(|b| b.is_ascii_digit())
+        {
             Ok(PhoneNumber(value))
         } else {
             PhoneNumber::parse(&value, None)
@@ -164,7 +199,13 @@ pub fn mask_phone(phone: &str) -> String {
     chars
         .iter()
         .enumerate()
-        .map(|(i, c)| if i < keep_head || i >= chars.len() - 2 { *c } else { '*' })
+        .map(|(i, c)| {
+            if i < keep_head || i >= chars.len() - 2 {
+                *c
+            } else {
+                '*'
+            }
+        })
         .collect()
 }
 
@@ -253,9 +294,10 @@ impl TimeZone {
     pub fn parse(text: &str) -> Result<TimeZone, String> {
         let trimmed = text.trim();
         trimmed.parse::<chrono_tz::Tz>().map(TimeZone).map_err(|_| {
-            let hint = crate::domain::suggest(trimmed, chrono_tz::TZ_VARIANTS.iter().map(|t| t.name()))
-                .map(|s| format!(" (did you mean `{s}`?)"))
-                .unwrap_or_default();
+            let hint =
+                crate::domain::suggest(trimmed, chrono_tz::TZ_VARIANTS.iter().map(|t| t.name()))
+                    .map(|s| format!(" (did you mean `{s}`?)"))
+                    .unwrap_or_default();
             format!("unknown time zone `{trimmed}`{hint}")
         })
     }
@@ -354,7 +396,8 @@ impl Span {
 
     pub fn parse(text: &str) -> Result<Span, String> {
         let t = text.trim();
-        let err = || format!("`{t}` is not a duration (expected e.g. `15m`, `2h`, `48h`, `7d`, `1h30m`)");
+        let err =
+            || format!("`{t}` is not a duration (expected e.g. `15m`, `2h`, `48h`, `7d`, `1h30m`)");
         if t.is_empty() {
             return Err(err());
         }
@@ -377,7 +420,9 @@ impl Span {
                 _ => return Err(err()),
             };
             let n: i64 = digits.parse().map_err(|_| err())?;
-            total = total.checked_add(n.checked_mul(unit).ok_or_else(err)?).ok_or_else(err)?;
+            total = total
+                .checked_add(n.checked_mul(unit).ok_or_else(err)?)
+                .ok_or_else(err)?;
             digits.clear();
         }
         if !digits.is_empty() {
@@ -427,7 +472,11 @@ pub fn parse_weekday(text: &str) -> Result<Weekday, String> {
         "fri" => Weekday::Fri,
         "sat" => Weekday::Sat,
         "sun" => Weekday::Sun,
-        _ => return Err(format!("`{text}` is not a day of the week (expected mon, tue, ... sun)")),
+        _ => {
+            return Err(format!(
+                "`{text}` is not a day of the week (expected mon, tue, ... sun)"
+            ));
+        }
     };
     Ok(day)
 }
@@ -455,8 +504,19 @@ mod tests {
 
     #[test]
     fn email_addresses_are_checked_and_domains_lowercased() {
-        assert_eq!(EmailAddress::parse(" Jane@Example.COM ").unwrap().as_str(), "Jane@example.com");
-        for bad in ["jane", "jane@", "@x.com", "jane@localhost", "ja ne@x.com", "a@@x.com", "a@x..com"] {
+        assert_eq!(
+            EmailAddress::parse(" Jane@Example.COM ").unwrap().as_str(),
+            "Jane@example.com"
+        );
+        for bad in [
+            "jane",
+            "jane@",
+            "@x.com",
+            "jane@localhost",
+            "ja ne@x.com",
+            "a@@x.com",
+            "a@x..com",
+        ] {
             assert!(EmailAddress::parse(bad).is_err(), "{bad} should be refused");
         }
     }

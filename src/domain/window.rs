@@ -10,7 +10,10 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use chrono::{DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveTime, TimeZone as _, Timelike, Utc, Weekday};
+use chrono::{
+    DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveTime, TimeZone as _, Timelike, Utc,
+    Weekday,
+};
 use chrono_tz::Tz;
 use serde::Serialize;
 
@@ -25,12 +28,16 @@ pub struct MinuteRange {
 }
 
 impl MinuteRange {
-    pub const ALL_DAY: MinuteRange = MinuteRange { start: 0, end: 1440 };
+    pub const ALL_DAY: MinuteRange = MinuteRange {
+        start: 0,
+        end: 1440,
+    };
 
     /// Parses `09:00-20:30` (`24:00` allowed as an end).
     pub fn parse(text: &str) -> Result<MinuteRange, String> {
         let t = text.trim();
-        let err = || format!("`{t}` is not a time range (expected `HH:MM-HH:MM`, e.g. `09:00-20:00`)");
+        let err =
+            || format!("`{t}` is not a time range (expected `HH:MM-HH:MM`, e.g. `09:00-20:00`)");
         let (a, b) = t.split_once('-').ok_or_else(err)?;
         let start = parse_clock(a).ok_or_else(err)?;
         let end = parse_clock(b).ok_or_else(err)?;
@@ -101,7 +108,10 @@ impl ContactWindow {
         holidays: impl IntoIterator<Item = NaiveDate>,
     ) -> ContactWindow {
         ContactWindow {
-            days: days.into_iter().map(|d| d.num_days_from_monday() as u8).collect(),
+            days: days
+                .into_iter()
+                .map(|d| d.num_days_from_monday() as u8)
+                .collect(),
             ranges: normalise(ranges),
             holidays: holidays.into_iter().collect(),
         }
@@ -112,7 +122,9 @@ impl ContactWindow {
     }
 
     pub fn days(&self) -> impl Iterator<Item = Weekday> + '_ {
-        self.days.iter().map(|d| Weekday::try_from(*d).expect("0..7"))
+        self.days
+            .iter()
+            .map(|d| Weekday::try_from(*d).expect("0..7"))
     }
 
     pub fn holidays(&self) -> &BTreeSet<NaiveDate> {
@@ -195,7 +207,9 @@ impl ContactWindow {
     }
 
     fn day_allowed(&self, date: NaiveDate) -> bool {
-        self.days.contains(&(date.weekday().num_days_from_monday() as u8)) && !self.holidays.contains(&date)
+        self.days
+            .contains(&(date.weekday().num_days_from_monday() as u8))
+            && !self.holidays.contains(&date)
     }
 }
 
@@ -212,7 +226,15 @@ impl fmt::Display for ContactWindow {
 }
 
 fn all_days() -> [Weekday; 7] {
-    [Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri, Weekday::Sat, Weekday::Sun]
+    [
+        Weekday::Mon,
+        Weekday::Tue,
+        Weekday::Wed,
+        Weekday::Thu,
+        Weekday::Fri,
+        Weekday::Sat,
+        Weekday::Sun,
+    ]
 }
 
 /// Sorts ranges and merges the overlapping or touching ones.
@@ -232,8 +254,14 @@ fn normalise(mut ranges: Vec<MinuteRange>) -> Vec<MinuteRange> {
 /// midnight for 1440). In a spring-forward gap that is the first instant after the gap; in
 /// a repeated autumn hour it is the earlier of the two.
 fn first_instant_at_or_after(date: NaiveDate, minute: u16, tz: Tz) -> DateTime<Utc> {
-    let (date, minute) = if minute >= 1440 { (date + Duration::days(1), 0) } else { (date, minute) };
-    let mut naive = date.and_time(NaiveTime::from_hms_opt((minute / 60) as u32, (minute % 60) as u32, 0).expect("valid"));
+    let (date, minute) = if minute >= 1440 {
+        (date + Duration::days(1), 0)
+    } else {
+        (date, minute)
+    };
+    let mut naive = date.and_time(
+        NaiveTime::from_hms_opt((minute / 60) as u32, (minute % 60) as u32, 0).expect("valid"),
+    );
     // Gaps are at most a few hours long; step through them minute by minute.
     for _ in 0..(24 * 60) {
         match tz.from_local_datetime(&naive) {
@@ -256,7 +284,13 @@ mod tests {
 
     fn business() -> ContactWindow {
         ContactWindow::new(
-            [Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri],
+            [
+                Weekday::Mon,
+                Weekday::Tue,
+                Weekday::Wed,
+                Weekday::Thu,
+                Weekday::Fri,
+            ],
             vec![MinuteRange::parse("09:00-20:00").unwrap()],
             [NaiveDate::from_ymd_opt(2026, 12, 25).unwrap()],
         )
@@ -266,7 +300,9 @@ mod tests {
     fn a_closed_window_opens_next_morning_in_the_contacts_zone() {
         // 21:30 in New York on Tuesday 2026-11-24 is 02:30 UTC on the 25th.
         let at = utc(2026, 11, 25, 2, 30);
-        let next = business().next_open(at, chrono_tz::America::New_York).unwrap();
+        let next = business()
+            .next_open(at, chrono_tz::America::New_York)
+            .unwrap();
         // 09:00 EST on Wednesday is 14:00 UTC.
         assert_eq!(next, utc(2026, 11, 25, 14, 0));
     }
@@ -274,7 +310,9 @@ mod tests {
     #[test]
     fn weekends_and_holidays_are_skipped() {
         // Thursday 2026-12-24 21:00 London → Friday is Christmas → next Monday 28th.
-        let next = business().next_open(utc(2026, 12, 24, 21, 0), chrono_tz::Europe::London).unwrap();
+        let next = business()
+            .next_open(utc(2026, 12, 24, 21, 0), chrono_tz::Europe::London)
+            .unwrap();
         assert_eq!(next, utc(2026, 12, 28, 9, 0));
     }
 
@@ -282,7 +320,9 @@ mod tests {
     fn a_range_starting_in_the_spring_gap_opens_when_the_gap_ends() {
         // Europe/London springs forward at 01:00 UTC on 2026-03-29 (01:00 → 02:00 local).
         let w = ContactWindow::daily(MinuteRange::parse("01:30-03:00").unwrap());
-        let next = w.next_open(utc(2026, 3, 29, 0, 10), chrono_tz::Europe::London).unwrap();
+        let next = w
+            .next_open(utc(2026, 3, 29, 0, 10), chrono_tz::Europe::London)
+            .unwrap();
         // 00:10 UTC is 00:10 GMT, before the range; 01:30 local does not exist; 02:00 BST
         // (01:00 UTC) is the first instant whose wall clock is past 01:30.
         assert_eq!(next, utc(2026, 3, 29, 1, 0));
@@ -293,8 +333,14 @@ mod tests {
     fn summer_time_moves_the_utc_opening_by_an_hour() {
         let w = ContactWindow::daily(MinuteRange::parse("08:00-21:00").unwrap());
         let tz = chrono_tz::Europe::Paris;
-        assert_eq!(w.next_open(utc(2026, 3, 28, 3, 0), tz).unwrap(), utc(2026, 3, 28, 7, 0));
-        assert_eq!(w.next_open(utc(2026, 3, 30, 3, 0), tz).unwrap(), utc(2026, 3, 30, 6, 0));
+        assert_eq!(
+            w.next_open(utc(2026, 3, 28, 3, 0), tz).unwrap(),
+            utc(2026, 3, 28, 7, 0)
+        );
+        assert_eq!(
+            w.next_open(utc(2026, 3, 30, 3, 0), tz).unwrap(),
+            utc(2026, 3, 30, 6, 0)
+        );
     }
 
     #[test]
@@ -302,13 +348,25 @@ mod tests {
         let policy = ContactWindow::daily(MinuteRange::parse("08:00-21:00").unwrap());
         let campaign = ContactWindow::new(
             [Weekday::Mon, Weekday::Sat],
-            vec![MinuteRange::parse("07:00-10:00").unwrap(), MinuteRange::parse("19:00-23:00").unwrap()],
+            vec![
+                MinuteRange::parse("07:00-10:00").unwrap(),
+                MinuteRange::parse("19:00-23:00").unwrap(),
+            ],
             [],
         );
         let both = policy.intersect(&campaign);
         assert_eq!(
             both.ranges(),
-            &[MinuteRange { start: 480, end: 600 }, MinuteRange { start: 1140, end: 1260 }]
+            &[
+                MinuteRange {
+                    start: 480,
+                    end: 600
+                },
+                MinuteRange {
+                    start: 1140,
+                    end: 1260
+                }
+            ]
         );
         assert!(policy.covers(&both));
         assert!(!campaign.covers(&policy));
@@ -323,8 +381,15 @@ mod tests {
 
     #[test]
     fn ranges_are_checked_when_parsed() {
-        assert!(MinuteRange::parse("20:00-09:00").unwrap_err().contains("ends before it starts"));
+        assert!(
+            MinuteRange::parse("20:00-09:00")
+                .unwrap_err()
+                .contains("ends before it starts")
+        );
         assert!(MinuteRange::parse("9-17").is_err());
-        assert_eq!(MinuteRange::parse("00:00-24:00").unwrap(), MinuteRange::ALL_DAY);
+        assert_eq!(
+            MinuteRange::parse("00:00-24:00").unwrap(),
+            MinuteRange::ALL_DAY
+        );
     }
 }

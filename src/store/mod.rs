@@ -11,7 +11,9 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::domain::contact::{AttributeValue, Consents, Contact, Suppression, SuppressionKind, Tag};
+use crate::domain::contact::{
+    AttributeValue, Consents, Contact, Suppression, SuppressionKind, Tag,
+};
 use crate::domain::policy::PastAttempt;
 use crate::domain::values::{EmailAddress, PhoneNumber, TimeZone};
 
@@ -43,7 +45,10 @@ pub(crate) trait Doing<T> {
 
 impl<T> Doing<T> for Result<T, sqlx::Error> {
     fn doing(self, what: &'static str) -> Result<T, StoreError> {
-        self.map_err(|source| StoreError::Database { doing: what, source })
+        self.map_err(|source| StoreError::Database {
+            doing: what,
+            source,
+        })
     }
 }
 
@@ -118,7 +123,10 @@ pub trait Store: Send + Sync {
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<UpsertCounts, StoreError>> + Send;
 
-    fn contact(&self, external_id: &str) -> impl Future<Output = Result<Option<Contact>, StoreError>> + Send;
+    fn contact(
+        &self,
+        external_id: &str,
+    ) -> impl Future<Output = Result<Option<Contact>, StoreError>> + Send;
 
     fn count_contacts(&self) -> impl Future<Output = Result<i64, StoreError>> + Send;
 
@@ -134,7 +142,10 @@ pub trait Store: Send + Sync {
     fn list_counts(&self) -> impl Future<Output = Result<Vec<NamedCount>, StoreError>> + Send;
 
     /// Names of the lists a contact belongs to.
-    fn lists_of(&self, contact_id: i64) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+    fn lists_of(
+        &self,
+        contact_id: i64,
+    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
 
     fn upsert_tag(
         &self,
@@ -144,13 +155,23 @@ pub trait Store: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Removes a tag; false when the contact did not have it.
-    fn remove_tag(&self, contact_id: i64, tag: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn remove_tag(
+        &self,
+        contact_id: i64,
+        tag: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Tags in force at `now` with their number of contacts.
-    fn tag_counts(&self, now: DateTime<Utc>) -> impl Future<Output = Result<Vec<NamedCount>, StoreError>> + Send;
+    fn tag_counts(
+        &self,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<NamedCount>, StoreError>> + Send;
 
     /// Adds entries (refreshing reason and expiry of existing ones) in one transaction.
-    fn upsert_suppressions(&self, entries: &[Suppression]) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    fn upsert_suppressions(
+        &self,
+        entries: &[Suppression],
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     /// Removes the entries for a target (of one kind, or all kinds); returns how many.
     fn delete_suppression(
@@ -169,7 +190,10 @@ pub trait Store: Send + Sync {
     ) -> impl Future<Output = Result<Vec<Suppression>, StoreError>> + Send;
 
     /// Entries that name any of these contacts by phone, e-mail or external id.
-    fn suppressions_for(&self, contacts: &[Contact]) -> impl Future<Output = Result<Vec<Suppression>, StoreError>> + Send;
+    fn suppressions_for(
+        &self,
+        contacts: &[Contact],
+    ) -> impl Future<Output = Result<Vec<Suppression>, StoreError>> + Send;
 
     /// Attempts sent to these contacts since `since`, by contact id.
     fn history_for(

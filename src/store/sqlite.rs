@@ -8,13 +8,17 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
 use sqlx::{Row, SqliteConnection};
 use tracing::instrument;
 
 use super::{Doing, NamedCount, NewContact, Present, Store, StoreError, UpsertCounts};
 use crate::domain::contact::{
-    AttributeValue, Consent, Consents, Contact, Suppression, SuppressionKind, SuppressionTarget, Tag,
+    AttributeValue, Consent, Consents, Contact, Suppression, SuppressionKind, SuppressionTarget,
+    Tag,
 };
 use crate::domain::policy::PastAttempt;
 use crate::domain::values::{Channel, ChannelFamily, EmailAddress, PhoneNumber, TimeZone};
@@ -118,11 +122,14 @@ impl SqliteStore {
             .doing("reading contact tags")?;
         let mut by_contact: BTreeMap<i64, Vec<Tag>> = BTreeMap::new();
         for row in rows {
-            by_contact.entry(row.get("contact_id")).or_default().push(Tag {
-                name: row.get("tag"),
-                source: row.get("source"),
-                expires_at: row.get("expires_at"),
-            });
+            by_contact
+                .entry(row.get("contact_id"))
+                .or_default()
+                .push(Tag {
+                    name: row.get("tag"),
+                    source: row.get("source"),
+                    expires_at: row.get("expires_at"),
+                });
         }
         for c in contacts.iter_mut() {
             c.tags = by_contact.remove(&c.id).unwrap_or_default();
@@ -141,23 +148,36 @@ fn contact_from_row(row: &SqliteRow) -> Result<Contact, StoreError> {
     let email: Option<String> = row.get("email");
     let timezone: Option<String> = row.get("timezone");
     let attributes: String = row.get("attributes");
-    let attributes: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(&attributes).map_err(|e| corrupt("contact attributes", e.to_string()))?;
+    let attributes: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&attributes)
+        .map_err(|e| corrupt("contact attributes", e.to_string()))?;
     let consent = |col: &str| Consent::parse(row.get::<&str, _>(col)).map_err(|e| corrupt(col, e));
     Ok(Contact {
         id: row.get("id"),
         external_id: row.get("external_id"),
         first_name: row.get("first_name"),
         last_name: row.get("last_name"),
-        phone: phone.map(PhoneNumber::try_from).transpose().map_err(|e| corrupt("phone", e))?,
-        email: email.map(EmailAddress::try_from).transpose().map_err(|e| corrupt("email", e))?,
+        phone: phone
+            .map(PhoneNumber::try_from)
+            .transpose()
+            .map_err(|e| corrupt("phone", e))?,
+        email: email
+            .map(EmailAddress::try_from)
+            .transpose()
+            .map_err(|e| corrupt("email", e))?,
         locale: row.get("locale"),
-        timezone: timezone.map(|t| TimeZone::parse(&t)).transpose().map_err(|e| corrupt("timezone", e))?,
+        timezone: timezone
+            .map(|t| TimeZone::parse(&t))
+            .transpose()
+            .map_err(|e| corrupt("timezone", e))?,
         attributes: attributes
             .iter()
             .filter_map(|(k, v)| AttributeValue::from_json(v).map(|v| (k.clone(), v)))
             .collect(),
-        consent: Consents { sms: consent("consent_sms")?, email: consent("consent_email")?, call: consent("consent_call")? },
+        consent: Consents {
+            sms: consent("consent_sms")?,
+            email: consent("consent_email")?,
+            call: consent("consent_call")?,
+        },
         tags: Vec::new(),
     })
 }
@@ -165,8 +185,12 @@ fn contact_from_row(row: &SqliteRow) -> Result<Contact, StoreError> {
 fn suppression_from_row(row: &SqliteRow) -> Result<Suppression, StoreError> {
     let value: String = row.get("value");
     let target = match row.get::<&str, _>("target_kind") {
-        "phone" => SuppressionTarget::Phone(PhoneNumber::try_from(value).map_err(StoreError::Corrupt)?),
-        "email" => SuppressionTarget::Email(EmailAddress::try_from(value).map_err(StoreError::Corrupt)?),
+        "phone" => {
+            SuppressionTarget::Phone(PhoneNumber::try_from(value).map_err(StoreError::Corrupt)?)
+        }
+        "email" => {
+            SuppressionTarget::Email(EmailAddress::try_from(value).map_err(StoreError::Corrupt)?)
+        }
         _ => SuppressionTarget::Contact(value),
     };
     let channel = match row.get::<Option<&str>, _>("channel") {
@@ -174,7 +198,11 @@ fn suppression_from_row(row: &SqliteRow) -> Result<Suppression, StoreError> {
         Some("sms") => Some(ChannelFamily::Sms),
         Some("email") => Some(ChannelFamily::Email),
         Some("call") => Some(ChannelFamily::Call),
-        Some(other) => return Err(StoreError::Corrupt(format!("suppression channel `{other}`"))),
+        Some(other) => {
+            return Err(StoreError::Corrupt(format!(
+                "suppression channel `{other}`"
+            )));
+        }
     };
     Ok(Suppression {
         target,
@@ -193,23 +221,50 @@ fn attributes_json(attrs: &BTreeMap<String, AttributeValue>) -> String {
 
 /// The stored contact with the file's values laid over it.
 fn merge(existing: Option<&Contact>, new: &NewContact, present: Present) -> NewContact {
-    let Some(old) = existing else { return new.clone() };
-    let pick = |is: bool, n: &Option<String>, o: &Option<String>| if is { n.clone() } else { o.clone() };
+    let Some(old) = existing else {
+        return new.clone();
+    };
+    let pick =
+        |is: bool, n: &Option<String>, o: &Option<String>| if is { n.clone() } else { o.clone() };
     let mut attributes = old.attributes.clone();
     attributes.extend(new.attributes.iter().map(|(k, v)| (k.clone(), v.clone())));
     NewContact {
         external_id: new.external_id.clone(),
         first_name: pick(present.first_name, &new.first_name, &old.first_name),
         last_name: pick(present.last_name, &new.last_name, &old.last_name),
-        phone: if present.phone { new.phone.clone() } else { old.phone.clone() },
-        email: if present.email { new.email.clone() } else { old.email.clone() },
+        phone: if present.phone {
+            new.phone.clone()
+        } else {
+            old.phone.clone()
+        },
+        email: if present.email {
+            new.email.clone()
+        } else {
+            old.email.clone()
+        },
         locale: pick(present.locale, &new.locale, &old.locale),
-        timezone: if present.timezone || old.timezone.is_none() { new.timezone.or(old.timezone) } else { old.timezone },
+        timezone: if present.timezone || old.timezone.is_none() {
+            new.timezone.or(old.timezone)
+        } else {
+            old.timezone
+        },
         attributes,
         consent: Consents {
-            sms: if present.consent_sms { new.consent.sms } else { old.consent.sms },
-            email: if present.consent_email { new.consent.email } else { old.consent.email },
-            call: if present.consent_call { new.consent.call } else { old.consent.call },
+            sms: if present.consent_sms {
+                new.consent.sms
+            } else {
+                old.consent.sms
+            },
+            email: if present.consent_email {
+                new.consent.email
+            } else {
+                old.consent.email
+            },
+            call: if present.consent_call {
+                new.consent.call
+            } else {
+                old.consent.call
+            },
         },
         tags: new.tags.clone(),
     }
@@ -226,7 +281,11 @@ fn same_as_stored(old: &Contact, merged: &NewContact) -> bool {
         && old.consent == merged.consent
 }
 
-async fn write_contact(conn: &mut SqliteConnection, c: &NewContact, now: DateTime<Utc>) -> Result<i64, StoreError> {
+async fn write_contact(
+    conn: &mut SqliteConnection,
+    c: &NewContact,
+    now: DateTime<Utc>,
+) -> Result<i64, StoreError> {
     sqlx::query_scalar(QUERIES.upsert_contact)
         .bind(&c.external_id)
         .bind(&c.first_name)
@@ -264,7 +323,11 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<UpsertCounts, StoreError> {
         let mut counts = UpsertCounts::default();
-        let mut tx = self.pool.begin().await.doing("starting an import transaction")?;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .doing("starting an import transaction")?;
         let ids = json_array(batch.iter().map(|c| c.external_id.as_str()));
         let existing: BTreeMap<String, Contact> = sqlx::query(QUERIES.contacts_by_external_ids)
             .bind(ids)
@@ -339,12 +402,24 @@ impl Store for SqliteStore {
     }
 
     async fn count_contacts(&self) -> Result<i64, StoreError> {
-        sqlx::query_scalar(QUERIES.count_contacts).fetch_one(&self.pool).await.doing("counting contacts")
+        sqlx::query_scalar(QUERIES.count_contacts)
+            .fetch_one(&self.pool)
+            .await
+            .doing("counting contacts")
     }
 
-    async fn contacts_page(&self, lists: &[String], after: i64, limit: i64) -> Result<Vec<Contact>, StoreError> {
+    async fn contacts_page(
+        &self,
+        lists: &[String],
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<Contact>, StoreError> {
         let rows = if lists.is_empty() {
-            sqlx::query(QUERIES.contacts_page).bind(after).bind(limit).fetch_all(&self.pool).await
+            sqlx::query(QUERIES.contacts_page)
+                .bind(after)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await
         } else {
             sqlx::query(QUERIES.contacts_page_in_lists)
                 .bind(after)
@@ -354,14 +429,26 @@ impl Store for SqliteStore {
                 .await
         }
         .doing("reading a page of the audience")?;
-        let mut contacts = rows.iter().map(contact_from_row).collect::<Result<Vec<_>, _>>()?;
+        let mut contacts = rows
+            .iter()
+            .map(contact_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
         self.tags_for(&mut contacts).await?;
         Ok(contacts)
     }
 
     async fn list_counts(&self) -> Result<Vec<NamedCount>, StoreError> {
-        let rows = sqlx::query(QUERIES.list_counts).fetch_all(&self.pool).await.doing("counting list members")?;
-        Ok(rows.iter().map(|r| NamedCount { name: r.get(0), count: r.get(1) }).collect())
+        let rows = sqlx::query(QUERIES.list_counts)
+            .fetch_all(&self.pool)
+            .await
+            .doing("counting list members")?;
+        Ok(rows
+            .iter()
+            .map(|r| NamedCount {
+                name: r.get(0),
+                count: r.get(1),
+            })
+            .collect())
     }
 
     async fn lists_of(&self, contact_id: i64) -> Result<Vec<String>, StoreError> {
@@ -372,7 +459,12 @@ impl Store for SqliteStore {
             .doing("reading a contact's lists")
     }
 
-    async fn upsert_tag(&self, contact_id: i64, tag: &Tag, now: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn upsert_tag(
+        &self,
+        contact_id: i64,
+        tag: &Tag,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         sqlx::query(QUERIES.upsert_tag)
             .bind(contact_id)
             .bind(&tag.name)
@@ -396,13 +488,27 @@ impl Store for SqliteStore {
     }
 
     async fn tag_counts(&self, now: DateTime<Utc>) -> Result<Vec<NamedCount>, StoreError> {
-        let rows = sqlx::query(QUERIES.tag_counts).bind(now).fetch_all(&self.pool).await.doing("counting tags")?;
-        Ok(rows.iter().map(|r| NamedCount { name: r.get(0), count: r.get(1) }).collect())
+        let rows = sqlx::query(QUERIES.tag_counts)
+            .bind(now)
+            .fetch_all(&self.pool)
+            .await
+            .doing("counting tags")?;
+        Ok(rows
+            .iter()
+            .map(|r| NamedCount {
+                name: r.get(0),
+                count: r.get(1),
+            })
+            .collect())
     }
 
     #[instrument(skip_all, fields(entries = entries.len()))]
     async fn upsert_suppressions(&self, entries: &[Suppression]) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await.doing("starting a suppression transaction")?;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .doing("starting a suppression transaction")?;
         let mut written = 0;
         for s in entries {
             written += sqlx::query(QUERIES.upsert_suppression)
@@ -423,7 +529,12 @@ impl Store for SqliteStore {
         Ok(written)
     }
 
-    async fn delete_suppression(&self, target_kind: &str, value: &str, kind: Option<SuppressionKind>) -> Result<u64, StoreError> {
+    async fn delete_suppression(
+        &self,
+        target_kind: &str,
+        value: &str,
+        kind: Option<SuppressionKind>,
+    ) -> Result<u64, StoreError> {
         let done = sqlx::query(QUERIES.delete_suppression)
             .bind(target_kind)
             .bind(value)
@@ -434,7 +545,12 @@ impl Store for SqliteStore {
         Ok(done.rows_affected())
     }
 
-    async fn suppressions(&self, now: DateTime<Utc>, include_expired: bool, limit: i64) -> Result<Vec<Suppression>, StoreError> {
+    async fn suppressions(
+        &self,
+        now: DateTime<Utc>,
+        include_expired: bool,
+        limit: i64,
+    ) -> Result<Vec<Suppression>, StoreError> {
         let rows = sqlx::query(QUERIES.suppressions_list)
             .bind(now)
             .bind(include_expired)
@@ -450,8 +566,16 @@ impl Store for SqliteStore {
             return Ok(Vec::new());
         }
         let rows = sqlx::query(QUERIES.suppressions_for_targets)
-            .bind(json_array(contacts.iter().filter_map(|c| c.phone.as_ref().map(|p| p.as_str()))))
-            .bind(json_array(contacts.iter().filter_map(|c| c.email.as_ref().map(|e| e.as_str()))))
+            .bind(json_array(
+                contacts
+                    .iter()
+                    .filter_map(|c| c.phone.as_ref().map(|p| p.as_str())),
+            ))
+            .bind(json_array(
+                contacts
+                    .iter()
+                    .filter_map(|c| c.email.as_ref().map(|e| e.as_str())),
+            ))
             .bind(json_array(contacts.iter().map(|c| c.external_id.as_str())))
             .fetch_all(&self.pool)
             .await
@@ -459,7 +583,11 @@ impl Store for SqliteStore {
         rows.iter().map(suppression_from_row).collect()
     }
 
-    async fn history_for(&self, contact_ids: &[i64], since: DateTime<Utc>) -> Result<BTreeMap<i64, Vec<PastAttempt>>, StoreError> {
+    async fn history_for(
+        &self,
+        contact_ids: &[i64],
+        since: DateTime<Utc>,
+    ) -> Result<BTreeMap<i64, Vec<PastAttempt>>, StoreError> {
         let mut out: BTreeMap<i64, Vec<PastAttempt>> = BTreeMap::new();
         if contact_ids.is_empty() {
             return Ok(out);
@@ -472,12 +600,14 @@ impl Store for SqliteStore {
             .doing("reading contact history")?;
         for r in rows {
             let channel: String = r.get("channel");
-            out.entry(r.get("contact_id")).or_default().push(PastAttempt {
-                at: r.get("sent_at"),
-                channel: Channel::from_str(&channel).map_err(StoreError::Corrupt)?,
-                connected: r.get::<i64, _>("connected") != 0,
-                obligation: r.get("obligation"),
-            });
+            out.entry(r.get("contact_id"))
+                .or_default()
+                .push(PastAttempt {
+                    at: r.get("sent_at"),
+                    channel: Channel::from_str(&channel).map_err(StoreError::Corrupt)?,
+                    connected: r.get::<i64, _>("connected") != 0,
+                    obligation: r.get("obligation"),
+                });
         }
         Ok(out)
     }
@@ -491,7 +621,10 @@ impl Store for SqliteStore {
     }
 
     async fn tag_names(&self) -> Result<BTreeSet<String>, StoreError> {
-        let tags: Vec<String> = sqlx::query_scalar(QUERIES.tag_names).fetch_all(&self.pool).await.doing("reading tag names")?;
+        let tags: Vec<String> = sqlx::query_scalar(QUERIES.tag_names)
+            .fetch_all(&self.pool)
+            .await
+            .doing("reading tag names")?;
         Ok(tags.into_iter().collect())
     }
 }
@@ -514,9 +647,17 @@ mod tests {
         let url = format!("sqlite://{}", dir.path().join("t.db").display());
         let store = SqliteStore::open(&url, true).await.unwrap();
         assert_eq!(store.migrate().await.unwrap(), 1);
-        assert_eq!(store.migrate().await.unwrap(), 0, "a second migrate applies nothing");
+        assert_eq!(
+            store.migrate().await.unwrap(),
+            0,
+            "a second migrate applies nothing"
+        );
         for (name, sql) in QUERIES.all() {
-            store.pool().prepare(sqlx::SqlSafeStr::into_sql_str(sql)).await.unwrap_or_else(|e| panic!("query {name} does not prepare: {e}"));
+            store
+                .pool()
+                .prepare(sqlx::SqlSafeStr::into_sql_str(sql))
+                .await
+                .unwrap_or_else(|e| panic!("query {name} does not prepare: {e}"));
         }
     }
 }

@@ -18,12 +18,21 @@ pub struct Run {
 
 impl Run {
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr))
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
     }
 
     #[track_caller]
     pub fn ok(self) -> Run {
-        assert_eq!(self.code, 0, "herald failed:\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, 0,
+            "herald failed:\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 }
@@ -41,7 +50,9 @@ impl From<Output> for Run {
 impl Workspace {
     /// An empty folder.
     pub fn empty() -> Workspace {
-        Workspace { dir: tempfile::tempdir().expect("temp dir") }
+        Workspace {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
     }
 
     /// A folder set up by `herald init`.
@@ -68,7 +79,14 @@ impl Workspace {
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_herald"));
         cmd.args(args).current_dir(self.dir.path());
-        for var in ["HERALD_CONFIG", "HERALD_DATABASE_URL", "HERALD_JOBS_DIR", "HERALD_TEMPLATES_DIR", "HERALD_NOW", "HERALD_LOG"] {
+        for var in [
+            "HERALD_CONFIG",
+            "HERALD_DATABASE_URL",
+            "HERALD_JOBS_DIR",
+            "HERALD_TEMPLATES_DIR",
+            "HERALD_NOW",
+            "HERALD_LOG",
+        ] {
             cmd.env_remove(var);
         }
         cmd
@@ -80,7 +98,11 @@ impl Workspace {
 
     /// Runs with the clock stopped at `now`.
     pub fn herald_at(&self, now: &str, args: &[&str]) -> Run {
-        self.command(args).env("HERALD_NOW", now).output().expect("run herald").into()
+        self.command(args)
+            .env("HERALD_NOW", now)
+            .output()
+            .expect("run herald")
+            .into()
     }
 }
 
