@@ -639,6 +639,42 @@ mod tests {
         }
 
         #[test]
+        fn a_suppression_in_force_always_wins(
+            kind in prop::sample::select(vec![SuppressionKind::Dnc, SuppressionKind::OptOut, SuppressionKind::Bounce]),
+            target in 0usize..2,
+            family in prop::sample::select(vec![None, Some(ChannelFamily::Call), Some(ChannelFamily::Sms)]),
+            expires_in_h in prop::option::of(-48i64..48),
+            channel in prop::sample::select(vec![Channel::Sms, Channel::VoiceBot, Channel::Agent]),
+            start in 0i64..(365 * 86_400),
+        ) {
+            let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap() + Duration::seconds(start);
+            let c = person();
+            let target = match target {
+                0 => SuppressionTarget::Phone(c.phone.clone().unwrap()),
+                _ => SuppressionTarget::Contact(c.external_id.clone()),
+            };
+            let entry = Suppression {
+                target,
+                kind,
+                channel: family,
+                reason: "p".into(),
+                source: "p".into(),
+                created_at: now - Duration::days(1),
+                expires_at: expires_in_h.map(|h| now + Duration::hours(h)),
+            };
+            let w = ContactWindow::always();
+            let mut q = ask(&c, &w, &[], &[], std::slice::from_ref(&entry), now);
+            q.channel = channel;
+            let in_force = expires_in_h.is_none_or(|h| h > 0) && family.is_none_or(|f| f == channel.family());
+            let verdict = decide(&q);
+            if in_force {
+                prop_assert!(matches!(verdict, Verdict::Never { reason: SkipReason::Dnc | SkipReason::OptedOut | SkipReason::Bounced }), "{:?}", verdict);
+            } else {
+                prop_assert_eq!(verdict, Verdict::Now);
+            }
+        }
+
+        #[test]
         fn next_open_is_the_earliest_open_moment(window in arb_window(), tz in arb_zone(), start in 0i64..(365 * 86_400), probes in proptest::collection::vec(0.0f64..1.0, 16)) {
             let at = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap() + Duration::seconds(start);
             if let Some(open) = window.next_open(at, tz) {

@@ -733,4 +733,28 @@ mod tests {
         let err = Segment::parse("tag = a b").unwrap_err();
         assert_eq!(err.column, 9);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_parses_or_fails_with_a_column_inside_it(text in "\\PC{0,60}") {
+            match Segment::parse(&text) {
+                Ok(seg) => { let _ = seg.matches(&contact(&[], &[]), Utc::now()); }
+                Err(e) => proptest::prop_assert!(e.column >= 1 && e.column <= text.chars().count() + 1, "{:?}", e),
+            }
+        }
+
+        #[test]
+        fn filters_built_from_parts_always_parse(
+            attr in "[a-z_]{1,8}",
+            op in proptest::sample::select(vec!["=", "!=", "<", "<=", ">", ">="]),
+            n in -1000i64..1000,
+            tag in "[a-z]{1,6}",
+            join in proptest::sample::select(vec!["and", "or"]),
+        ) {
+            let text = format!("attr.{attr} {op} {n} {join} not tag = {tag}");
+            let seg = Segment::parse(&text);
+            proptest::prop_assert!(seg.is_ok(), "{} → {:?}", text, seg);
+            proptest::prop_assert_eq!(seg.unwrap().tags().into_iter().collect::<Vec<_>>(), vec![tag]);
+        }
+    }
 }
