@@ -11,7 +11,7 @@ use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use serde::Serialize;
 
 use crate::domain::contact::{
-    AttributeType, AttributeValue, Consent, Consents, Suppression, SuppressionKind,
+    AttributeType, AttributeValue, Consent, Consents, Contact, Suppression, SuppressionKind,
     SuppressionTarget,
 };
 use crate::domain::values::{ChannelFamily, EmailAddress, PhoneNumber, Span, TimeZone};
@@ -100,6 +100,21 @@ fn normalise_header(h: &str) -> String {
         .replace([' ', '-'], "_")
 }
 
+/// A CSV reader over `input` and its header names, normalised (`First Name` → `first_name`).
+fn csv_reader<R: Read>(input: R) -> Result<(csv::Reader<R>, Vec<String>), ImportError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(input);
+    let headers = reader
+        .headers()
+        .map_err(ImportError::Header)?
+        .iter()
+        .map(normalise_header)
+        .collect();
+    Ok((reader, headers))
+}
+
 /// Checks a locale tag such as `en`, `es-MX`, `zh_Hant`; returns it as `es-MX`.
 pub fn parse_locale(text: &str) -> Result<String, String> {
     let t = text.trim().replace('_', "-");
@@ -138,16 +153,7 @@ pub async fn import_contacts<S: Store>(
     mut on_error: impl FnMut(&RowError),
     mut on_progress: impl FnMut(u64),
 ) -> Result<ImportReport, ImportError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(input);
-    let headers: Vec<String> = reader
-        .headers()
-        .map_err(ImportError::Header)?
-        .iter()
-        .map(normalise_header)
-        .collect();
+    let (mut reader, headers) = csv_reader(input)?;
     let columns: Vec<Column> = headers.iter().map(|h| column_of(h)).collect();
     for (i, h) in headers.iter().enumerate() {
         if headers[..i].contains(h)
@@ -201,7 +207,7 @@ pub async fn import_contacts<S: Store>(
                 if inferred {
                     report.timezone_inferred += 1;
                 }
-                if contact.timezone.is_none() {
+                if contact.contact.timezone.is_none() {
                     report.timezone_unknown += 1;
                 }
                 batch.push(contact);
@@ -242,7 +248,8 @@ fn contact_from_record(
             headers.len()
         ));
     }
-    let mut c = NewContact {
+    let mut c = Contact {
+        id: 0,
         external_id: String::new(),
         first_name: None,
         last_name: None,
@@ -254,6 +261,7 @@ fn contact_from_record(
         consent: Consents::default(),
         tags: Vec::new(),
     };
+    let mut tags: Vec<String> = Vec::new();
     let mut problems: Vec<String> = Vec::new();
     for ((value, header), column) in record.iter().zip(headers).zip(columns) {
         if value.is_empty() {
@@ -288,7 +296,7 @@ fn contact_from_record(
                         .chars()
                         .all(|ch| ch.is_alphanumeric() || ch == '_' || ch == '-')
                     {
-                        c.tags.push(tag.to_string());
+                        tags.push(tag.to_string());
                     } else {
                         problems.push(format!(
                             "tags: `{tag}` is not a tag name (letters, digits, `_`, `-`)"
@@ -322,7 +330,7 @@ fn contact_from_record(
         c.timezone = TimeZone::of_single_zone_region(&region);
         inferred = c.timezone.is_some();
     }
-    Ok((c, inferred))
+    Ok((NewContact { contact: c, tags }, inferred))
 }
 
 /// Reads an expiry: a date (end of that day, UTC), a date-time, or a duration from now.
@@ -408,16 +416,7 @@ pub async fn import_suppressions<S: Store>(
     now: DateTime<Utc>,
     mut on_error: impl FnMut(&RowError),
 ) -> Result<ImportReport, ImportError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(input);
-    let headers: Vec<String> = reader
-        .headers()
-        .map_err(ImportError::Header)?
-        .iter()
-        .map(normalise_header)
-        .collect();
+    let (mut reader, headers) = csv_reader(input)?;
     let find = |names: &[&str]| headers.iter().position(|h| names.contains(&h.as_str()));
     let (phone, email, contact) = (
         find(&["phone", "mobile", "phone_number"]),
@@ -520,11 +519,11 @@ mod tests {
         let gb = csv::StringRecord::from(vec!["C1", "+447400123456"]);
         let (c, inferred) = contact_from_record(&gb, &headers, &columns, &options).unwrap();
         assert_eq!(
-            (c.timezone.map(|t| t.name()), inferred),
+            (c.contact.timezone.map(|t| t.name()), inferred),
             (Some("Europe/London"), true)
         );
         let us = csv::StringRecord::from(vec!["C2", "+12015550123"]);
         let (c, inferred) = contact_from_record(&us, &headers, &columns, &options).unwrap();
-        assert_eq!((c.timezone, inferred), (None, false));
+        assert_eq!((c.contact.timezone, inferred), (None, false));
     }
 }

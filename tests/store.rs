@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use herald::domain::contact::{
-    AttributeValue, Consent, Consents, Suppression, SuppressionKind, SuppressionTarget, Tag,
+    AttributeValue, Consent, Consents, Contact, Suppression, SuppressionKind, SuppressionTarget,
+    Tag,
 };
 use herald::domain::values::{ChannelFamily, EmailAddress, PhoneNumber};
 use herald::store::{NewContact, Present, SqliteStore, Store};
@@ -17,17 +18,23 @@ fn t0() -> DateTime<Utc> {
 
 fn person(id: &str, phone: &str, balance: f64) -> NewContact {
     NewContact {
-        external_id: id.into(),
-        first_name: Some(format!("Name {id}")),
-        last_name: None,
-        phone: Some(PhoneNumber::parse(phone, None).unwrap()),
-        email: Some(EmailAddress::parse(&format!("{}@example.com", id.to_lowercase())).unwrap()),
-        locale: Some("en".into()),
-        timezone: None,
-        attributes: BTreeMap::from([("balance".to_string(), AttributeValue::Number(balance))]),
-        consent: Consents {
-            sms: Consent::Granted,
-            ..Consents::default()
+        contact: Contact {
+            id: 0,
+            external_id: id.into(),
+            first_name: Some(format!("Name {id}")),
+            last_name: None,
+            phone: Some(PhoneNumber::parse(phone, None).unwrap()),
+            email: Some(
+                EmailAddress::parse(&format!("{}@example.com", id.to_lowercase())).unwrap(),
+            ),
+            locale: Some("en".into()),
+            timezone: None,
+            attributes: BTreeMap::from([("balance".to_string(), AttributeValue::Number(balance))]),
+            consent: Consents {
+                sms: Consent::Granted,
+                ..Consents::default()
+            },
+            tags: vec![],
         },
         tags: vec!["imported".into()],
     }
@@ -62,6 +69,7 @@ async fn upserts_count_new_changed_and_unchanged_rows(store: &impl Store) {
     assert_eq!((again.inserted, again.updated, again.unchanged), (0, 0, 2));
     let mut changed = batch.clone();
     changed[1]
+        .contact
         .attributes
         .insert("balance".into(), AttributeValue::Number(25.0));
     let third = store
@@ -85,16 +93,15 @@ async fn absent_columns_keep_stored_values_and_attributes_merge(store: &impl Sto
         .upsert_contacts(&[person("A", "+447400100001", 10.0)], ALL, None, t0())
         .await
         .unwrap();
-    let partial = NewContact {
-        first_name: None,
-        phone: None,
-        email: None,
-        locale: None,
-        attributes: BTreeMap::from([("plan".to_string(), AttributeValue::Text("gold".into()))]),
-        consent: Consents::default(),
-        tags: vec![],
-        ..person("A", "+447400100001", 0.0)
-    };
+    let mut partial = person("A", "+447400100001", 0.0);
+    partial.contact.first_name = None;
+    partial.contact.phone = None;
+    partial.contact.email = None;
+    partial.contact.locale = None;
+    partial.contact.attributes =
+        BTreeMap::from([("plan".to_string(), AttributeValue::Text("gold".into()))]);
+    partial.contact.consent = Consents::default();
+    partial.tags.clear();
     let only_attributes = Present::default();
     let counts = store
         .upsert_contacts(&[partial], only_attributes, None, t0())

@@ -17,7 +17,6 @@ use super::{Format, open_store, print_json, thousands};
 use crate::catalog::{Catalog, Known};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Overrides, Settings};
-use crate::domain::campaign::Schedule;
 use crate::domain::contact::SuppressionKind;
 use crate::import::{self, ContactImport};
 use crate::planning;
@@ -449,11 +448,10 @@ pub async fn run(args: &DemoArgs, format: Format) -> Result<ExitCode> {
         let at = planning::run_moment(campaign, None, now).unwrap_or(now);
         let summary = planning::dry_run(&store, campaign, &settings, at).await?;
         if format == Format::Table {
-            let tz = match &campaign.schedule {
-                Schedule::Cron { timezone, .. } => timezone.0,
-                Schedule::Once { .. } => chrono_tz::UTC,
-            };
-            println!("{}", super::plan::render_plan(&summary, &campaign.name, tz));
+            println!(
+                "{}",
+                super::plan::render_plan(&summary, &campaign.name, campaign.schedule.timezone())
+            );
         }
         plans.push(summary);
     }

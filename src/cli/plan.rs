@@ -8,10 +8,11 @@ use chrono_tz::Tz;
 use clap::Args;
 
 use super::{AtArg, Ctx, print_json, thousands};
-use crate::domain::campaign::Schedule;
+use crate::domain::campaign::Campaign;
 use crate::domain::plan::PlanSummary;
 use crate::domain::policy::{SkipReason, Verdict};
 use crate::planning;
+use crate::store::SqliteStore;
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
@@ -24,6 +25,19 @@ pub struct PlanArgs {
     pub at: AtArg,
 }
 
+/// The campaign (only if it loaded cleanly), the moment of the run, and the store.
+async fn load(ctx: &Ctx, id: &str, at: &AtArg) -> Result<(Campaign, DateTime<Utc>, SqliteStore)> {
+    let catalog = ctx.catalog(&[]).await?;
+    let campaign = catalog
+        .campaign(id)
+        .map_err(anyhow::Error::msg)?
+        .campaign
+        .clone();
+    let at = planning::run_moment(&campaign, at.moment(ctx.now())?, ctx.now())
+        .map_err(anyhow::Error::msg)?;
+    Ok((campaign, at, ctx.store().await?))
+}
+
 pub async fn plan(ctx: &Ctx, args: &PlanArgs) -> Result<ExitCode> {
     if !args.dry_run {
         bail!(
@@ -31,23 +45,16 @@ pub async fn plan(ctx: &Ctx, args: &PlanArgs) -> Result<ExitCode> {
             args.campaign
         );
     }
-    let catalog = ctx.catalog(&[]).await?;
-    let loaded = catalog
-        .campaign(&args.campaign)
-        .map_err(anyhow::Error::msg)?;
-    let campaign = &loaded.campaign;
-    let at = planning::run_moment(campaign, args.at.moment(ctx.now())?, ctx.now())
-        .map_err(anyhow::Error::msg)?;
-    let store = ctx.store().await?;
+    let (campaign, at, store) = load(ctx, &args.campaign, &args.at).await?;
+    let campaign = &campaign;
     let summary = planning::dry_run(&store, campaign, &ctx.settings, at).await?;
     if ctx.json() {
         print_json(&summary)?;
     } else {
-        let tz = match &campaign.schedule {
-            Schedule::Cron { timezone, .. } => timezone.0,
-            Schedule::Once { .. } => chrono_tz::UTC,
-        };
-        print!("{}", render_plan(&summary, &campaign.name, tz));
+        print!(
+            "{}",
+            render_plan(&summary, &campaign.name, campaign.schedule.timezone())
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -153,14 +160,8 @@ pub struct WhyArgs {
 }
 
 pub async fn why(ctx: &Ctx, args: &WhyArgs) -> Result<ExitCode> {
-    let catalog = ctx.catalog(&[]).await?;
-    let loaded = catalog
-        .campaign(&args.campaign)
-        .map_err(anyhow::Error::msg)?;
-    let campaign = &loaded.campaign;
-    let at = planning::run_moment(campaign, args.at.moment(ctx.now())?, ctx.now())
-        .map_err(anyhow::Error::msg)?;
-    let store = ctx.store().await?;
+    let (campaign, at, store) = load(ctx, &args.campaign, &args.at).await?;
+    let campaign = &campaign;
     let Some(story) = planning::explain(&store, campaign, &ctx.settings, &args.contact, at).await?
     else {
         bail!("there is no contact with external id `{}`", args.contact);

@@ -323,7 +323,8 @@ impl DateLike {
 #[derive(Clone, Debug)]
 pub struct CronSchedule {
     source: String,
-    schedule: cron::Schedule,
+    // Boxed: the parsed schedule is large and a `Schedule` is often the one-off kind.
+    schedule: Box<cron::Schedule>,
 }
 
 impl CronSchedule {
@@ -343,7 +344,7 @@ impl CronSchedule {
             .map_err(|e| format!("`{t}` is not a valid cron expression: {e}"))?;
         Ok(CronSchedule {
             source: t.to_string(),
-            schedule,
+            schedule: Box::new(schedule),
         })
     }
 
@@ -394,6 +395,14 @@ impl Schedule {
                 let next = cron.next_after(from - chrono::Duration::seconds(1), timezone.0)?;
                 end.is_none_or(|e| next <= e).then_some(next)
             }
+        }
+    }
+
+    /// The zone the schedule is read in (UTC for a one-off run).
+    pub fn timezone(&self) -> chrono_tz::Tz {
+        match self {
+            Schedule::Cron { timezone, .. } => timezone.0,
+            Schedule::Once { .. } => chrono_tz::UTC,
         }
     }
 

@@ -11,11 +11,8 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::domain::contact::{
-    AttributeValue, Consents, Contact, Suppression, SuppressionKind, Tag,
-};
+use crate::domain::contact::{Contact, Suppression, SuppressionKind, Tag};
 use crate::domain::policy::PastAttempt;
-use crate::domain::values::{EmailAddress, PhoneNumber, TimeZone};
 
 pub mod sqlite;
 
@@ -52,19 +49,12 @@ impl<T> Doing<T> for Result<T, sqlx::Error> {
     }
 }
 
-/// A contact as an import writes it; the store assigns the id.
+/// A contact as an import writes it: the store assigns `contact.id` (ignored here) and
+/// keeps the tags it already has (`contact.tags` is ignored; `tags` are added).
 #[derive(Clone, Debug, PartialEq)]
 pub struct NewContact {
-    pub external_id: String,
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
-    pub phone: Option<PhoneNumber>,
-    pub email: Option<EmailAddress>,
-    pub locale: Option<String>,
-    pub timezone: Option<TimeZone>,
-    pub attributes: BTreeMap<String, AttributeValue>,
-    pub consent: Consents,
-    /// Tags to add (source `import`); tags already on the contact are kept.
+    pub contact: Contact,
+    /// Tags to add (source `import`).
     pub tags: Vec<String>,
 }
 

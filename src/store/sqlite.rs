@@ -215,23 +215,34 @@ fn suppression_from_row(row: &SqliteRow) -> Result<Suppression, StoreError> {
     })
 }
 
+fn named_counts(rows: &[SqliteRow]) -> Vec<NamedCount> {
+    rows.iter()
+        .map(|r| NamedCount {
+            name: r.get(0),
+            count: r.get(1),
+        })
+        .collect()
+}
+
 fn attributes_json(attrs: &BTreeMap<String, AttributeValue>) -> String {
     serde_json::to_string(attrs).expect("attributes serialise")
 }
 
-/// The stored contact with the file's values laid over it.
-fn merge(existing: Option<&Contact>, new: &NewContact, present: Present) -> NewContact {
+/// The stored contact with the file's values laid over it: columns the file does not
+/// carry keep their stored values, attributes merge key by key, id and tags stay.
+fn merge(existing: Option<&Contact>, new: &Contact, present: Present) -> Contact {
     let Some(old) = existing else {
         return new.clone();
     };
-    let pick =
+    let keep =
         |is: bool, n: &Option<String>, o: &Option<String>| if is { n.clone() } else { o.clone() };
     let mut attributes = old.attributes.clone();
     attributes.extend(new.attributes.iter().map(|(k, v)| (k.clone(), v.clone())));
-    NewContact {
-        external_id: new.external_id.clone(),
-        first_name: pick(present.first_name, &new.first_name, &old.first_name),
-        last_name: pick(present.last_name, &new.last_name, &old.last_name),
+    Contact {
+        id: old.id,
+        external_id: old.external_id.clone(),
+        first_name: keep(present.first_name, &new.first_name, &old.first_name),
+        last_name: keep(present.last_name, &new.last_name, &old.last_name),
         phone: if present.phone {
             new.phone.clone()
         } else {
@@ -242,7 +253,7 @@ fn merge(existing: Option<&Contact>, new: &NewContact, present: Present) -> NewC
         } else {
             old.email.clone()
         },
-        locale: pick(present.locale, &new.locale, &old.locale),
+        locale: keep(present.locale, &new.locale, &old.locale),
         timezone: if present.timezone || old.timezone.is_none() {
             new.timezone.or(old.timezone)
         } else {
@@ -266,24 +277,13 @@ fn merge(existing: Option<&Contact>, new: &NewContact, present: Present) -> NewC
                 old.consent.call
             },
         },
-        tags: new.tags.clone(),
+        tags: old.tags.clone(),
     }
-}
-
-fn same_as_stored(old: &Contact, merged: &NewContact) -> bool {
-    old.first_name == merged.first_name
-        && old.last_name == merged.last_name
-        && old.phone == merged.phone
-        && old.email == merged.email
-        && old.locale == merged.locale
-        && old.timezone == merged.timezone
-        && old.attributes == merged.attributes
-        && old.consent == merged.consent
 }
 
 async fn write_contact(
     conn: &mut SqliteConnection,
-    c: &NewContact,
+    c: &Contact,
     now: DateTime<Utc>,
 ) -> Result<i64, StoreError> {
     sqlx::query_scalar(QUERIES.upsert_contact)
@@ -328,7 +328,7 @@ impl Store for SqliteStore {
             .begin()
             .await
             .doing("starting an import transaction")?;
-        let ids = json_array(batch.iter().map(|c| c.external_id.as_str()));
+        let ids = json_array(batch.iter().map(|c| c.contact.external_id.as_str()));
         let existing: BTreeMap<String, Contact> = sqlx::query(QUERIES.contacts_by_external_ids)
             .bind(ids)
             .fetch_all(&mut *tx)
@@ -349,10 +349,10 @@ impl Store for SqliteStore {
             None => None,
         };
         for new in batch {
-            let old = existing.get(&new.external_id);
-            let merged = merge(old, new, present);
+            let old = existing.get(&new.contact.external_id);
+            let merged = merge(old, &new.contact, present);
             let id = match old {
-                Some(o) if same_as_stored(o, &merged) => {
+                Some(o) if *o == merged => {
                     counts.unchanged += 1;
                     o.id
                 }
@@ -442,13 +442,7 @@ impl Store for SqliteStore {
             .fetch_all(&self.pool)
             .await
             .doing("counting list members")?;
-        Ok(rows
-            .iter()
-            .map(|r| NamedCount {
-                name: r.get(0),
-                count: r.get(1),
-            })
-            .collect())
+        Ok(named_counts(&rows))
     }
 
     async fn lists_of(&self, contact_id: i64) -> Result<Vec<String>, StoreError> {
@@ -493,13 +487,7 @@ impl Store for SqliteStore {
             .fetch_all(&self.pool)
             .await
             .doing("counting tags")?;
-        Ok(rows
-            .iter()
-            .map(|r| NamedCount {
-                name: r.get(0),
-                count: r.get(1),
-            })
-            .collect())
+        Ok(named_counts(&rows))
     }
 
     #[instrument(skip_all, fields(entries = entries.len()))]
