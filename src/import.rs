@@ -14,7 +14,9 @@ use crate::domain::contact::{
     AttributeType, AttributeValue, Consent, Consents, Contact, Suppression, SuppressionKind,
     SuppressionTarget,
 };
-use crate::domain::values::{ChannelFamily, EmailAddress, PhoneNumber, Span, TimeZone};
+use crate::domain::values::{
+    ChannelFamily, EmailAddress, PhoneNumber, Span, TimeZone, mask_email, mask_phone,
+};
 use crate::store::{NewContact, Present, Store, StoreError, UpsertCounts};
 
 /// Rows written per transaction.
@@ -113,6 +115,17 @@ fn csv_reader<R: Read>(input: R) -> Result<(csv::Reader<R>, Vec<String>), Import
         .map(normalise_header)
         .collect();
     Ok((reader, headers))
+}
+
+/// Parses a phone number; the error shows the input masked, since rejected rows are
+/// reported on stderr and end up in logs.
+fn parse_phone(text: &str, region: Option<&str>) -> Result<PhoneNumber, String> {
+    PhoneNumber::parse(text, region).map_err(|e| e.replace(text.trim(), &mask_phone(text.trim())))
+}
+
+/// Parses an e-mail address; the error shows the input masked.
+fn parse_email(text: &str) -> Result<EmailAddress, String> {
+    EmailAddress::parse(text).map_err(|e| e.replace(text.trim(), &mask_email(text.trim())))
 }
 
 /// Checks a locale tag such as `en`, `es-MX`, `zh_Hant`; returns it as `es-MX`.
@@ -231,6 +244,14 @@ pub async fn import_contacts<S: Store>(
             .await?;
     }
     on_progress(reader.position().byte());
+    tracing::info!(
+        rows = report.rows,
+        inserted = report.written.inserted,
+        updated = report.written.updated,
+        unchanged = report.written.unchanged,
+        rejected = report.rejected,
+        "contacts imported"
+    );
     Ok(report)
 }
 
@@ -277,10 +298,9 @@ fn contact_from_record(
             Column::FirstName => c.first_name = Some(value.to_string()),
             Column::LastName => c.last_name = Some(value.to_string()),
             Column::Phone => check(
-                PhoneNumber::parse(value, options.default_region.as_deref())
-                    .map(|p| c.phone = Some(p)),
+                parse_phone(value, options.default_region.as_deref()).map(|p| c.phone = Some(p)),
             ),
-            Column::Email => check(EmailAddress::parse(value).map(|e| c.email = Some(e))),
+            Column::Email => check(parse_email(value).map(|e| c.email = Some(e))),
             Column::Locale => check(parse_locale(value).map(|l| c.locale = Some(l))),
             Column::Timezone => check(TimeZone::parse(value).map(|t| c.timezone = Some(t))),
             Column::ConsentSms => check(Consent::parse(value).map(|v| c.consent.sms = v)),
@@ -370,8 +390,8 @@ pub fn suppression_entry(
         email.filter(|s| !s.is_empty()),
         contact.filter(|s| !s.is_empty()),
     ) {
-        (Some(p), None, None) => SuppressionTarget::Phone(PhoneNumber::parse(p, default_region)?),
-        (None, Some(e), None) => SuppressionTarget::Email(EmailAddress::parse(e)?),
+        (Some(p), None, None) => SuppressionTarget::Phone(parse_phone(p, default_region)?),
+        (None, Some(e), None) => SuppressionTarget::Email(parse_email(e)?),
         (None, None, Some(c)) => SuppressionTarget::Contact(c.to_string()),
         (None, None, None) => return Err("give one of phone, email or contact".into()),
         _ => return Err("give only one of phone, email or contact per entry".into()),

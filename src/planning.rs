@@ -57,10 +57,17 @@ pub async fn dry_run<S: Store>(
                 .cloned()
                 .collect();
             let past = history.get(&contact.id).map(Vec::as_slice).unwrap_or(&[]);
-            planner.consider(contact, past, &relevant, false);
+            let decision = planner.consider(contact, past, &relevant, false);
+            tracing::debug!(contact = %contact.display_masked(), ?decision, "planned");
         }
     }
-    Ok(planner.finish())
+    let summary = planner.finish();
+    tracing::info!(
+        considered = summary.considered,
+        planned = summary.planned,
+        "dry run planned"
+    );
+    Ok(summary)
 }
 
 /// The moment a run would start: `at` if given, else the schedule's next occurrence.

@@ -36,7 +36,7 @@ fn bad_rows_are_reported_by_line_and_good_rows_imported() {
     assert_eq!(run.code, 3);
     let err = &run.stderr;
     assert!(
-        err.contains("contacts.csv:4: rejected: phone: `12345` is not a valid phone number"),
+        err.contains("contacts.csv:4: rejected: phone: `*****` is not a valid phone number"),
         "{err}"
     );
     assert!(
@@ -293,4 +293,63 @@ fn a_template_renders_for_a_contact_with_sms_segments() {
         .herald(&["template", "preview", "payment_reminder", "--contact", "A1"])
         .ok();
     assert!(en.stdout.contains("£120.50"), "{}", en.stdout);
+}
+
+#[test]
+fn no_phone_number_or_address_appears_unmasked_in_any_output() {
+    let ws = Workspace::init();
+    ws.write("contacts.csv", CONTACTS);
+    let mut seen = String::new();
+    let runs: &[&[&str]] = &[
+        &[
+            "-vv",
+            "contacts",
+            "import",
+            "contacts.csv",
+            "--list",
+            "overdue",
+        ],
+        &["-vv", "dnc", "add", "--phone", "07400 100001"],
+        &["-vv", "dnc", "list"],
+        &[
+            "-vv",
+            "plan",
+            "collections_reminder",
+            "--dry-run",
+            "--at",
+            "2026-12-01T10:00:00Z",
+        ],
+        &[
+            "-vv",
+            "why",
+            "A1",
+            "collections_reminder",
+            "--at",
+            "2026-12-01T10:00:00Z",
+        ],
+        &["-vv", "contacts", "show", "A1"],
+    ];
+    for args in runs {
+        let run = ws
+            .command(args)
+            .env("HERALD_LOG", "debug")
+            .output()
+            .unwrap();
+        seen.push_str(&String::from_utf8_lossy(&run.stdout));
+        seen.push_str(&String::from_utf8_lossy(&run.stderr));
+    }
+    assert!(seen.contains("planned"), "debug logs were captured: {seen}");
+    for secret in [
+        "7400100001",
+        "400 100001",
+        "2125550142",
+        "ana@example.com",
+        "flo@",
+        "12345",
+    ] {
+        assert!(
+            !seen.contains(secret),
+            "`{secret}` appears unmasked in:\n{seen}"
+        );
+    }
 }
