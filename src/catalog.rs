@@ -67,6 +67,16 @@ impl Catalog {
                 ));
             }
         }
+        // The first file for each id; a second one with the same id makes the id ambiguous.
+        let mut files_by_id: std::collections::BTreeMap<String, PathBuf> = Default::default();
+        for f in &files {
+            let id = f
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("")
+                .to_string();
+            files_by_id.entry(id).or_insert_with(|| f.clone());
+        }
         let mut parsed: Vec<(CampaignDef, SourceMap, PathBuf, String, String)> = Vec::new();
         let mut broken = BTreeSet::new();
         for file in files {
@@ -87,11 +97,11 @@ impl Catalog {
                     continue;
                 }
             };
-            if parsed.iter().any(|(_, _, _, other, _)| *other == id) {
+            if let Some(first) = files_by_id.get(&id).filter(|f| **f != file) {
                 diagnostics.push(
                     Diagnostic::error(
                         &label,
-                        format!("a campaign named `{id}` is already defined"),
+                        format!("campaign `{id}` is also defined by {}", first.display()),
                     )
                     .hint("the file name is the campaign id: rename one of the files"),
                 );
@@ -113,11 +123,17 @@ impl Catalog {
         for (def, ..) in &parsed {
             known_tags.extend(def.tags.iter().filter_map(|r| r.add.clone()));
         }
+        if paths.iter().all(|p| p != &settings.jobs_dir) {
+            known_tags.extend(tags_added_in(&settings.jobs_dir));
+        }
         let mut known_attrs = known.attributes.clone();
         known_attrs.extend(settings.attributes.keys().cloned());
 
         let mut campaigns = Vec::new();
         for (def, map, file, id, text) in parsed {
+            if broken.contains(&id) {
+                continue;
+            }
             let label = file.display().to_string();
             let before = diagnostics.len();
             let located = |e: &str| -> (usize, usize) { map.locate(e) };
@@ -162,8 +178,14 @@ impl Catalog {
             broken.insert(id);
         }
         // Template files with variables no contact has, once per file.
+        // With no attribute known at all (no [attributes] in herald.toml, no contacts yet),
+        // `attr.*` cannot be checked and is left alone, as in filters.
         for file in templates.files() {
-            for var in templates.unknown_variables(file, &known_attrs) {
+            for var in templates
+                .unknown_variables(file, &known_attrs)
+                .into_iter()
+                .filter(|v| !(known_attrs.is_empty() && v.starts_with("attr.")))
+            {
                 let (line, column) = find_in(&file.source, var.rsplit('.').next().unwrap_or(&var));
                 let candidates: Vec<String> = match var.split_once('.') {
                     Some(("attr", _)) => known_attrs.iter().map(|a| format!("attr.{a}")).collect(),
@@ -249,6 +271,21 @@ impl Catalog {
             names.join(", ")
         ))
     }
+}
+
+/// Tags the rules of every readable definition in a folder add (for validating one file
+/// against the others).
+fn tags_added_in(dir: &Path) -> BTreeSet<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return BTreeSet::new();
+    };
+    entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .filter_map(|text| toml::from_str::<CampaignDef>(&text).ok())
+        .flat_map(|def| def.tags.into_iter().filter_map(|r| r.add))
+        .collect()
 }
 
 /// (channel, name) of a template file under the templates folder.

@@ -185,6 +185,23 @@ impl SourceMap {
         }
     }
 
+    /// The path of the table written at exactly `span` ("" for the document itself).
+    fn table_with_span(&self, span: &Range<usize>) -> &str {
+        self.entries
+            .iter()
+            .filter(|(_, _, v)| v == span)
+            .max_by_key(|(p, _, _)| p.matches(['.', '[']).count())
+            .map_or("", |(p, _, _)| p.as_str())
+    }
+
+    /// Where the key of `path` starts.
+    fn key_start(&self, path: &str) -> Option<usize> {
+        self.entries
+            .iter()
+            .find(|(p, _, _)| p == path)
+            .map(|(_, k, _)| k.start)
+    }
+
     /// The deepest key path whose key or value covers a byte offset.
     fn path_at(&self, offset: usize) -> Option<&str> {
         self.entries
@@ -226,6 +243,7 @@ pub fn parse_strict<T: DeserializeOwned>(
     let mut table = root.into_inner();
     let mut problems: Vec<Diagnostic> = Vec::new();
     let mut removed: Vec<String> = Vec::new();
+    let mut renamed: Vec<(String, String)> = Vec::new();
     for _ in 0..64 {
         let attempt = toml::de::Deserializer::from(toml::Spanned::new(span.clone(), table.clone()));
         match T::deserialize(attempt) {
@@ -234,7 +252,20 @@ pub fn parse_strict<T: DeserializeOwned>(
             Err(e) => {
                 let offset = e.span().map_or(0, |s| s.start);
                 let message = e.message().trim().to_string();
-                let path = map.path_at(offset).unwrap_or("").to_string();
+                let mut path = map.path_at(offset).unwrap_or("").to_string();
+                let mut at = offset;
+                // serde points a missing key at the table that lacks it: name the key.
+                if let Some(field) = missing_field(&message)
+                    && let Some(span) = e.span()
+                {
+                    let table = map.table_with_span(&span);
+                    path = if table.is_empty() {
+                        field.to_string()
+                    } else {
+                        format!("{table}.{field}")
+                    };
+                    at = map.key_start(table).unwrap_or(0);
+                }
                 // A key we removed to look past an earlier problem is now "missing": the
                 // earlier problem already says what is wrong with it.
                 if let Some(field) = missing_field(&message)
@@ -242,7 +273,8 @@ pub fn parse_strict<T: DeserializeOwned>(
                 {
                     return Err(problems);
                 }
-                let (line, column) = map.line_col(offset);
+                let (line, column) = map.line_col(at);
+                let is_missing = missing_field(&message).is_some();
                 let (message, hint, expected) = explain_serde(&message);
                 let mut d = Diagnostic::error(file, message)
                     .at(line, column)
@@ -261,13 +293,31 @@ pub fn parse_strict<T: DeserializeOwned>(
                     _ => Edit::Remove,
                 };
                 problems.push(d);
-                if path.is_empty()
-                    || !(edit_path(&mut table, &path, &repair)
-                        || edit_path(&mut table, &path, &Edit::Remove))
-                {
+                // Keys renamed earlier are found under their new names.
+                let mut current = path.clone();
+                for (old, new) in &renamed {
+                    if current == *old
+                        || current.starts_with(&format!("{old}."))
+                        || current.starts_with(&format!("{old}["))
+                    {
+                        current = format!("{new}{}", &current[old.len()..]);
+                    }
+                }
+                if current.is_empty() || is_missing {
                     return Err(problems);
                 }
-                removed.push(path);
+                if edit_path(&mut table, &current, &repair) {
+                    if let Edit::Rename(to) = &repair {
+                        let parent = current
+                            .rsplit_once('.')
+                            .map(|(p, _)| format!("{p}."))
+                            .unwrap_or_default();
+                        renamed.push((current.clone(), format!("{parent}{to}")));
+                    }
+                } else if !edit_path(&mut table, &current, &Edit::Remove) {
+                    return Err(problems);
+                }
+                removed.push(current);
             }
         }
     }
@@ -469,6 +519,38 @@ mod tests {
             "{errors:#?}"
         );
         assert_eq!(errors[1].hint.as_deref(), Some("did you mean `voice_bot`?"));
+    }
+
+    #[test]
+    fn a_typo_in_both_key_and_value_is_reported_twice_and_parsing_goes_on() {
+        #[derive(serde::Deserialize, Debug)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Doc {
+            channel: Kind,
+            name: String,
+            size: u32,
+        }
+        #[derive(serde::Deserialize, Debug)]
+        #[serde(rename_all = "snake_case")]
+        enum Kind {
+            Sms,
+        }
+        let errors = parse_strict::<Doc>(
+            "f.toml",
+            "chanel = \"smss\"\nname = \"x\"\nsize = \"big\"\n",
+        )
+        .unwrap_err();
+        let keys: Vec<&str> = errors.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, vec!["chanel", "chanel", "size"], "{errors:#?}");
+        assert_eq!(errors[1].hint.as_deref(), Some("did you mean `sms`?"));
+    }
+
+    #[test]
+    fn a_missing_key_is_named_with_its_table() {
+        let errors = parse_strict::<Doc>("f.toml", "[[items]]\nsize = 1\n").unwrap_err();
+        assert_eq!(errors[0].key, "items[0].id", "{errors:#?}");
+        assert_eq!(errors[0].line, 1, "{errors:#?}");
     }
 
     #[test]

@@ -312,10 +312,7 @@ fn contact_from_record(
                     .map(str::trim)
                     .filter(|t| !t.is_empty())
                 {
-                    if tag
-                        .chars()
-                        .all(|ch| ch.is_alphanumeric() || ch == '_' || ch == '-')
-                    {
+                    if crate::domain::is_name(tag) {
                         tags.push(tag.to_string());
                     } else {
                         problems.push(format!(

@@ -6,6 +6,13 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
+    // `herald schema | head` closes stdout early: end quietly as Unix tools do, instead of
+    // panicking on the failed write.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = herald::cli::Cli::parse();
     let default = match cli.verbose {
         0 => "warn",

@@ -442,16 +442,14 @@ pub fn context(
     let mut root: BTreeMap<&str, Value> = BTreeMap::new();
     root.insert("contact", Value::from_serialize(&c));
     root.insert("attr", Value::from_serialize(&attr));
-    if let Some(camp) = campaign {
-        root.insert(
-            "campaign",
-            Value::from_serialize(BTreeMap::from([
-                ("id", camp.id.as_str()),
-                ("name", camp.name.as_str()),
-                ("kind", camp.kind.as_str()),
-            ])),
-        );
-    }
+    // Without a campaign (a preview), templates still see a `campaign` to read from.
+    let (id, name, kind) = campaign.map_or(("preview", "Preview", "preview"), |c| {
+        (c.id.as_str(), c.name.as_str(), c.kind.as_str())
+    });
+    root.insert(
+        "campaign",
+        Value::from_serialize(BTreeMap::from([("id", id), ("name", name), ("kind", kind)])),
+    );
     root.insert(
         "step",
         Value::from_serialize(BTreeMap::from([

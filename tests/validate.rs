@@ -223,3 +223,77 @@ fn the_schema_describes_every_top_level_key() {
         "unknown keys are refused by the schema too"
     );
 }
+
+#[test]
+fn one_file_is_validated_against_the_tags_the_others_set() {
+    let ws = Workspace::init();
+    // winter_promotion reads `nps_detractor`, which only nps_after_repair's rules add.
+    let run = ws.herald(&["validate", "jobs/winter_promotion.toml"]).ok();
+    assert!(!run.stdout.contains("unknown tag"), "{}", run.stdout);
+}
+
+#[test]
+fn two_files_with_one_campaign_id_are_an_error_and_neither_loads() {
+    let ws = Workspace::init();
+    std::fs::create_dir_all(ws.path("more")).unwrap();
+    std::fs::copy(
+        ws.path("jobs/winter_promotion.toml"),
+        ws.path("more/winter_promotion.toml"),
+    )
+    .unwrap();
+    let run = ws.herald(&["validate", "jobs", "more"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stdout
+            .contains("campaign `winter_promotion` is also defined by"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("2 campaign(s) valid, 1 broken"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn weekday_numbers_follow_unix_cron() {
+    let ws = Workspace::init();
+    let text = std::fs::read_to_string(ws.path("jobs/winter_promotion.toml"))
+        .unwrap()
+        .replace("cron = \"0 11 * * tue\"", "cron = \"0 11 * * 1-5\"");
+    ws.write("jobs/winter_promotion.toml", &text);
+    // Saturday 2026-11-28: the next weekday run is Monday the 30th.
+    let list = ws
+        .herald_at(
+            "2026-11-28T12:00:00Z",
+            &["campaign", "list", "--format", "json"],
+        )
+        .ok()
+        .json();
+    let promo = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "winter_promotion")
+        .unwrap();
+    assert_eq!(promo["next_run"], "2026-11-30T11:00:00Z");
+}
+
+#[test]
+fn output_cut_short_by_a_pipe_ends_quietly() {
+    let ws = Workspace::empty();
+    let mut child = ws
+        .command(&["schema"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("panicked"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

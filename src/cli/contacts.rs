@@ -413,11 +413,7 @@ pub async fn tags(ctx: &Ctx, cmd: TagsCmd) -> Result<ExitCode> {
             expires,
             source,
         } => {
-            if tag.is_empty()
-                || !tag
-                    .chars()
-                    .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
-            {
+            if !crate::domain::is_name(&tag) {
                 bail!("`{tag}` is not a tag name (letters, digits, `_` and `-`)");
             }
             let c = find(contact).await?;

@@ -7,7 +7,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, TimeZone as _, Utc};
 use schemars::JsonSchema;
@@ -15,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::outcome::Outcome;
 use super::policy::{Cap, CapCounts, CapScope};
+use super::schedule::CronSchedule;
 use super::segment::Segment;
 use super::values::{Channel, ChannelFamily, Span, TimeZone, parse_weekday};
 use super::window::{ContactWindow, MinuteRange};
@@ -158,6 +158,8 @@ pub struct RoutingDef {
     pub when: String,
     /// `agent` or `voice_bot`.
     pub channel: Channel,
+    /// The bot flow to run when the rule sends an agent step to the voice bot.
+    pub flow: Option<String>,
 }
 
 /// Retry an attempt that ended with this outcome.
@@ -319,54 +321,6 @@ impl DateLike {
 // The checked campaign.
 // ---------------------------------------------------------------------------------------
 
-/// A cron expression, in the 5-field form or with seconds.
-#[derive(Clone, Debug)]
-pub struct CronSchedule {
-    source: String,
-    // Boxed: the parsed schedule is large and a `Schedule` is often the one-off kind.
-    schedule: Box<cron::Schedule>,
-}
-
-impl CronSchedule {
-    pub fn parse(text: &str) -> Result<CronSchedule, String> {
-        let t = text.trim();
-        let fields = t.split_whitespace().count();
-        let full = match fields {
-            5 => format!("0 {t}"),
-            6 | 7 => t.to_string(),
-            n => {
-                return Err(format!(
-                    "`{t}` has {n} fields; a cron expression has 5 (`min hour day month weekday`) or 6-7 with seconds first"
-                ));
-            }
-        };
-        let schedule = cron::Schedule::from_str(&full)
-            .map_err(|e| format!("`{t}` is not a valid cron expression: {e}"))?;
-        Ok(CronSchedule {
-            source: t.to_string(),
-            schedule: Box::new(schedule),
-        })
-    }
-
-    pub fn source(&self) -> &str {
-        &self.source
-    }
-
-    /// The first occurrence strictly after `after`, in `tz`.
-    pub fn next_after(&self, after: DateTime<Utc>, tz: chrono_tz::Tz) -> Option<DateTime<Utc>> {
-        self.schedule
-            .after(&after.with_timezone(&tz))
-            .next()
-            .map(|t| t.with_timezone(&Utc))
-    }
-}
-
-impl PartialEq for CronSchedule {
-    fn eq(&self, other: &Self) -> bool {
-        self.source == other.source
-    }
-}
-
 #[derive(Clone, Debug, PartialEq)]
 pub enum Schedule {
     Cron {
@@ -439,6 +393,7 @@ pub struct RoutingRule {
     pub step: Option<String>,
     pub when: Segment,
     pub channel: Channel,
+    pub flow: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -599,10 +554,44 @@ impl Problems {
     }
 }
 
-fn is_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+use super::is_name;
+
+fn article(channel: Channel) -> String {
+    match channel {
+        Channel::Sms | Channel::Email | Channel::Agent => format!("an {channel}"),
+        Channel::VoiceBot => format!("a {channel}"),
+    }
+}
+
+fn article_routed(channels: &[Channel]) -> String {
+    let names: Vec<&str> = channels.iter().map(|c| c.as_str()).collect();
+    match channels {
+        [one] => article(*one),
+        _ => format!("a step routed to {}", names.join(" or ")),
+    }
+}
+
+fn survey_outcome_message(outcome: Outcome, kind: &str) -> String {
+    match kind {
+        "any" => format!(
+            "`{outcome}` comes from a survey answer, and this campaign has no survey questions"
+        ),
+        _ => format!(
+            "`{outcome}` comes from a survey answer, and this campaign asks no {} question",
+            kind.to_uppercase()
+        ),
+    }
+}
+
+/// A span that must be longer than zero (cap periods, retry delays, expiries, deadlines).
+fn positive_span(text: &str) -> Result<Span, String> {
+    let span = Span::parse(text)?;
+    if span.secs() == 0 {
+        return Err(format!(
+            "`{text}` is zero; this must be longer than that (e.g. `1h`, `1d`)"
+        ));
+    }
+    Ok(span)
 }
 
 impl CampaignDef {
@@ -681,6 +670,20 @@ impl CampaignDef {
                     .expected("a `voice_bot` or `agent` step"),
                 );
             }
+            let needs_flow = r.channel == Channel::VoiceBot
+                && r.flow.is_none()
+                && self.steps.iter().any(|s| {
+                    s.channel == Channel::Agent && r.step.as_ref().is_none_or(|id| *id == s.id)
+                });
+            if needs_flow {
+                p.push(
+                    FieldError::new(
+                        format!("{path}.flow"),
+                        "a rule that sends an agent step to the voice bot must name the bot flow",
+                    )
+                    .hint("add `flow = \"NAME\"` to the rule"),
+                );
+            }
             if let Some(when) = p.check(
                 &format!("{path}.when"),
                 Segment::parse(&r.when).map_err(|e| format!("routing filter, {e}")),
@@ -689,6 +692,7 @@ impl CampaignDef {
                     step: r.step.clone(),
                     when,
                     channel: r.channel,
+                    flow: r.flow.clone(),
                 });
             }
         }
@@ -707,6 +711,17 @@ impl CampaignDef {
                     .expected("busy, no_answer, voicemail, failed, callback_requested or no_reply"),
                 );
             }
+            let channels: Vec<Channel> = self
+                .steps
+                .iter()
+                .flat_map(|s| self.channels_of(s))
+                .collect();
+            if !channels.is_empty() && !channels.iter().any(|c| outcome.possible_on(*c)) {
+                p.push(
+                    FieldError::new(&path, format!("no step of this campaign can end with `{outcome}`, so this retry rule never applies"))
+                        .found(outcome),
+                );
+            }
             if r.max == 0 {
                 p.push(
                     FieldError::new(
@@ -716,7 +731,7 @@ impl CampaignDef {
                     .found(0),
                 );
             }
-            if let Some(after) = p.check(&format!("{path}.after"), Span::parse(&r.after)) {
+            if let Some(after) = p.check(&format!("{path}.after"), positive_span(&r.after)) {
                 retry.insert(*outcome, RetryRule { after, max: r.max });
             }
         }
@@ -789,6 +804,10 @@ impl CampaignDef {
                 ParsedDate::Instant(i) => Some(i),
                 other => {
                     let Some(tz) = tz else {
+                        // A zone that is given but wrong is already reported.
+                        if s.timezone.is_some() {
+                            return None;
+                        }
                         p.push(
                             FieldError::new(&path, "a date without an offset needs the schedule's time zone")
                                 .found(&d.0)
@@ -971,7 +990,7 @@ impl CampaignDef {
                 Channel::Sms | Channel::Email if s.template.is_none() => p.push(
                     FieldError::new(
                         format!("{path}.template"),
-                        format!("a {} step needs a template", s.channel),
+                        format!("{} step needs a template", article(s.channel)),
                     )
                     .hint(format!(
                         "add `template = \"NAME\"` for templates/{}/NAME.LOCALE.txt",
@@ -1018,14 +1037,18 @@ impl CampaignDef {
                             .hint("remove `when` from the first step"),
                     ),
                     Some(prev) => {
-                        // A later step may also follow from an earlier call's hand-off.
-                        if !when.possible_on(prev.channel) {
-                            let possible: Vec<&str> =
-                                Outcome::ALL.iter().filter(|o| o.possible_on(prev.channel)).map(|o| o.as_str()).collect();
+                        // Routing may send the previous step to another call channel.
+                        let prev_channels = self.channels_of(prev);
+                        if !prev_channels.iter().any(|c| when.possible_on(*c)) {
+                            let possible: Vec<&str> = Outcome::ALL
+                                .iter()
+                                .filter(|o| prev_channels.iter().any(|c| o.possible_on(*c)))
+                                .map(|o| o.as_str())
+                                .collect();
                             p.push(
                                 FieldError::new(
                                     &key,
-                                    format!("a {} step never ends with `{when}`, so this condition can never be true", prev.channel),
+                                    format!("{} step never ends with `{when}`, so this condition can never be true", article_routed(&prev_channels)),
                                 )
                                 .found(when)
                                 .expected(format!("an outcome of step `{}`: {}", prev.id, possible.join(", "))),
@@ -1039,7 +1062,7 @@ impl CampaignDef {
                             && !self.has_question(kind)
                         {
                             p.push(
-                                FieldError::new(&key, format!("`{when}` comes from a survey answer, and this campaign asks no {kind} question"))
+                                FieldError::new(&key, survey_outcome_message(when, kind))
                                     .found(when)
                                     .hint("add a [survey] block with the question, or choose another outcome"),
                             );
@@ -1060,6 +1083,19 @@ impl CampaignDef {
             }
         }
         (p.0.len() == before).then_some(steps)
+    }
+
+    /// The channels a step may use: its own, and any a routing rule sends it to.
+    fn channels_of(&self, step: &StepDef) -> Vec<Channel> {
+        let mut out = vec![step.channel];
+        if step.channel.is_call() {
+            for r in &self.routing {
+                if r.step.as_ref().is_none_or(|s| *s == step.id) && !out.contains(&r.channel) {
+                    out.push(r.channel);
+                }
+            }
+        }
+        out
     }
 
     fn has_question(&self, kind: &str) -> bool {
@@ -1106,7 +1142,7 @@ impl CampaignDef {
                 (kind, _) => p.push(FieldError::new(
                     format!("{path}.choices"),
                     format!(
-                        "only choice questions take choices; a {kind:?} question has a fixed scale"
+                        "only choice questions take choices; {} questions have a fixed scale or free text", format!("{kind:?}").to_lowercase()
                     ),
                 )),
             }
@@ -1121,7 +1157,7 @@ impl CampaignDef {
         let deadline = s
             .deadline
             .as_deref()
-            .and_then(|d| p.check("survey.deadline", Span::parse(d)));
+            .and_then(|d| p.check("survey.deadline", positive_span(d)));
         Some(Survey {
             questions: s
                 .questions
@@ -1187,14 +1223,14 @@ impl CampaignDef {
                 && survey.is_none_or(|_| !self.has_question(kind))
             {
                 p.push(
-                    FieldError::new(format!("{path}.on"), format!("`{}` comes from a survey answer, and this campaign asks no {kind} question", r.on))
+                    FieldError::new(format!("{path}.on"), survey_outcome_message(r.on, kind))
                         .found(r.on),
                 );
             }
             let expires = r
                 .expires
                 .as_deref()
-                .and_then(|e| p.check(&format!("{path}.expires"), Span::parse(e)));
+                .and_then(|e| p.check(&format!("{path}.expires"), positive_span(e)));
             out.push(TagRule {
                 on: r.on,
                 add: r.add.clone(),
@@ -1220,7 +1256,7 @@ const ALL_WEEK: [chrono::Weekday; 7] = [
 /// Reads `["mon", "wed"]`, `"mon-fri"`, `"weekdays"`, `"weekends"`, `"every day"`.
 fn parse_days(items: &[&str]) -> Result<Vec<chrono::Weekday>, String> {
     let mut out = Vec::new();
-    for item in items {
+    for item in items.iter().flat_map(|i| i.split(',')) {
         let t = item.trim().to_ascii_lowercase();
         match t.as_str() {
             "weekdays" => out.extend_from_slice(&ALL_WEEK[..5]),
@@ -1255,13 +1291,12 @@ fn check_cap(p: &mut Problems, path: &str, c: &CapDef, origin: &str) -> Option<C
             p.push(
                 FieldError::new(format!("{path}.channel"), "unknown cap channel")
                     .found(other)
-                    .expected("sms, email, call or any")
-                    .hint(
-                        super::suggest(other, ["sms", "email", "call", "any"])
-                            .map(|s| format!("did you mean `{s}`?"))
-                            .unwrap_or_default(),
-                    ),
+                    .expected("sms, email, call or any"),
             );
+            if let Some(s) = super::suggest(other, ["sms", "email", "call", "any"]) {
+                let last = p.0.len() - 1;
+                p.0[last].hint = Some(format!("did you mean `{s}`?"));
+            }
             None
         }
     };
@@ -1287,7 +1322,7 @@ fn check_cap(p: &mut Problems, path: &str, c: &CapDef, origin: &str) -> Option<C
             .hint("remove the step instead"),
         );
     }
-    let period = p.check(&format!("{path}.per"), Span::parse(&c.per));
+    let period = p.check(&format!("{path}.per"), positive_span(&c.per));
     let scope = match &c.obligation {
         Some(a) if is_name(a) => CapScope::Obligation(a.clone()),
         Some(a) => {

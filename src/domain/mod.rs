@@ -8,10 +8,19 @@ pub mod contact;
 pub mod outcome;
 pub mod plan;
 pub mod policy;
+pub mod schedule;
 pub mod segment;
 pub mod sms;
 pub mod values;
 pub mod window;
+
+/// Is `s` a name (of a tag, step, question...): letters, digits, `_` and `-`, not empty?
+/// The same rule everywhere, so a tag written in a filter can always be set by a rule.
+pub fn is_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+}
 
 /// The candidate closest to `input` by edit distance, when close enough to be a likely
 /// typo ("did you mean ...?").

@@ -21,7 +21,9 @@ pub enum Outcome {
     Delivered,
     /// The mailbox refused the message.
     Bounced,
+    /// The e-mail was opened (tracking pixel).
     Opened,
+    /// A link in the e-mail was followed.
     Clicked,
     /// The person answered a message.
     Replied,
@@ -29,25 +31,41 @@ pub enum Outcome {
     NoReply,
     /// A call connected.
     Answered,
+    /// The call rang out.
     NoAnswer,
+    /// The line was busy.
     Busy,
+    /// The call reached voicemail or an answering machine.
     Voicemail,
     /// The voice bot passed the call to a human.
     HandedOff,
     /// The conversation finished normally.
     Completed,
+    /// The person asked not to be contacted (STOP reply, unsubscribe, spoken request).
     OptedOut,
+    /// The provider could not deliver or place the attempt.
     Failed,
+    /// Disposition: the person promised to pay.
     PromiseToPay,
+    /// Disposition: the person paid.
     Paid,
+    /// Disposition: the person refused (to pay, to take the offer).
     Refused,
+    /// Disposition: the number does not belong to the contact.
     WrongNumber,
+    /// Disposition: the person asked to be called back later.
     CallbackRequested,
+    /// NPS answer 9-10.
     NpsPromoter,
+    /// NPS answer 7-8.
     NpsPassive,
+    /// NPS answer 0-6.
     NpsDetractor,
+    /// CSAT answer 4-5.
     CsatSatisfied,
+    /// CSAT answer 1-3.
     CsatUnsatisfied,
+    /// Every question of the survey was answered.
     SurveyCompleted,
     /// Every retry of a step ended without reaching the person.
     Unreachable,

@@ -620,11 +620,7 @@ impl Parser {
 }
 
 fn check_ident(name: &str, column: usize) -> Result<(), SegmentError> {
-    if !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
-    {
+    if super::is_name(name) {
         Ok(())
     } else {
         Err(SegmentError {

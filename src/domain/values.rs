@@ -464,21 +464,25 @@ impl fmt::Display for Span {
 /// Parses `mon`, `monday`, `Mon`... into a weekday.
 pub fn parse_weekday(text: &str) -> Result<Weekday, String> {
     let t = text.trim().to_ascii_lowercase();
-    let day = match t.get(..3).unwrap_or("") {
-        "mon" => Weekday::Mon,
-        "tue" => Weekday::Tue,
-        "wed" => Weekday::Wed,
-        "thu" => Weekday::Thu,
-        "fri" => Weekday::Fri,
-        "sat" => Weekday::Sat,
-        "sun" => Weekday::Sun,
-        _ => {
-            return Err(format!(
-                "`{text}` is not a day of the week (expected mon, tue, ... sun)"
-            ));
-        }
-    };
-    Ok(day)
+    const NAMES: [(&str, &str, Weekday); 7] = [
+        ("mon", "monday", Weekday::Mon),
+        ("tue", "tuesday", Weekday::Tue),
+        ("wed", "wednesday", Weekday::Wed),
+        ("thu", "thursday", Weekday::Thu),
+        ("fri", "friday", Weekday::Fri),
+        ("sat", "saturday", Weekday::Sat),
+        ("sun", "sunday", Weekday::Sun),
+    ];
+    NAMES
+        .iter()
+        .find(|(short, long, _)| t == *short || t == *long)
+        .map(|(_, _, d)| *d)
+        .ok_or_else(|| {
+            format!(
+                "`{}` is not a day of the week (expected mon, tue, ... sun)",
+                text.trim()
+            )
+        })
 }
 
 #[cfg(test)]
