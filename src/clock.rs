@@ -29,6 +29,30 @@ impl Clock for FixedClock {
     }
 }
 
+/// A clock that moves only when told: the simulator jumps it to the next due moment.
+#[derive(Clone, Debug)]
+pub struct VirtualClock(std::sync::Arc<std::sync::Mutex<DateTime<Utc>>>);
+
+impl VirtualClock {
+    pub fn new(start: DateTime<Utc>) -> VirtualClock {
+        VirtualClock(std::sync::Arc::new(std::sync::Mutex::new(start)))
+    }
+
+    /// Moves the clock to `t` (never backwards).
+    pub fn set(&self, t: DateTime<Utc>) {
+        let mut now = self.0.lock().expect("clock lock");
+        if t > *now {
+            *now = t;
+        }
+    }
+}
+
+impl Clock for VirtualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().expect("clock lock")
+    }
+}
+
 /// Reads a moment as people write it: RFC 3339 (`2026-11-26T09:00:00Z`), or a date and
 /// time taken as UTC (`2026-11-26 09:00`), or `now`.
 pub fn parse_moment(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {

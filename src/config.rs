@@ -41,6 +41,16 @@ pub struct ConfigFile {
     pub tags: Vec<String>,
     #[serde(default)]
     pub policy: PolicyFile,
+    /// Replies that opt a person out (matched case-insensitively against the whole reply or
+    /// its first word). Default: STOP, UNSUBSCRIBE, CANCEL, END, QUIT, BAJA, ALTO, ARRET,
+    /// 退订, TD and a few more.
+    pub opt_out_keywords: Option<Vec<String>>,
+    /// How late a missed schedule occurrence may still be run (default `1h`); older ones
+    /// are recorded as missed.
+    pub catch_up: Option<String>,
+    /// Rates of the simulated provider used by `simulate`, the demo and the tests.
+    #[serde(default)]
+    pub sim: crate::channel::SimConfig,
 }
 
 /// `[policy]`: the rules above every campaign.
@@ -67,6 +77,9 @@ pub struct Settings {
     pub attributes: BTreeMap<String, AttributeType>,
     pub tags: BTreeSet<String>,
     pub policy: ContactPolicy,
+    pub opt_out_keywords: Vec<String>,
+    pub catch_up: crate::domain::values::Span,
+    pub sim: crate::channel::SimConfig,
     /// Where each setting came from: `default`, `herald.toml`, `HERALD_...`, `flag`.
     pub sources: BTreeMap<String, String>,
 }
@@ -284,10 +297,30 @@ impl Settings {
                 }
             }
         }
+        let catch_up = match file
+            .catch_up
+            .as_deref()
+            .map(crate::domain::values::Span::parse)
+        {
+            None => crate::domain::values::Span::from_secs(3600),
+            Some(Ok(s)) => s,
+            Some(Err(e)) => {
+                problems.push(Diagnostic::error(name, e).key("catch_up"));
+                crate::domain::values::Span::from_secs(0)
+            }
+        };
         if !problems.is_empty() {
             return Err(problems);
         }
         Ok(Settings {
+            opt_out_keywords: file.opt_out_keywords.clone().unwrap_or_else(|| {
+                crate::domain::ledger::OPT_OUT_KEYWORDS
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect()
+            }),
+            catch_up,
+            sim: file.sim.clone(),
             config_file: path,
             database_url,
             jobs_dir,

@@ -5,11 +5,13 @@
 //! tags and the attempt ledger; `import` streams contact files in; `cli` drives it all.
 
 pub mod catalog;
+pub mod channel;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod diagnostics;
 pub mod domain;
+pub mod engine;
 pub mod examples;
 pub mod import;
 pub mod planning;

@@ -10,7 +10,8 @@ use tracing::instrument;
 use crate::config::Settings;
 use crate::domain::campaign::{Campaign, Schedule};
 use crate::domain::contact::{Suppression, Tag};
-use crate::domain::plan::{PlanSummary, Planner};
+use crate::domain::ledger::NewAttempt;
+use crate::domain::plan::{Decision, PlanSummary, Planner};
 use crate::domain::policy::{self, CapUse, PastAttempt, SkipReason, Verdict, contact_zone};
 use crate::domain::values::Channel;
 use crate::store::{Store, StoreError};
@@ -31,15 +32,29 @@ fn history_horizon(campaign: &Campaign, settings: &Settings) -> Duration {
 }
 
 /// Plans a run at `at` without writing anything.
-#[instrument(skip_all, fields(campaign = %campaign.id))]
 pub async fn dry_run<S: Store>(
     store: &S,
     campaign: &Campaign,
     settings: &Settings,
     at: DateTime<Utc>,
 ) -> Result<PlanSummary, StoreError> {
+    plan(store, campaign, settings, at, None, at).await
+}
+
+/// Plans a run at `at`. With `run`, each page's planned contacts become queued attempts of
+/// that run (one bulk insert a page); without, nothing is written.
+#[instrument(skip_all, fields(campaign = %campaign.id, run = run))]
+pub async fn plan<S: Store>(
+    store: &S,
+    campaign: &Campaign,
+    settings: &Settings,
+    at: DateTime<Utc>,
+    run: Option<i64>,
+    now: DateTime<Utc>,
+) -> Result<PlanSummary, StoreError> {
     let mut planner = Planner::new(campaign, &settings.policy, settings.default_timezone, at);
     let since = at - history_horizon(campaign, settings);
+    let obligation = obligation_attribute(campaign, settings);
     let mut after = 0;
     loop {
         let page = store
@@ -50,6 +65,7 @@ pub async fn dry_run<S: Store>(
         let ids: Vec<i64> = page.iter().map(|c| c.id).collect();
         let suppressions = store.suppressions_for(&page).await?;
         let history = store.history_for(&ids, since).await?;
+        let mut attempts = Vec::new();
         for contact in &page {
             let relevant: Vec<Suppression> = suppressions
                 .iter()
@@ -59,15 +75,54 @@ pub async fn dry_run<S: Store>(
             let past = history.get(&contact.id).map(Vec::as_slice).unwrap_or(&[]);
             let decision = planner.consider(contact, past, &relevant, false);
             tracing::debug!(contact = %contact.display_masked(), ?decision, "planned");
+            if let (
+                Some(run_id),
+                Some(Decision::Planned {
+                    step, channel, at, ..
+                }),
+            ) = (run, decision)
+            {
+                attempts.push(NewAttempt {
+                    run_id,
+                    contact_id: contact.id,
+                    step,
+                    step_index: 0,
+                    channel,
+                    attempt_no: 1,
+                    not_before: at,
+                    obligation: obligation
+                        .as_ref()
+                        .and_then(|a| contact.attributes.get(a))
+                        .map(|v| v.to_string()),
+                    after_attempt: None,
+                    condition: None,
+                });
+            }
+        }
+        if !attempts.is_empty() {
+            store.insert_attempts(&attempts, now).await?;
         }
     }
     let summary = planner.finish();
     tracing::info!(
         considered = summary.considered,
         planned = summary.planned,
-        "dry run planned"
+        "planned"
     );
     Ok(summary)
+}
+
+/// The attribute that names a contact's obligation (debt id) for per-obligation caps.
+pub fn obligation_attribute(campaign: &Campaign, settings: &Settings) -> Option<String> {
+    settings
+        .policy
+        .caps
+        .iter()
+        .chain(campaign.caps.iter())
+        .find_map(|c| match &c.scope {
+            crate::domain::policy::CapScope::Obligation(a) => Some(a.clone()),
+            _ => None,
+        })
 }
 
 /// The moment a run would start: `at` if given, else the schedule's next occurrence.

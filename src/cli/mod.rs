@@ -15,6 +15,7 @@ use crate::store::{SqliteStore, Store};
 mod contacts;
 mod demo;
 mod plan;
+mod run;
 mod setup;
 
 /// herald: outbound campaign and satisfaction-survey scheduler.
@@ -70,7 +71,14 @@ pub enum Command {
     Plan(plan::PlanArgs),
     /// Explain one contact's eligibility for a campaign and their next allowed moment.
     Why(plan::WhyArgs),
-    /// List the campaigns and their schedules.
+    /// Do what is due: plan runs, send due attempts, apply provider events.
+    Run(run::RunArgs),
+    /// Forecast a campaign: run it over simulated days on a copy of the data.
+    Simulate(run::SimulateArgs),
+    /// Runs of campaigns: list, and one run's attempts.
+    #[command(subcommand)]
+    Runs(run::RunsCmd),
+    /// Campaigns: list, show, pause, resume, cancel.
     #[command(subcommand)]
     Campaign(setup::CampaignCmd),
     /// Import and inspect contacts.
@@ -207,6 +215,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Plan(args) => plan::plan(&ctx, &args).await,
         Command::Why(args) => plan::why(&ctx, &args).await,
         Command::Campaign(cmd) => setup::campaign(&ctx, cmd).await,
+        Command::Run(args) => run::run(&ctx, &args).await,
+        Command::Simulate(args) => run::simulate(&ctx, &args).await,
+        Command::Runs(cmd) => run::runs(&ctx, cmd).await,
         Command::Contacts(cmd) => contacts::contacts(&ctx, cmd).await,
         Command::Dnc(cmd) => contacts::dnc(&ctx, cmd).await,
         Command::Tags(cmd) => contacts::tags(&ctx, cmd).await,

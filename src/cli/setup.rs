@@ -110,11 +110,63 @@ pub enum CampaignCmd {
         /// Campaign id (the definition's file name without `.toml`).
         campaign: String,
     },
+    /// Stop sending: queued attempts wait, no new runs start, until `resume`.
+    Pause { campaign: String },
+    /// Send again what a pause held back (each attempt once).
+    Resume { campaign: String },
+    /// Stop for good: queued attempts are cancelled and no new runs start.
+    Cancel {
+        campaign: String,
+        /// Confirm: cancelling cannot be undone for the attempts it cancels.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 pub async fn campaign(ctx: &Ctx, cmd: CampaignCmd) -> Result<ExitCode> {
     let catalog = ctx.catalog(&[]).await?;
     let now = ctx.now();
+    let state_change = match &cmd {
+        CampaignCmd::Pause { campaign } => Some((campaign, "paused")),
+        CampaignCmd::Resume { campaign } => Some((campaign, "active")),
+        CampaignCmd::Cancel { campaign, yes } => {
+            if !yes {
+                anyhow::bail!(
+                    "cancelling `{campaign}` cancels its queued attempts for good: add --yes to confirm"
+                );
+            }
+            Some((campaign, "cancelled"))
+        }
+        _ => None,
+    };
+    if let Some((id, state)) = state_change {
+        if !catalog.campaigns.iter().any(|c| &c.campaign.id == id) && !catalog.broken.contains(id) {
+            catalog.campaign(id).map_err(anyhow::Error::msg)?;
+        }
+        let store = ctx.store().await?;
+        let before = store.campaign_state(id).await?;
+        if before == "cancelled" && state != "cancelled" {
+            anyhow::bail!("campaign `{id}` was cancelled; it cannot be resumed");
+        }
+        store.set_campaign_state(id, state, now).await?;
+        let cancelled = if state == "cancelled" {
+            store
+                .cancel_queued_for_campaign(id, "campaign_cancelled", now)
+                .await?
+        } else {
+            0
+        };
+        tracing::info!(campaign = %id, from = %before, to = state, "campaign state changed");
+        println!(
+            "campaign {id}: {before} → {state}{}",
+            if cancelled > 0 {
+                format!(" ({cancelled} queued attempts cancelled)")
+            } else {
+                String::new()
+            }
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     match cmd {
         CampaignCmd::List => {
             let rows: Vec<serde_json::Value> = catalog
@@ -157,6 +209,9 @@ pub async fn campaign(ctx: &Ctx, cmd: CampaignCmd) -> Result<ExitCode> {
                     println!("{b:<24} (broken: run `herald validate`)");
                 }
             }
+        }
+        CampaignCmd::Pause { .. } | CampaignCmd::Resume { .. } | CampaignCmd::Cancel { .. } => {
+            unreachable!("handled above")
         }
         CampaignCmd::Show { campaign } => {
             let loaded = catalog.campaign(&campaign).map_err(anyhow::Error::msg)?;

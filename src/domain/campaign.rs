@@ -567,7 +567,7 @@ fn article_routed(channels: &[Channel]) -> String {
     let names: Vec<&str> = channels.iter().map(|c| c.as_str()).collect();
     match channels {
         [one] => article(*one),
-        _ => format!("a step routed to {}", names.join(" or ")),
+        _ => format!("a {}", names.join(" or ")),
     }
 }
 
@@ -1209,9 +1209,14 @@ impl CampaignDef {
             {
                 p.push(unknown_step(&format!("{path}.step"), s, &self.steps));
             }
+            // Routing may move a step to another call channel: its outcomes count too.
             let channels: Vec<Channel> = match step {
-                Some(s) => vec![s.channel],
-                None => self.steps.iter().map(|s| s.channel).collect(),
+                Some(s) => self.channels_of(s),
+                None => self
+                    .steps
+                    .iter()
+                    .flat_map(|s| self.channels_of(s))
+                    .collect(),
             };
             if !channels.is_empty() && !channels.iter().any(|c| r.on.possible_on(*c)) {
                 p.push(

@@ -5,6 +5,7 @@
 
 pub mod campaign;
 pub mod contact;
+pub mod ledger;
 pub mod outcome;
 pub mod plan;
 pub mod policy;

@@ -16,9 +16,8 @@ use chrono::{DateTime, Utc};
 #[derive(Clone, Debug)]
 pub struct CronSchedule {
     source: String,
-    // Boxed: parsed schedules are large. Two when day-of-month and weekday are both
-    // restricted (either may match).
-    schedules: Vec<Box<cron::Schedule>>,
+    // Two when day-of-month and weekday are both restricted (either may match).
+    schedules: Vec<cron::Schedule>,
 }
 
 impl PartialEq for CronSchedule {
@@ -77,12 +76,11 @@ impl CronSchedule {
         let weekdays = weekday_field(&fields[5])?;
         let dom_restricted = fields[3] != "*" && fields[3] != "?";
         let dow_restricted = fields[5] != "*" && fields[5] != "?";
-        let build = |dom: &str, dow: &str| -> Result<Box<cron::Schedule>, String> {
+        let build = |dom: &str, dow: &str| -> Result<cron::Schedule, String> {
             let mut f = fields.clone();
             f[3] = dom.to_string();
             f[5] = dow.to_string();
             cron::Schedule::from_str(&f.join(" "))
-                .map(Box::new)
                 .map_err(|e| format!("`{t}` is not a valid cron expression ({e})"))
         };
         let schedules = if dom_restricted && dow_restricted {
@@ -162,9 +160,8 @@ fn weekday_field(field: &str) -> Result<String, String> {
             Err(_) => DAY_NAMES
                 .iter()
                 .position(|d| {
-                    p.len() >= 3
-                        && d.eq_ignore_ascii_case(&p[..3])
-                        && crate::domain::values::parse_weekday(p).is_ok()
+                    crate::domain::values::parse_weekday(p)
+                        .is_ok_and(|w| d.eq_ignore_ascii_case(&w.to_string()))
                 })
                 .ok_or_else(|| format!("`{p}` is not a weekday (0-7 or sun, mon, ... sat)"))?
                 as u32,
@@ -265,6 +262,10 @@ mod tests {
                 .contains("out of range 0-7")
         );
         assert!(CronSchedule::parse("0 9 * * monkey").is_err());
+        assert!(
+            CronSchedule::parse("0 9 * * abé").is_err(),
+            "non-ASCII text is an error, not a crash"
+        );
         assert!(CronSchedule::parse("@fortnightly").is_err());
     }
 }

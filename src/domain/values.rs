@@ -432,6 +432,19 @@ impl Span {
     }
 }
 
+impl schemars::JsonSchema for Span {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Span".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^([0-9]+[smhdw])+$|^0$",
+            "description": "A length of time: 90s, 15m, 2h, 7d, 1w, 1h30m"
+        })
+    }
+}
+
 impl TryFrom<String> for Span {
     type Error = String;
     fn try_from(value: String) -> Result<Self, Self::Error> {

@@ -12,7 +12,10 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::domain::contact::{Contact, Suppression, SuppressionKind, Tag};
+use crate::domain::ledger::{Attempt, AttemptState, InboxItem, NewAttempt, Report, Run, TallyRow};
+use crate::domain::outcome::Outcome;
 use crate::domain::policy::PastAttempt;
+use crate::domain::values::Channel;
 
 pub mod sqlite;
 
@@ -93,6 +96,28 @@ impl std::ops::AddAssign for UpsertCounts {
 pub struct NamedCount {
     pub name: String,
     pub count: i64,
+}
+
+/// What a campaign's runs did, from the ledger: the figures reports and forecasts show.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct CampaignStats {
+    pub runs: i64,
+    /// Contacts with at least one attempt planned.
+    pub contacts: i64,
+    /// Contacts with at least one attempt sent.
+    pub attempted: i64,
+    /// Contacts reached (a connected call, a reply, an answer).
+    pub reached: i64,
+    /// Contacts with a converting outcome (promise to pay, paid, a click, a survey answer).
+    pub converted: i64,
+    pub sent: i64,
+    /// Connected agent calls.
+    pub agent_calls: i64,
+    /// (hour `YYYY-MM-DD HH` UTC, channel, attempts sent)
+    pub volume_by_hour: Vec<(String, String, i64)>,
+    pub outcomes: Vec<TallyRow>,
+    /// Event kind → count.
+    pub events: Vec<(String, i64)>,
 }
 
 /// Everything herald reads and writes.
@@ -197,4 +222,219 @@ pub trait Store: Send + Sync {
 
     /// Tag names any contact has.
     fn tag_names(&self) -> impl Future<Output = Result<BTreeSet<String>, StoreError>> + Send;
+
+    /// The contact with this internal id, tags included.
+    fn contact_by_id(
+        &self,
+        id: i64,
+    ) -> impl Future<Output = Result<Option<Contact>, StoreError>> + Send;
+
+    // --- campaigns and runs ---------------------------------------------------------
+
+    /// `active` (also when never set), `paused` or `cancelled`.
+    fn campaign_state(
+        &self,
+        campaign: &str,
+    ) -> impl Future<Output = Result<String, StoreError>> + Send;
+
+    fn set_campaign_state(
+        &self,
+        campaign: &str,
+        state: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The id of this version of a definition, recorded on first use.
+    fn campaign_version(
+        &self,
+        campaign: &str,
+        hash: &str,
+        source: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<i64, StoreError>> + Send;
+
+    /// A new run for an occurrence, or `None` when that occurrence already has one.
+    fn create_run(
+        &self,
+        campaign: &str,
+        version_id: i64,
+        occurrence: DateTime<Utc>,
+        state: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<i64>, StoreError>> + Send;
+
+    fn set_run_summary(
+        &self,
+        run_id: i64,
+        summary: &serde_json::Value,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn finish_run(
+        &self,
+        run_id: i64,
+        state: &str,
+        summary: &serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The latest occurrence that has a run.
+    fn last_occurrence(
+        &self,
+        campaign: &str,
+    ) -> impl Future<Output = Result<Option<DateTime<Utc>>, StoreError>> + Send;
+
+    fn runs(
+        &self,
+        campaign: Option<&str>,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<Run>, StoreError>> + Send;
+
+    fn run(&self, id: i64) -> impl Future<Output = Result<Option<Run>, StoreError>> + Send;
+
+    fn running_runs(&self) -> impl Future<Output = Result<Vec<Run>, StoreError>> + Send;
+
+    /// Attempts of a run still open (queued, sending or sent).
+    fn open_attempts(&self, run_id: i64) -> impl Future<Output = Result<i64, StoreError>> + Send;
+
+    fn run_tally(
+        &self,
+        run_id: i64,
+    ) -> impl Future<Output = Result<Vec<TallyRow>, StoreError>> + Send;
+
+    // --- attempts -------------------------------------------------------------------
+
+    /// Inserts attempts in one transaction; an attempt whose idempotency key exists is
+    /// left alone. Returns how many were inserted.
+    fn insert_attempts(
+        &self,
+        attempts: &[NewAttempt],
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Claims up to `limit` attempts due at `now` (of active campaigns): they move to
+    /// `sending` and no other dispatcher gets them.
+    fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<Attempt>, StoreError>> + Send;
+
+    /// Sends attempts claimed before `cutoff` back to the queue (their dispatcher died).
+    fn requeue_stale(
+        &self,
+        cutoff: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    fn attempt_by_key(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<Attempt>, StoreError>> + Send;
+
+    fn attempts_of_contact_in_run(
+        &self,
+        run_id: i64,
+        contact_id: i64,
+    ) -> impl Future<Output = Result<Vec<Attempt>, StoreError>> + Send;
+
+    /// Back to the queue until `not_before`, with the reason.
+    fn reschedule(
+        &self,
+        id: i64,
+        not_before: DateTime<Utc>,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn mark_sent(
+        &self,
+        id: i64,
+        at: DateTime<Utc>,
+        provider_ref: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Moves an open attempt to a final state; false when it was already final.
+    fn close_attempt(
+        &self,
+        id: i64,
+        state: AttemptState,
+        outcome: Option<Outcome>,
+        connected: bool,
+        reason: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    fn set_connected(
+        &self,
+        id: i64,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Cancels a contact's queued attempts on these channels (after an opt-out), in one
+    /// run or in all.
+    fn cancel_queued_for_contact(
+        &self,
+        contact_id: i64,
+        channels: &[Channel],
+        run_id: Option<i64>,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    fn cancel_queued_for_campaign(
+        &self,
+        campaign: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    fn record_event(
+        &self,
+        attempt_id: i64,
+        kind: &str,
+        detail: Option<&str>,
+        payload: &serde_json::Value,
+        occurred_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// A contact's events across campaigns, oldest first.
+    fn events_of_contact(
+        &self,
+        contact_id: i64,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<serde_json::Value>, StoreError>> + Send;
+
+    // --- inbox ----------------------------------------------------------------------
+
+    /// Adds provider events; a repeat of (provider, event key) is ignored. Returns how
+    /// many were new.
+    fn inbox_push(
+        &self,
+        provider: &str,
+        items: &[(String, String, Report, DateTime<Utc>)],
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    fn inbox_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<InboxItem>, StoreError>> + Send;
+
+    fn inbox_applied(
+        &self,
+        id: i64,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The earliest moment a queued attempt or an inbox item is due.
+    fn next_due(&self) -> impl Future<Output = Result<Option<DateTime<Utc>>, StoreError>> + Send;
+
+    /// What a campaign's runs did so far; `conversions` are the outcomes that count as one.
+    fn campaign_stats(
+        &self,
+        campaign: &str,
+        conversions: &[Outcome],
+    ) -> impl Future<Output = Result<CampaignStats, StoreError>> + Send;
 }

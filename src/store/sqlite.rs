@@ -15,11 +15,15 @@ use sqlx::sqlite::{
 use sqlx::{Row, SqliteConnection};
 use tracing::instrument;
 
-use super::{Doing, NamedCount, NewContact, Present, Store, StoreError, UpsertCounts};
+use super::{
+    CampaignStats, Doing, NamedCount, NewContact, Present, Store, StoreError, UpsertCounts,
+};
 use crate::domain::contact::{
     AttributeValue, Consent, Consents, Contact, Suppression, SuppressionKind, SuppressionTarget,
     Tag,
 };
+use crate::domain::ledger::{Attempt, AttemptState, InboxItem, NewAttempt, Report, Run, TallyRow};
+use crate::domain::outcome::Outcome;
 use crate::domain::policy::PastAttempt;
 use crate::domain::values::{Channel, ChannelFamily, EmailAddress, PhoneNumber, TimeZone};
 
@@ -67,6 +71,41 @@ named_queries!("sqlite":
     history_for_contacts,
     attribute_keys,
     tag_names,
+    contact_by_id,
+    campaign_state,
+    set_campaign_state,
+    campaign_version,
+    create_run,
+    finish_run,
+    set_run_summary,
+    last_occurrence,
+    runs_list,
+    run_by_id,
+    running_runs,
+    open_attempts_of_run,
+    run_tally,
+    insert_attempt,
+    claim_due,
+    attempts_by_ids,
+    attempt_by_key,
+    attempts_of_contact_in_run,
+    requeue_stale,
+    reschedule_attempt,
+    mark_sent,
+    close_attempt,
+    set_connected,
+    cancel_queued_for_contact,
+    cancel_queued_for_campaign,
+    insert_event,
+    events_of_contact,
+    inbox_push,
+    inbox_due,
+    inbox_applied,
+    next_due,
+    volume_by_hour,
+    campaign_totals,
+    campaign_outcomes,
+    event_counts,
 );
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -88,6 +127,20 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (and with `create`, creates) the database at a `sqlite://PATH` URL.
     pub async fn open(url: &str, create: bool) -> Result<SqliteStore, StoreError> {
+        Self::open_with(url, create, SqliteSynchronous::Normal).await
+    }
+
+    /// Opens a throwaway database (a simulation's copy, the demo) without waiting for the
+    /// disk on commit: a crash may lose it, which for such data does not matter.
+    pub async fn open_scratch(url: &str) -> Result<SqliteStore, StoreError> {
+        Self::open_with(url, true, SqliteSynchronous::Off).await
+    }
+
+    async fn open_with(
+        url: &str,
+        create: bool,
+        synchronous: SqliteSynchronous,
+    ) -> Result<SqliteStore, StoreError> {
         if !url.starts_with("sqlite:") {
             return Err(StoreError::UnsupportedUrl(url.to_string()));
         }
@@ -95,7 +148,7 @@ impl SqliteStore {
             .doing("reading the database URL")?
             .create_if_missing(create)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
+            .synchronous(synchronous)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
@@ -302,6 +355,56 @@ async fn write_contact(
         .fetch_one(&mut *conn)
         .await
         .doing("writing a contact")
+}
+
+fn parse_text<T: FromStr<Err = String>>(row: &SqliteRow, col: &str) -> Result<T, StoreError> {
+    T::from_str(row.get::<&str, _>(col)).map_err(|e| StoreError::Corrupt(format!("{col}: {e}")))
+}
+
+fn outcome_of(text: Option<String>) -> Result<Option<Outcome>, StoreError> {
+    text.map(|t| {
+        serde_json::from_value::<Outcome>(serde_json::Value::String(t.clone()))
+            .map_err(|_| StoreError::Corrupt(format!("outcome `{t}`")))
+    })
+    .transpose()
+}
+
+fn attempt_from_row(row: &SqliteRow) -> Result<Attempt, StoreError> {
+    Ok(Attempt {
+        id: row.get("id"),
+        run_id: row.get("run_id"),
+        campaign: row.get("campaign"),
+        contact_id: row.get("contact_id"),
+        step: row.get("step"),
+        step_index: row.get::<i64, _>("step_index") as usize,
+        channel: parse_text(row, "channel")?,
+        attempt_no: row.get::<i64, _>("attempt_no") as u32,
+        not_before: row.get("not_before"),
+        state: parse_text(row, "state")?,
+        idempotency_key: row.get("idempotency_key"),
+        obligation: row.get("obligation"),
+        after_attempt: row.get("after_attempt"),
+        condition: outcome_of(row.get("condition"))?,
+        connected: row.get::<i64, _>("connected") != 0,
+        sent_at: row.get("sent_at"),
+        provider_ref: row.get("provider_ref"),
+        outcome: outcome_of(row.get("outcome"))?,
+        reason: row.get("reason"),
+    })
+}
+
+fn run_from_row(row: &SqliteRow) -> Result<Run, StoreError> {
+    let summary: String = row.get("summary");
+    Ok(Run {
+        id: row.get("id"),
+        campaign: row.get("campaign"),
+        occurrence: row.get("occurrence"),
+        state: row.get("state"),
+        summary: serde_json::from_str(&summary)
+            .map_err(|e| StoreError::Corrupt(format!("run summary: {e}")))?,
+        created_at: row.get("created_at"),
+        finished_at: row.get("finished_at"),
+    })
 }
 
 impl Store for SqliteStore {
@@ -615,6 +718,566 @@ impl Store for SqliteStore {
             .doing("reading tag names")?;
         Ok(tags.into_iter().collect())
     }
+
+    async fn contact_by_id(&self, id: i64) -> Result<Option<Contact>, StoreError> {
+        let row = sqlx::query(QUERIES.contact_by_id)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .doing("reading a contact")?;
+        let Some(row) = row else { return Ok(None) };
+        let mut contacts = vec![contact_from_row(&row)?];
+        self.tags_for(&mut contacts).await?;
+        Ok(contacts.pop())
+    }
+
+    async fn campaign_state(&self, campaign: &str) -> Result<String, StoreError> {
+        let state: Option<String> = sqlx::query_scalar(QUERIES.campaign_state)
+            .bind(campaign)
+            .fetch_optional(&self.pool)
+            .await
+            .doing("reading a campaign's state")?;
+        Ok(state.unwrap_or_else(|| "active".into()))
+    }
+
+    async fn set_campaign_state(
+        &self,
+        campaign: &str,
+        state: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(QUERIES.set_campaign_state)
+            .bind(campaign)
+            .bind(state)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .doing("setting a campaign's state")?;
+        Ok(())
+    }
+
+    async fn campaign_version(
+        &self,
+        campaign: &str,
+        hash: &str,
+        source: &str,
+        now: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        sqlx::query_scalar(QUERIES.campaign_version)
+            .bind(campaign)
+            .bind(hash)
+            .bind(source)
+            .bind(now)
+            .fetch_one(&self.pool)
+            .await
+            .doing("recording a campaign version")
+    }
+
+    async fn create_run(
+        &self,
+        campaign: &str,
+        version_id: i64,
+        occurrence: DateTime<Utc>,
+        state: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<i64>, StoreError> {
+        sqlx::query_scalar(QUERIES.create_run)
+            .bind(campaign)
+            .bind(version_id)
+            .bind(occurrence)
+            .bind(state)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await
+            .doing("creating a run")
+    }
+
+    async fn set_run_summary(
+        &self,
+        run_id: i64,
+        summary: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        sqlx::query(QUERIES.set_run_summary)
+            .bind(run_id)
+            .bind(summary.to_string())
+            .execute(&self.pool)
+            .await
+            .doing("saving a run summary")?;
+        Ok(())
+    }
+
+    async fn finish_run(
+        &self,
+        run_id: i64,
+        state: &str,
+        summary: &serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(QUERIES.finish_run)
+            .bind(run_id)
+            .bind(state)
+            .bind(summary.to_string())
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .doing("finishing a run")?;
+        Ok(())
+    }
+
+    async fn last_occurrence(&self, campaign: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let t: Option<String> = sqlx::query_scalar(QUERIES.last_occurrence)
+            .bind(campaign)
+            .fetch_one(&self.pool)
+            .await
+            .doing("reading the last run")?;
+        t.map(|t| parse_stored_time(&t)).transpose()
+    }
+
+    async fn runs(&self, campaign: Option<&str>, limit: i64) -> Result<Vec<Run>, StoreError> {
+        let rows = sqlx::query(QUERIES.runs_list)
+            .bind(campaign)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .doing("listing runs")?;
+        rows.iter().map(run_from_row).collect()
+    }
+
+    async fn run(&self, id: i64) -> Result<Option<Run>, StoreError> {
+        let row = sqlx::query(QUERIES.run_by_id)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .doing("reading a run")?;
+        row.as_ref().map(run_from_row).transpose()
+    }
+
+    async fn running_runs(&self) -> Result<Vec<Run>, StoreError> {
+        let rows = sqlx::query(QUERIES.running_runs)
+            .fetch_all(&self.pool)
+            .await
+            .doing("listing running runs")?;
+        rows.iter().map(run_from_row).collect()
+    }
+
+    async fn open_attempts(&self, run_id: i64) -> Result<i64, StoreError> {
+        sqlx::query_scalar(QUERIES.open_attempts_of_run)
+            .bind(run_id)
+            .fetch_one(&self.pool)
+            .await
+            .doing("counting open attempts")
+    }
+
+    async fn run_tally(&self, run_id: i64) -> Result<Vec<TallyRow>, StoreError> {
+        let rows = sqlx::query(QUERIES.run_tally)
+            .bind(run_id)
+            .fetch_all(&self.pool)
+            .await
+            .doing("counting a run's attempts")?;
+        Ok(rows
+            .iter()
+            .map(|r| TallyRow {
+                step: r.get("step"),
+                channel: r.get("channel"),
+                state: r.get("state"),
+                result: r.get("result"),
+                attempts: r.get("n"),
+                connected: r.get::<Option<i64>, _>("connected").unwrap_or(0),
+            })
+            .collect())
+    }
+
+    #[instrument(skip_all, fields(attempts = attempts.len()))]
+    async fn insert_attempts(
+        &self,
+        attempts: &[NewAttempt],
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .doing("starting to insert attempts")?;
+        let mut inserted = 0;
+        for a in attempts {
+            inserted += sqlx::query(QUERIES.insert_attempt)
+                .bind(a.run_id)
+                .bind(a.contact_id)
+                .bind(&a.step)
+                .bind(a.step_index as i64)
+                .bind(a.channel.as_str())
+                .bind(a.attempt_no as i64)
+                .bind(a.not_before)
+                .bind(a.idempotency_key())
+                .bind(&a.obligation)
+                .bind(a.after_attempt)
+                .bind(a.condition.map(|c| c.as_str()))
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .doing("inserting an attempt")?
+                .rows_affected();
+        }
+        tx.commit().await.doing("committing attempts")?;
+        Ok(inserted)
+    }
+
+    async fn claim_due(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<Attempt>, StoreError> {
+        let ids: Vec<i64> = sqlx::query_scalar(QUERIES.claim_due)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .doing("claiming due attempts")?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(QUERIES.attempts_by_ids)
+            .bind(json_array(ids))
+            .fetch_all(&self.pool)
+            .await
+            .doing("reading claimed attempts")?;
+        rows.iter().map(attempt_from_row).collect()
+    }
+
+    async fn requeue_stale(
+        &self,
+        cutoff: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        Ok(sqlx::query(QUERIES.requeue_stale)
+            .bind(cutoff)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .doing("re-queueing stale attempts")?
+            .rows_affected())
+    }
+
+    async fn attempt_by_key(&self, key: &str) -> Result<Option<Attempt>, StoreError> {
+        let row = sqlx::query(QUERIES.attempt_by_key)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .doing("reading an attempt")?;
+        row.as_ref().map(attempt_from_row).transpose()
+    }
+
+    async fn attempts_of_contact_in_run(
+        &self,
+        run_id: i64,
+        contact_id: i64,
+    ) -> Result<Vec<Attempt>, StoreError> {
+        let rows = sqlx::query(QUERIES.attempts_of_contact_in_run)
+            .bind(run_id)
+            .bind(contact_id)
+            .fetch_all(&self.pool)
+            .await
+            .doing("reading a contact's attempts")?;
+        rows.iter().map(attempt_from_row).collect()
+    }
+
+    async fn reschedule(
+        &self,
+        id: i64,
+        not_before: DateTime<Utc>,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(QUERIES.reschedule_attempt)
+            .bind(id)
+            .bind(not_before)
+            .bind(reason)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .doing("rescheduling an attempt")?;
+        Ok(())
+    }
+
+    async fn mark_sent(
+        &self,
+        id: i64,
+        at: DateTime<Utc>,
+        provider_ref: &str,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(QUERIES.mark_sent)
+            .bind(id)
+            .bind(at)
+            .bind(provider_ref)
+            .execute(&self.pool)
+            .await
+            .doing("marking an attempt sent")?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn close_attempt(
+        &self,
+        id: i64,
+        state: AttemptState,
+        outcome: Option<Outcome>,
+        connected: bool,
+        reason: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(QUERIES.close_attempt)
+            .bind(id)
+            .bind(state.as_str())
+            .bind(outcome.map(|o| o.as_str()))
+            .bind(connected)
+            .bind(reason)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .doing("closing an attempt")?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn set_connected(&self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query(QUERIES.set_connected)
+            .bind(id)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .doing("marking a connection")?;
+        Ok(())
+    }
+
+    async fn cancel_queued_for_contact(
+        &self,
+        contact_id: i64,
+        channels: &[Channel],
+        run_id: Option<i64>,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        Ok(sqlx::query(QUERIES.cancel_queued_for_contact)
+            .bind(contact_id)
+            .bind(json_array(channels.iter().map(|c| c.as_str())))
+            .bind(reason)
+            .bind(now)
+            .bind(run_id)
+            .execute(&self.pool)
+            .await
+            .doing("cancelling a contact's attempts")?
+            .rows_affected())
+    }
+
+    async fn cancel_queued_for_campaign(
+        &self,
+        campaign: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        Ok(sqlx::query(QUERIES.cancel_queued_for_campaign)
+            .bind(campaign)
+            .bind(reason)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .doing("cancelling a campaign's attempts")?
+            .rows_affected())
+    }
+
+    async fn record_event(
+        &self,
+        attempt_id: i64,
+        kind: &str,
+        detail: Option<&str>,
+        payload: &serde_json::Value,
+        occurred_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(QUERIES.insert_event)
+            .bind(attempt_id)
+            .bind(kind)
+            .bind(detail)
+            .bind(payload.to_string())
+            .bind(occurred_at)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .doing("recording an event")?;
+        Ok(())
+    }
+
+    async fn events_of_contact(
+        &self,
+        contact_id: i64,
+        limit: i64,
+    ) -> Result<Vec<serde_json::Value>, StoreError> {
+        let rows = sqlx::query(QUERIES.events_of_contact)
+            .bind(contact_id)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .doing("reading a contact's events")?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "at": r.get::<DateTime<Utc>, _>("occurred_at"),
+                    "kind": r.get::<String, _>("kind"),
+                    "detail": r.get::<Option<String>, _>("detail"),
+                    "campaign": r.get::<String, _>("campaign"),
+                    "step": r.get::<String, _>("step"),
+                    "channel": r.get::<String, _>("channel"),
+                    "attempt": r.get::<i64, _>("attempt_no"),
+                })
+            })
+            .collect())
+    }
+
+    async fn inbox_push(
+        &self,
+        provider: &str,
+        items: &[(String, String, Report, DateTime<Utc>)],
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .doing("starting to store provider events")?;
+        let mut added = 0;
+        for (event_key, idempotency_key, report, due_at) in items {
+            let kind = match report {
+                Report::Outcome { .. } => "outcome",
+                Report::Reply { .. } => "reply",
+            };
+            added += sqlx::query(QUERIES.inbox_push)
+                .bind(provider)
+                .bind(event_key)
+                .bind(idempotency_key)
+                .bind(kind)
+                .bind(serde_json::to_string(report).expect("reports serialise"))
+                .bind(due_at)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .doing("storing a provider event")?
+                .rows_affected();
+        }
+        tx.commit().await.doing("committing provider events")?;
+        Ok(added)
+    }
+
+    async fn inbox_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<InboxItem>, StoreError> {
+        let rows = sqlx::query(QUERIES.inbox_due)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .doing("reading the inbox")?;
+        rows.iter()
+            .map(|r| {
+                let payload: String = r.get("payload");
+                Ok(InboxItem {
+                    id: r.get("id"),
+                    provider: r.get("provider"),
+                    event_key: r.get("event_key"),
+                    idempotency_key: r.get("idempotency_key"),
+                    report: serde_json::from_str(&payload)
+                        .map_err(|e| StoreError::Corrupt(format!("inbox payload: {e}")))?,
+                    due_at: r.get("due_at"),
+                })
+            })
+            .collect()
+    }
+
+    async fn inbox_applied(&self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query(QUERIES.inbox_applied)
+            .bind(id)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .doing("marking an inbox item applied")?;
+        Ok(())
+    }
+
+    async fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        // MIN over text columns comes back as text: parse it as the stored time format.
+        let t: Option<String> = sqlx::query_scalar(QUERIES.next_due)
+            .fetch_one(&self.pool)
+            .await
+            .doing("finding the next due moment")?;
+        t.map(|t| parse_stored_time(&t)).transpose()
+    }
+
+    async fn campaign_stats(
+        &self,
+        campaign: &str,
+        conversions: &[Outcome],
+    ) -> Result<CampaignStats, StoreError> {
+        let t = sqlx::query(QUERIES.campaign_totals)
+            .bind(campaign)
+            .bind(json_array(conversions.iter().map(|o| o.as_str())))
+            .fetch_one(&self.pool)
+            .await
+            .doing("totalling a campaign")?;
+        let count = |col: &str| t.get::<Option<i64>, _>(col).unwrap_or(0);
+        let volume = sqlx::query(QUERIES.volume_by_hour)
+            .bind(campaign)
+            .fetch_all(&self.pool)
+            .await
+            .doing("counting sends by hour")?
+            .iter()
+            .map(|r| {
+                (
+                    r.get::<String, _>("hour"),
+                    r.get::<String, _>("channel"),
+                    r.get::<i64, _>("n"),
+                )
+            })
+            .collect();
+        let outcomes = sqlx::query(QUERIES.campaign_outcomes)
+            .bind(campaign)
+            .fetch_all(&self.pool)
+            .await
+            .doing("counting outcomes")?
+            .iter()
+            .map(|r| TallyRow {
+                step: r.get("step"),
+                channel: r.get("channel"),
+                state: r.get("state"),
+                result: r.get("result"),
+                attempts: r.get("n"),
+                connected: r.get::<Option<i64>, _>("connected").unwrap_or(0),
+            })
+            .collect();
+        let events = sqlx::query(QUERIES.event_counts)
+            .bind(campaign)
+            .fetch_all(&self.pool)
+            .await
+            .doing("counting events")?
+            .iter()
+            .map(|r| (r.get::<String, _>("kind"), r.get::<i64, _>("n")))
+            .collect();
+        Ok(CampaignStats {
+            runs: count("runs"),
+            contacts: count("contacts"),
+            attempted: count("attempted"),
+            reached: count("reached"),
+            converted: count("converted"),
+            sent: count("sent"),
+            agent_calls: count("agent_calls"),
+            volume_by_hour: volume,
+            outcomes,
+            events,
+        })
+    }
+}
+
+/// Reads a time as sqlx stores chrono values in SQLite (`2026-11-25 09:00:00+00:00`).
+fn parse_stored_time(t: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S%.f%:z")
+        .or_else(|_| DateTime::parse_from_rfc3339(t))
+        .map(|d| d.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt(format!("time `{t}`: {e}")))
 }
 
 async fn applied_count(pool: &SqlitePool) -> i64 {
@@ -634,7 +1297,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("t.db").display());
         let store = SqliteStore::open(&url, true).await.unwrap();
-        assert_eq!(store.migrate().await.unwrap(), 1);
+        assert_eq!(store.migrate().await.unwrap(), 2);
         assert_eq!(
             store.migrate().await.unwrap(),
             0,

@@ -1,0 +1,70 @@
+//! Channels: how an attempt leaves herald. One `send` per provider kind, chosen by
+//! configuration; the engine sees only [`Provider`].
+//!
+//! Every send carries the attempt's idempotency key, so a repeat after a crash is
+//! recognised by the provider and sent once.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::domain::contact::Contact;
+use crate::domain::ledger::{Attempt, Report};
+use crate::templates::Rendered;
+
+pub mod sim;
+
+pub use sim::{SimConfig, SimProvider};
+
+/// What goes out for one attempt.
+#[derive(Clone, Debug)]
+pub struct Outbound<'a> {
+    pub attempt: &'a Attempt,
+    pub contact: &'a Contact,
+    /// The rendered message (SMS and e-mail; voice and agent steps may have a script).
+    pub message: Option<&'a Rendered>,
+    /// The bot flow for voice-bot steps.
+    pub flow: Option<&'a str>,
+    pub campaign_kind: crate::domain::campaign::CampaignKind,
+}
+
+/// A provider's acceptance of a send.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Receipt {
+    /// The provider's id for the message or call.
+    pub provider_ref: String,
+    /// Events the provider will report later (the simulator knows them at once):
+    /// (event key, report, when).
+    pub later: Vec<(String, Report, DateTime<Utc>)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// Worth trying again later (timeout, 5xx, 429).
+    #[error("temporary failure: {0}")]
+    Temporary(String),
+    /// Will never work for this attempt (invalid number, hard bounce).
+    #[error("permanent failure: {0}")]
+    Permanent(String),
+}
+
+/// The providers herald can send through.
+#[derive(Clone, Debug)]
+pub enum Provider {
+    /// The built-in simulated provider, deterministic under a seed.
+    Sim(SimProvider),
+}
+
+impl Provider {
+    /// The provider's name as events record it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Provider::Sim(_) => "sim",
+        }
+    }
+
+    pub async fn send(&self, out: &Outbound<'_>, now: DateTime<Utc>) -> Result<Receipt, SendError> {
+        match self {
+            Provider::Sim(sim) => Ok(sim.send(out, now)),
+        }
+    }
+}

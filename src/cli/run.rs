@@ -1,0 +1,312 @@
+//! `run --until-idle`, `simulate`, `runs`.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result, bail};
+use chrono::{DateTime, Duration, Utc};
+use clap::{Args, Subcommand};
+
+use super::{Ctx, print_json, thousands};
+use crate::catalog::Catalog;
+use crate::clock::{Clock, SystemClock, VirtualClock, parse_moment};
+use crate::config::Settings;
+use crate::domain::campaign::{Campaign, CampaignKind};
+use crate::domain::outcome::Outcome;
+use crate::engine::{Engine, Scope};
+use crate::store::{CampaignStats, SqliteStore, Store};
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Do what is due now (plan due runs, apply provider events, send due attempts), then exit.
+    #[arg(long)]
+    pub until_idle: bool,
+}
+
+pub async fn run(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode> {
+    if !args.until_idle {
+        bail!(
+            "the long-running daemon is not in this build yet; `herald run --until-idle` does what is due now and exits"
+        );
+    }
+    let catalog = ctx.catalog(&[]).await?;
+    report_broken(&catalog);
+    let store = ctx.store().await?;
+    let clock: Arc<dyn Clock> = match std::env::var("HERALD_NOW").ok().filter(|v| !v.is_empty()) {
+        Some(_) => Arc::new(crate::clock::FixedClock(ctx.now())),
+        None => Arc::new(SystemClock),
+    };
+    let engine = Engine::simulated(store, catalog, ctx.settings.clone(), clock, Scope::All);
+    let work = engine.run_until_idle().await?;
+    if ctx.json() {
+        print_json(&work)?;
+    } else {
+        println!(
+            "runs planned {}, sent {}, rescheduled {}, skipped {}, events applied {}, runs finished {}",
+            work.runs_planned,
+            work.sent,
+            work.rescheduled,
+            work.skipped,
+            work.events_applied,
+            work.runs_finished
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn report_broken(catalog: &Catalog) {
+    for id in &catalog.broken {
+        eprintln!("herald: campaign `{id}` has errors and is not run (see `herald validate`)");
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Campaign id.
+    pub campaign: String,
+    /// How many days of simulated time.
+    #[arg(long, default_value_t = 14)]
+    pub days: i64,
+    /// Start of the simulation [default: now].
+    #[arg(long, value_name = "TIME")]
+    pub from: Option<String>,
+}
+
+/// Runs one campaign over simulated time on a copy of the data, with the simulated
+/// providers, and prints the forecast. The real database is not touched.
+pub async fn simulate(ctx: &Ctx, args: &SimulateArgs) -> Result<ExitCode> {
+    let catalog = ctx.catalog(&[]).await?;
+    let campaign = catalog
+        .campaign(&args.campaign)
+        .map_err(anyhow::Error::msg)?
+        .campaign
+        .clone();
+    let start = match &args.from {
+        Some(t) => parse_moment(t, ctx.now()).map_err(anyhow::Error::msg)?,
+        None => ctx.now(),
+    };
+    let real = ctx.store().await?;
+    let scratch = tempfile::Builder::new().prefix("herald-sim-").tempdir()?;
+    let copy = scratch.path().join("copy.db");
+    real.copy_to(&copy)
+        .await
+        .context("copying the database for the simulation")?;
+    let store = SqliteStore::open_scratch(&format!("sqlite://{}", copy.display())).await?;
+    store.migrate().await?;
+    let stats = simulate_on(store, catalog, &ctx.settings, &campaign, start, args.days).await?;
+    if ctx.json() {
+        print_json(
+            &serde_json::json!({ "campaign": campaign.id, "from": start, "days": args.days, "forecast": stats }),
+        )?;
+    } else {
+        println!(
+            "Forecast for {} ({}) over {} simulated days from {} — simulated providers, a copy of the data",
+            campaign.id,
+            campaign.name,
+            args.days,
+            start.format("%Y-%m-%d %H:%M UTC")
+        );
+        print!("{}", render_stats(&campaign, &stats, &ctx.settings));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `campaign` (only) on `store` over `days` of virtual time from `start`.
+pub async fn simulate_on<S: Store>(
+    store: S,
+    catalog: Catalog,
+    settings: &Settings,
+    campaign: &Campaign,
+    start: DateTime<Utc>,
+    days: i64,
+) -> Result<CampaignStats> {
+    let clock = VirtualClock::new(start);
+    let engine = Engine::simulated(
+        store,
+        catalog,
+        settings.clone(),
+        Arc::new(clock.clone()),
+        Scope::Only(campaign.id.clone()),
+    );
+    engine
+        .simulate(&clock, start + Duration::days(days))
+        .await?;
+    Ok(engine
+        .store
+        .campaign_stats(&campaign.id, &conversions(campaign.kind))
+        .await?)
+}
+
+/// The outcomes that count as a conversion for a kind of campaign.
+pub fn conversions(kind: CampaignKind) -> Vec<Outcome> {
+    match kind {
+        CampaignKind::Collection => vec![Outcome::PromiseToPay, Outcome::Paid],
+        CampaignKind::Survey => vec![
+            Outcome::Replied,
+            Outcome::SurveyCompleted,
+            Outcome::NpsPromoter,
+            Outcome::NpsPassive,
+            Outcome::NpsDetractor,
+        ],
+        CampaignKind::Promotion => vec![Outcome::Clicked, Outcome::Replied],
+        CampaignKind::Reminder => vec![Outcome::Replied, Outcome::Completed, Outcome::Answered],
+    }
+}
+
+fn pct(n: i64, of: i64) -> String {
+    if of == 0 {
+        "-".into()
+    } else {
+        format!("{:.1}%", 100.0 * n as f64 / of as f64)
+    }
+}
+
+/// A campaign's figures as text.
+pub fn render_stats(campaign: &Campaign, s: &CampaignStats, settings: &Settings) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let conv: Vec<&str> = conversions(campaign.kind)
+        .iter()
+        .map(|o| o.as_str())
+        .collect();
+    let _ = writeln!(
+        out,
+        "  runs {}; contacts planned {}, attempted {}",
+        s.runs,
+        thousands(s.contacts as u64),
+        thousands(s.attempted as u64)
+    );
+    let _ = writeln!(
+        out,
+        "  reached {} ({} of attempted)",
+        thousands(s.reached as u64),
+        pct(s.reached, s.attempted)
+    );
+    let _ = writeln!(
+        out,
+        "  converted {} ({} of attempted; {})",
+        thousands(s.converted as u64),
+        pct(s.converted, s.attempted),
+        conv.join(", ")
+    );
+    let agent_hours = s.agent_calls as f64 * settings.sim.call_duration.secs() as f64 / 3600.0;
+    let _ = writeln!(
+        out,
+        "  sends {}; connected agent calls {} ≈ {agent_hours:.1} agent hours",
+        thousands(s.sent as u64),
+        s.agent_calls
+    );
+    let _ = writeln!(out, "  by step and result:");
+    for r in &s.outcomes {
+        let _ = writeln!(
+            out,
+            "    {:<16} {:<10} {:<10} {:<22} {:>8}",
+            r.step,
+            r.channel,
+            r.state,
+            r.result,
+            thousands(r.attempts as u64)
+        );
+    }
+    if !s.events.is_empty() {
+        let events: Vec<String> = s
+            .events
+            .iter()
+            .map(|(k, n)| format!("{k} {}", thousands(*n as u64)))
+            .collect();
+        let _ = writeln!(out, "  events: {}", events.join(", "));
+    }
+    let _ = writeln!(out, "  busiest hours (UTC):");
+    let mut hours = s.volume_by_hour.clone();
+    hours.sort_by_key(|h| std::cmp::Reverse(h.2));
+    for (hour, channel, n) in hours.iter().take(6) {
+        let _ = writeln!(
+            out,
+            "    {hour}:00  {channel:<10} {:>8}",
+            thousands(*n as u64)
+        );
+    }
+    out
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunsCmd {
+    /// List runs, newest first.
+    List {
+        #[arg(long)]
+        campaign: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
+    /// One run: its plan and its attempts by step, channel and result.
+    Show { id: i64 },
+}
+
+pub async fn runs(ctx: &Ctx, cmd: RunsCmd) -> Result<ExitCode> {
+    let store = ctx.store().await?;
+    match cmd {
+        RunsCmd::List { campaign, limit } => {
+            let runs = store.runs(campaign.as_deref(), limit).await?;
+            if ctx.json() {
+                print_json(&runs)?;
+            } else {
+                println!(
+                    "{:>6}  {:<24} {:<20} {:<10} PLANNED",
+                    "RUN", "CAMPAIGN", "OCCURRENCE", "STATE"
+                );
+                for r in runs {
+                    let planned = r.summary["plan"]["planned"]
+                        .as_u64()
+                        .map_or("-".into(), thousands);
+                    println!(
+                        "{:>6}  {:<24} {:<20} {:<10} {planned}",
+                        r.id,
+                        r.campaign,
+                        r.occurrence.format("%Y-%m-%d %H:%M"),
+                        r.state
+                    );
+                }
+            }
+        }
+        RunsCmd::Show { id } => {
+            let Some(run) = store.run(id).await? else {
+                bail!("there is no run {id}")
+            };
+            let tally = store.run_tally(id).await?;
+            if ctx.json() {
+                print_json(&serde_json::json!({ "run": run, "attempts": tally }))?;
+            } else {
+                println!(
+                    "run {} of {} for {} — {}",
+                    run.id,
+                    run.campaign,
+                    run.occurrence.format("%Y-%m-%d %H:%M UTC"),
+                    run.state
+                );
+                for t in tally {
+                    println!(
+                        "  {:<16} {:<10} {:<10} {:<22} {:>8}",
+                        t.step,
+                        t.channel,
+                        t.state,
+                        t.result,
+                        thousands(t.attempts as u64)
+                    );
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+impl SqliteStore {
+    /// Writes a consistent copy of the database to `path` (for simulations).
+    pub async fn copy_to(&self, path: &std::path::Path) -> Result<()> {
+        sqlx::query("VACUUM INTO ?1")
+            .bind(path.display().to_string())
+            .execute(self.pool())
+            .await
+            .context("VACUUM INTO")?;
+        Ok(())
+    }
+}

@@ -1,0 +1,821 @@
+//! The engine: turns schedules into runs, due attempts into sends, and provider events
+//! into outcomes, retries, next steps and tags. It knows the store, the catalog, the
+//! providers and the clock; it does not know the queue. Each method is one step of work
+//! that returns how much it did, so callers (the daemon's workers, `run --until-idle`,
+//! the simulator, the tests) can drain work without sleeping.
+//!
+//! Guarantees kept here:
+//! - the contact policy is checked again at send time: an opt-out or DNC entry recorded
+//!   after planning skips the send; a closed window reschedules it, never sends it;
+//! - an attempt moves queued → sending → sent → done with conditional updates, and the
+//!   provider always gets the attempt's idempotency key, so a repeat is harmless;
+//! - a provider event is applied once: the inbox ignores a second copy, and an attempt
+//!   that is already final is not closed again.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use tracing::instrument;
+
+use crate::catalog::{Catalog, LoadedCampaign};
+use crate::channel::{Outbound, Provider, SendError, SimProvider};
+use crate::clock::{Clock, VirtualClock};
+use crate::config::Settings;
+use crate::domain::campaign::{Campaign, Step};
+use crate::domain::contact::{Contact, Suppression, SuppressionKind, SuppressionTarget, Tag};
+use crate::domain::ledger::{self, Attempt, AttemptState, InboxItem, NewAttempt, NextMove, Report};
+use crate::domain::outcome::Outcome;
+use crate::domain::policy::{self, Verdict};
+use crate::domain::values::Channel;
+use crate::planning;
+use crate::store::{Store, StoreError};
+
+/// Attempts claimed per dispatch step.
+pub const BATCH: i64 = 200;
+/// How long a claimed attempt may stay in `sending` before it is taken to be abandoned.
+pub const LEASE: Duration = Duration::minutes(5);
+
+/// How much one step did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Work {
+    pub runs_planned: usize,
+    pub sent: usize,
+    pub rescheduled: usize,
+    pub skipped: usize,
+    pub events_applied: usize,
+    pub runs_finished: usize,
+}
+
+impl Work {
+    pub fn any(&self) -> bool {
+        self.runs_planned
+            + self.sent
+            + self.rescheduled
+            + self.skipped
+            + self.events_applied
+            + self.runs_finished
+            > 0
+    }
+}
+
+impl std::ops::AddAssign for Work {
+    fn add_assign(&mut self, o: Work) {
+        self.runs_planned += o.runs_planned;
+        self.sent += o.sent;
+        self.rescheduled += o.rescheduled;
+        self.skipped += o.skipped;
+        self.events_applied += o.events_applied;
+        self.runs_finished += o.runs_finished;
+    }
+}
+
+/// Which campaigns an engine fires on schedule.
+#[derive(Clone, Debug)]
+pub enum Scope {
+    All,
+    Only(String),
+}
+
+pub struct Engine<S: Store> {
+    pub store: S,
+    catalog: Catalog,
+    settings: Settings,
+    providers: BTreeMap<Channel, Provider>,
+    clock: Arc<dyn Clock>,
+    scope: Scope,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Campaign(String),
+}
+
+impl<S: Store> Engine<S> {
+    /// An engine whose channels all use the simulated provider.
+    pub fn simulated(
+        store: S,
+        catalog: Catalog,
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+        scope: Scope,
+    ) -> Self {
+        let sim = Provider::Sim(SimProvider::new(settings.sim.clone()));
+        let providers = Channel::ALL.into_iter().map(|c| (c, sim.clone())).collect();
+        Engine {
+            store,
+            catalog,
+            settings,
+            providers,
+            clock,
+            scope,
+        }
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    fn campaign(&self, id: &str) -> Option<&LoadedCampaign> {
+        self.catalog.campaigns.iter().find(|c| c.campaign.id == id)
+    }
+
+    fn scheduled(&self) -> impl Iterator<Item = &LoadedCampaign> {
+        self.catalog.campaigns.iter().filter(|c| match &self.scope {
+            Scope::All => true,
+            Scope::Only(id) => &c.campaign.id == id,
+        })
+    }
+
+    /// One pass over everything due now: runs to plan, provider events, attempts to send,
+    /// runs to close.
+    pub async fn tick(&self) -> Result<Work, EngineError> {
+        let now = self.now();
+        let mut work = Work {
+            runs_planned: self.plan_due_runs(now).await?,
+            ..Work::default()
+        };
+        work.events_applied += self.apply_inbox(now, BATCH).await?;
+        work += self.dispatch_due(now, BATCH).await?;
+        work.runs_finished += self.finish_runs(now).await?;
+        Ok(work)
+    }
+
+    /// Ticks until nothing is due now.
+    pub async fn run_until_idle(&self) -> Result<Work, EngineError> {
+        let mut total = Work::default();
+        self.store
+            .requeue_stale(self.now() - LEASE, self.now())
+            .await?;
+        loop {
+            let w = self.tick().await?;
+            if !w.any() {
+                return Ok(total);
+            }
+            total += w;
+        }
+    }
+
+    /// Runs over virtual time: does what is due, then moves the clock to the next moment
+    /// something is due, until `until`. Two simulated weeks take seconds.
+    pub async fn simulate(
+        &self,
+        clock: &VirtualClock,
+        until: DateTime<Utc>,
+    ) -> Result<Work, EngineError> {
+        let mut total = Work::default();
+        loop {
+            let w = self.tick().await?;
+            total += w;
+            if w.any() {
+                continue;
+            }
+            let now = clock.now();
+            match self.next_wakeup(now).await? {
+                Some(t) if t <= until => clock.set(t.max(now + Duration::seconds(1))),
+                _ => return Ok(total),
+            }
+        }
+    }
+
+    /// The next moment something will be due: a queued attempt, a provider event, or a
+    /// schedule occurrence.
+    pub async fn next_wakeup(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, EngineError> {
+        let mut next = self.store.next_due().await?;
+        for c in self.scheduled() {
+            if self.store.campaign_state(&c.campaign.id).await? != "active" {
+                continue;
+            }
+            if let Some(t) = c
+                .campaign
+                .schedule
+                .next_occurrence(now + Duration::seconds(1))
+            {
+                next = Some(next.map_or(t, |n| n.min(t)));
+            }
+        }
+        Ok(next)
+    }
+
+    /// Plans the occurrences that have come due. The latest one not older than the
+    /// catch-up grace is planned; older ones missed while no daemon ran are recorded as
+    /// `missed` runs, not sent late.
+    #[instrument(skip_all)]
+    pub async fn plan_due_runs(&self, now: DateTime<Utc>) -> Result<usize, EngineError> {
+        let mut planned = 0;
+        let grace = self.settings.catch_up.to_chrono();
+        for loaded in self.scheduled() {
+            let c = &loaded.campaign;
+            if self.store.campaign_state(&c.id).await? != "active" {
+                continue;
+            }
+            let from = match self.store.last_occurrence(&c.id).await? {
+                Some(last) => last + Duration::seconds(1),
+                None => now - grace,
+            };
+            let mut due = Vec::new();
+            let mut t = from;
+            while let Some(occ) = c.schedule.next_occurrence(t) {
+                if occ > now || due.len() > 1000 {
+                    break;
+                }
+                due.push(occ);
+                t = occ + Duration::seconds(1);
+            }
+            let Some(latest) = due.pop() else { continue };
+            let version = self
+                .store
+                .campaign_version(&c.id, &loaded.hash, &loaded.source, now)
+                .await?;
+            for missed in due.iter().rev().take(50) {
+                self.store
+                    .create_run(&c.id, version, *missed, "missed", now)
+                    .await?;
+            }
+            if now - latest > grace {
+                self.store
+                    .create_run(&c.id, version, latest, "missed", now)
+                    .await?;
+                tracing::warn!(campaign = %c.id, occurrence = %latest, "occurrence missed beyond the catch-up grace");
+                continue;
+            }
+            if self.plan_run(loaded, latest, version, now).await?.is_some() {
+                planned += 1;
+            }
+        }
+        Ok(planned)
+    }
+
+    /// Plans one occurrence: creates its run (once) and queues its first attempts.
+    pub async fn plan_run(
+        &self,
+        loaded: &LoadedCampaign,
+        occurrence: DateTime<Utc>,
+        version: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Option<i64>, EngineError> {
+        let c = &loaded.campaign;
+        let Some(run_id) = self
+            .store
+            .create_run(&c.id, version, occurrence, "running", now)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let at = occurrence.max(now);
+        let summary = planning::plan(&self.store, c, &self.settings, at, Some(run_id), now).await?;
+        self.store
+            .set_run_summary(run_id, &serde_json::json!({ "plan": summary }))
+            .await?;
+        tracing::info!(campaign = %c.id, run = run_id, planned = summary.planned, "run planned");
+        Ok(Some(run_id))
+    }
+
+    /// Sends what is due: claims a batch, checks each attempt against the policy again,
+    /// renders and sends it, or reschedules or skips it.
+    #[instrument(skip_all)]
+    pub async fn dispatch_due(&self, now: DateTime<Utc>, limit: i64) -> Result<Work, EngineError> {
+        let mut work = Work::default();
+        for attempt in self.store.claim_due(now, limit).await? {
+            match self.dispatch_one(&attempt, now).await? {
+                Dispatched::Sent => work.sent += 1,
+                Dispatched::Rescheduled => work.rescheduled += 1,
+                Dispatched::Skipped => work.skipped += 1,
+            }
+        }
+        Ok(work)
+    }
+
+    #[instrument(skip_all, fields(campaign = %attempt.campaign, run = attempt.run_id, attempt = attempt.id))]
+    async fn dispatch_one(
+        &self,
+        attempt: &Attempt,
+        now: DateTime<Utc>,
+    ) -> Result<Dispatched, EngineError> {
+        let skip = |reason: &'static str| async move {
+            self.store
+                .close_attempt(
+                    attempt.id,
+                    AttemptState::Skipped,
+                    None,
+                    false,
+                    Some(reason),
+                    now,
+                )
+                .await?;
+            self.store
+                .record_event(
+                    attempt.id,
+                    "skipped",
+                    Some(reason),
+                    &serde_json::Value::Null,
+                    now,
+                    now,
+                )
+                .await?;
+            Ok::<_, EngineError>(Dispatched::Skipped)
+        };
+        let Some(loaded) = self.campaign(&attempt.campaign) else {
+            return skip("campaign_not_loaded").await;
+        };
+        let campaign = &loaded.campaign;
+        if self.store.campaign_state(&campaign.id).await? == "cancelled" {
+            self.store
+                .close_attempt(
+                    attempt.id,
+                    AttemptState::Cancelled,
+                    None,
+                    false,
+                    Some("campaign_cancelled"),
+                    now,
+                )
+                .await?;
+            return Ok(Dispatched::Skipped);
+        }
+        let Some(contact) = self.store.contact_by_id(attempt.contact_id).await? else {
+            return skip("contact_deleted").await;
+        };
+        let earlier = self
+            .store
+            .attempts_of_contact_in_run(attempt.run_id, attempt.contact_id)
+            .await?;
+        // An opt-out in this run stops every later step, whatever its channel.
+        if earlier.iter().any(|a| a.outcome == Some(Outcome::OptedOut)) {
+            return skip("opted_out").await;
+        }
+        // A `no_reply` step goes only to those who did not answer the step before.
+        if attempt.condition == Some(Outcome::NoReply) {
+            let answered = earlier.iter().any(|a| {
+                a.step_index < attempt.step_index
+                    && (a.connected || a.outcome == Some(Outcome::Replied))
+            });
+            if answered {
+                return skip("condition_not_met").await;
+            }
+        }
+        let Some(step) = campaign.steps.get(attempt.step_index) else {
+            return skip("step_removed").await;
+        };
+        // The policy again, at send time: suppressions, consent, window, caps.
+        let suppressions = self
+            .store
+            .suppressions_for(std::slice::from_ref(&contact))
+            .await?;
+        let since = now - Duration::days(31);
+        let history = self
+            .store
+            .history_for(&[contact.id], since)
+            .await?
+            .remove(&contact.id)
+            .unwrap_or_default();
+        let window = self
+            .settings
+            .policy
+            .effective_window(attempt.channel, campaign.windows.get(&attempt.channel));
+        let caps: Vec<_> = self
+            .settings
+            .policy
+            .caps
+            .iter()
+            .chain(campaign.caps.iter())
+            .cloned()
+            .collect();
+        let question = policy::Question {
+            contact: &contact,
+            channel: attempt.channel,
+            kind: campaign.kind,
+            window: &window,
+            caps: &caps,
+            history: &history,
+            suppressions: &suppressions,
+            default_timezone: self.settings.default_timezone,
+            now,
+        };
+        match policy::decide(&question) {
+            Verdict::Now => {}
+            Verdict::Later { at, reason } => {
+                self.store
+                    .reschedule(attempt.id, at, reason.code(), now)
+                    .await?;
+                return Ok(Dispatched::Rescheduled);
+            }
+            Verdict::Never { reason } => return skip(reason.code()).await,
+        }
+        let rendered = match &step.template {
+            Some(name) => match self.catalog.templates.render(
+                attempt.channel,
+                name,
+                &contact,
+                Some(campaign),
+                Some(&step.id),
+                &self.settings.default_locale,
+            ) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    self.store
+                        .record_event(
+                            attempt.id,
+                            "failed",
+                            Some(&e),
+                            &serde_json::Value::Null,
+                            now,
+                            now,
+                        )
+                        .await?;
+                    self.close_with(attempt, campaign, &contact, Outcome::Failed, now)
+                        .await?;
+                    return Ok(Dispatched::Skipped);
+                }
+            },
+            None => None,
+        };
+        let flow = self.flow_of(campaign, step, attempt.channel);
+        let provider = &self.providers[&attempt.channel];
+        let out = Outbound {
+            attempt,
+            contact: &contact,
+            message: rendered.as_ref(),
+            flow,
+            campaign_kind: campaign.kind,
+        };
+        match provider.send(&out, now).await {
+            Ok(receipt) => {
+                if !self
+                    .store
+                    .mark_sent(attempt.id, now, &receipt.provider_ref)
+                    .await?
+                {
+                    return Ok(Dispatched::Skipped);
+                }
+                self.store
+                    .record_event(attempt.id, "sent", None, &serde_json::json!({ "provider": provider.name(), "ref": receipt.provider_ref }), now, now)
+                    .await?;
+                let later: Vec<_> = receipt
+                    .later
+                    .into_iter()
+                    .map(|(key, report, at)| (key, attempt.idempotency_key.clone(), report, at))
+                    .collect();
+                self.store.inbox_push(provider.name(), &later, now).await?;
+                // Steps that follow on time alone (no condition, or no reply) are queued now.
+                if let Some(next) = ledger::timed_next_step(campaign, attempt.step_index) {
+                    self.queue_step(
+                        attempt,
+                        &contact,
+                        campaign,
+                        attempt.step_index + 1,
+                        next,
+                        now + next.after.to_chrono(),
+                    )
+                    .await?;
+                }
+                tracing::debug!(contact = %contact.display_masked(), channel = %attempt.channel, "sent");
+                Ok(Dispatched::Sent)
+            }
+            Err(SendError::Temporary(why)) => {
+                let backoff = Duration::minutes(1) * 2i32.pow(attempt.attempt_no.min(8));
+                self.store
+                    .record_event(
+                        attempt.id,
+                        "send_failed",
+                        Some(&why),
+                        &serde_json::Value::Null,
+                        now,
+                        now,
+                    )
+                    .await?;
+                self.store
+                    .reschedule(attempt.id, now + backoff, "provider_unavailable", now)
+                    .await?;
+                Ok(Dispatched::Rescheduled)
+            }
+            Err(SendError::Permanent(why)) => {
+                self.store
+                    .record_event(
+                        attempt.id,
+                        "failed",
+                        Some(&why),
+                        &serde_json::Value::Null,
+                        now,
+                        now,
+                    )
+                    .await?;
+                self.close_with(attempt, campaign, &contact, Outcome::Failed, now)
+                    .await?;
+                Ok(Dispatched::Skipped)
+            }
+        }
+    }
+
+    /// The bot flow of a step, or of the routing rule that sent it to the bot.
+    fn flow_of<'a>(
+        &self,
+        campaign: &'a Campaign,
+        step: &'a Step,
+        channel: Channel,
+    ) -> Option<&'a str> {
+        if channel != Channel::VoiceBot {
+            return None;
+        }
+        step.flow.as_deref().or_else(|| {
+            campaign
+                .routing
+                .iter()
+                .find(|r| {
+                    r.channel == Channel::VoiceBot && r.step.as_ref().is_none_or(|s| *s == step.id)
+                })
+                .and_then(|r| r.flow.as_deref())
+        })
+    }
+
+    /// Queues the first attempt of step `index` for the contact (once: the idempotency key
+    /// makes a repeat a no-op).
+    async fn queue_step(
+        &self,
+        from: &Attempt,
+        contact: &Contact,
+        campaign: &Campaign,
+        index: usize,
+        step: &Step,
+        at: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        let channel = campaign.route(step, |seg| seg.matches(contact, at));
+        let next = NewAttempt {
+            run_id: from.run_id,
+            contact_id: from.contact_id,
+            step: step.id.clone(),
+            step_index: index,
+            channel,
+            attempt_no: 1,
+            not_before: at,
+            obligation: from.obligation.clone(),
+            after_attempt: Some(from.id),
+            condition: step.when,
+        };
+        self.store.insert_attempts(&[next], self.now()).await?;
+        Ok(())
+    }
+
+    /// Applies provider events that are due: each once, in the order they happened.
+    #[instrument(skip_all)]
+    pub async fn apply_inbox(&self, now: DateTime<Utc>, limit: i64) -> Result<usize, EngineError> {
+        let items = self.store.inbox_due(now, limit).await?;
+        for item in &items {
+            self.apply(item, now).await?;
+            self.store.inbox_applied(item.id, now).await?;
+        }
+        Ok(items.len())
+    }
+
+    async fn apply(&self, item: &InboxItem, now: DateTime<Utc>) -> Result<(), EngineError> {
+        let Some(attempt) = self.store.attempt_by_key(&item.idempotency_key).await? else {
+            tracing::warn!(provider = %item.provider, event = %item.event_key, "event for an unknown attempt ignored");
+            return Ok(());
+        };
+        let Some(loaded) = self.campaign(&attempt.campaign) else {
+            return Ok(());
+        };
+        let campaign = &loaded.campaign;
+        let Some(contact) = self.store.contact_by_id(attempt.contact_id).await? else {
+            return Ok(());
+        };
+        let at = item.due_at;
+        match &item.report {
+            Report::Reply { text } => {
+                let payload = serde_json::json!({ "text": text });
+                if ledger::is_opt_out(text, &self.settings.opt_out_keywords) {
+                    self.store
+                        .record_event(attempt.id, "opted_out", None, &payload, at, now)
+                        .await?;
+                    self.opt_out(&attempt, &contact, campaign, now).await?;
+                } else {
+                    self.store
+                        .record_event(attempt.id, "replied", None, &payload, at, now)
+                        .await?;
+                    self.store.set_connected(attempt.id, now).await?;
+                    self.outcome_rules(&attempt, &contact, campaign, Outcome::Replied, now)
+                        .await?;
+                }
+            }
+            Report::Outcome { outcome, detail } => {
+                let payload = serde_json::Value::Null;
+                self.store
+                    .record_event(
+                        attempt.id,
+                        outcome.as_str(),
+                        detail.as_deref(),
+                        &payload,
+                        at,
+                        now,
+                    )
+                    .await?;
+                if *outcome == Outcome::OptedOut {
+                    return self.opt_out(&attempt, &contact, campaign, now).await;
+                }
+                if ledger::is_final(*outcome, attempt.channel) {
+                    self.close_with(&attempt, campaign, &contact, *outcome, now)
+                        .await?;
+                } else {
+                    if ledger::is_connection(*outcome) {
+                        self.store.set_connected(attempt.id, now).await?;
+                    }
+                    self.outcome_rules(&attempt, &contact, campaign, *outcome, now)
+                        .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes an attempt with a final outcome (once), then applies what the campaign's
+    /// rules make of it: retry, unreachable, the next step, tags.
+    async fn close_with(
+        &self,
+        attempt: &Attempt,
+        campaign: &Campaign,
+        contact: &Contact,
+        outcome: Outcome,
+        now: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        let connected = attempt.connected || ledger::is_connection(outcome);
+        if !self
+            .store
+            .close_attempt(
+                attempt.id,
+                AttemptState::Done,
+                Some(outcome),
+                connected,
+                None,
+                now,
+            )
+            .await?
+        {
+            return Ok(());
+        }
+        match ledger::after_outcome(campaign, attempt.attempt_no, outcome) {
+            NextMove::Retry { after, attempt_no } => {
+                let retry = NewAttempt {
+                    run_id: attempt.run_id,
+                    contact_id: attempt.contact_id,
+                    step: attempt.step.clone(),
+                    step_index: attempt.step_index,
+                    channel: attempt.channel,
+                    attempt_no,
+                    not_before: now + after,
+                    obligation: attempt.obligation.clone(),
+                    after_attempt: attempt.after_attempt,
+                    condition: None,
+                };
+                self.store.insert_attempts(&[retry], now).await?;
+            }
+            NextMove::Unreachable => {
+                self.store
+                    .record_event(
+                        attempt.id,
+                        "unreachable",
+                        None,
+                        &serde_json::Value::Null,
+                        now,
+                        now,
+                    )
+                    .await?;
+                self.outcome_rules(attempt, contact, campaign, Outcome::Unreachable, now)
+                    .await?;
+            }
+            NextMove::Done => {}
+        }
+        self.outcome_rules(attempt, contact, campaign, outcome, now)
+            .await
+    }
+
+    /// The next step conditioned on this outcome, and the tag rules for it.
+    async fn outcome_rules(
+        &self,
+        attempt: &Attempt,
+        contact: &Contact,
+        campaign: &Campaign,
+        outcome: Outcome,
+        now: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        if let Some(next) = ledger::next_step_on(campaign, attempt.step_index, outcome) {
+            self.queue_step(
+                attempt,
+                contact,
+                campaign,
+                attempt.step_index + 1,
+                next,
+                now + next.after.to_chrono(),
+            )
+            .await?;
+        }
+        for rule in campaign
+            .tag_rules
+            .iter()
+            .filter(|r| r.on == outcome && r.step.as_ref().is_none_or(|s| *s == attempt.step))
+        {
+            if let Some(tag) = &rule.add {
+                let t = Tag {
+                    name: tag.clone(),
+                    source: format!("{}/run {}", campaign.id, attempt.run_id),
+                    expires_at: rule.expires.map(|e| now + e.to_chrono()),
+                };
+                self.store.upsert_tag(contact.id, &t, now).await?;
+            }
+            if let Some(tag) = &rule.remove {
+                self.store.remove_tag(contact.id, tag).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Records an opt-out from the attempt's channel family at once: a suppression entry,
+    /// every queued attempt on that family cancelled (all campaigns), the outcome's rules.
+    async fn opt_out(
+        &self,
+        attempt: &Attempt,
+        contact: &Contact,
+        campaign: &Campaign,
+        now: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        let family = attempt.channel.family();
+        let entry = Suppression {
+            target: SuppressionTarget::Contact(contact.external_id.clone()),
+            kind: SuppressionKind::OptOut,
+            channel: Some(family),
+            reason: format!("opted out by reply to {}", campaign.id),
+            source: format!("{}/run {}", campaign.id, attempt.run_id),
+            created_at: now,
+            expires_at: None,
+        };
+        self.store.upsert_suppressions(&[entry]).await?;
+        // Every later step of this run stops; other campaigns stop on this channel family.
+        let channels: Vec<Channel> = Channel::ALL
+            .into_iter()
+            .filter(|c| c.family() == family)
+            .collect();
+        let mut cancelled = self
+            .store
+            .cancel_queued_for_contact(
+                contact.id,
+                &Channel::ALL,
+                Some(attempt.run_id),
+                "opted_out",
+                now,
+            )
+            .await?;
+        cancelled += self
+            .store
+            .cancel_queued_for_contact(contact.id, &channels, None, "opted_out", now)
+            .await?;
+        tracing::info!(contact = %contact.display_masked(), family = family.as_str(), cancelled, "opted out");
+        if !self
+            .store
+            .close_attempt(
+                attempt.id,
+                AttemptState::Done,
+                Some(Outcome::OptedOut),
+                true,
+                None,
+                now,
+            )
+            .await?
+        {
+            // Already final (delivered, replied): the opt-out still counts for tags.
+            self.outcome_rules(attempt, contact, campaign, Outcome::OptedOut, now)
+                .await?;
+            return Ok(());
+        }
+        self.outcome_rules(attempt, contact, campaign, Outcome::OptedOut, now)
+            .await
+    }
+
+    /// Closes runs that have nothing open any more, with their tally as the summary.
+    pub async fn finish_runs(&self, now: DateTime<Utc>) -> Result<usize, EngineError> {
+        let mut finished = 0;
+        for run in self.store.running_runs().await? {
+            if self.store.open_attempts(run.id).await? > 0 {
+                continue;
+            }
+            let tally = self.store.run_tally(run.id).await?;
+            let mut summary = run.summary.clone();
+            summary["tally"] = serde_json::to_value(&tally).expect("tally serialises");
+            self.store
+                .finish_run(run.id, "finished", &summary, now)
+                .await?;
+            finished += 1;
+        }
+        Ok(finished)
+    }
+}
+
+enum Dispatched {
+    Sent,
+    Rescheduled,
+    Skipped,
+}

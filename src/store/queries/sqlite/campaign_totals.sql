@@ -1,0 +1,12 @@
+-- ?2: JSON array of the outcomes that count as a conversion for this campaign.
+SELECT
+    COUNT(DISTINCT a.contact_id) AS contacts,
+    COUNT(DISTINCT CASE WHEN a.sent_at IS NOT NULL THEN a.contact_id END) AS attempted,
+    COUNT(DISTINCT CASE WHEN a.connected = 1 THEN a.contact_id END) AS reached,
+    COUNT(DISTINCT CASE WHEN a.outcome IN (SELECT value FROM json_each(?2)) THEN a.contact_id END) AS converted,
+    SUM(CASE WHEN a.sent_at IS NOT NULL THEN 1 ELSE 0 END) AS sent,
+    SUM(CASE WHEN a.channel = 'agent' AND a.connected = 1 THEN 1 ELSE 0 END) AS agent_calls,
+    COUNT(DISTINCT r.id) AS runs
+FROM attempts a
+JOIN runs r ON r.id = a.run_id
+WHERE r.campaign = ?1

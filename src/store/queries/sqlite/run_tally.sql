@@ -1,0 +1,7 @@
+-- Attempts of a run by step, channel, state and outcome.
+SELECT step, channel, state, COALESCE(outcome, reason, '') AS result, COUNT(*) AS n,
+       SUM(connected) AS connected
+FROM attempts
+WHERE run_id = ?1
+GROUP BY step, channel, state, result
+ORDER BY MIN(step_index), channel, state, result

@@ -1,0 +1,1 @@
+UPDATE runs SET summary = ?2 WHERE id = ?1

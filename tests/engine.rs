@@ -1,0 +1,488 @@
+//! The engine over virtual time, against a real SQLite file and the simulated provider:
+//! sequences advance by outcomes, opt-outs stop everything, callbacks apply once, closed
+//! windows reschedule, pauses hold sends, retries follow the policy. No sleeps: the virtual
+//! clock jumps to the next due moment.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use herald::catalog::{Catalog, Known};
+use herald::clock::{Clock, VirtualClock};
+use herald::config::{Overrides, Settings};
+use herald::domain::ledger::{AttemptState, Report};
+use herald::domain::outcome::Outcome;
+use herald::engine::{Engine, Scope};
+use herald::import::{ContactImport, import_contacts};
+use herald::store::{SqliteStore, Store};
+
+struct World {
+    _dir: tempfile::TempDir,
+    engine: Engine<SqliteStore>,
+    clock: VirtualClock,
+}
+
+/// Monday 2026-11-30, 08:00 UTC (London is on GMT).
+fn monday() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 30, 8, 0, 0).unwrap()
+}
+
+async fn world(campaign: &str, sim: &str, contacts: &str) -> World {
+    let dir = tempfile::tempdir().unwrap();
+    herald::examples::write_all(dir.path(), true).unwrap();
+    let config = std::fs::read_to_string(dir.path().join("herald.toml")).unwrap();
+    std::fs::write(
+        dir.path().join("herald.toml"),
+        format!("{config}\n[sim]\n{sim}\n"),
+    )
+    .unwrap();
+    for f in [
+        "collections_reminder",
+        "nps_after_repair",
+        "winter_promotion",
+    ] {
+        std::fs::remove_file(dir.path().join(format!("jobs/{f}.toml"))).unwrap();
+    }
+    std::fs::write(dir.path().join("jobs/test.toml"), campaign).unwrap();
+    let settings = Settings::load(&Overrides {
+        config: Some(dir.path().join("herald.toml")),
+        database_url: None,
+    })
+    .unwrap();
+    let store = SqliteStore::open(&settings.database_url, true)
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let options = ContactImport {
+        list: Some("people".into()),
+        default_region: Some("GB".into()),
+        attributes: settings.attributes.clone(),
+    };
+    let report = import_contacts(
+        &store,
+        contacts.as_bytes(),
+        &options,
+        monday(),
+        |e| panic!("bad row {e:?}"),
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert!(report.written.inserted > 0);
+    let known = Known {
+        attributes: store.attribute_keys().await.unwrap(),
+        tags: store.tag_names().await.unwrap(),
+    };
+    let catalog = Catalog::load(std::slice::from_ref(&settings.jobs_dir), &settings, &known);
+    assert_eq!(catalog.errors(), 0, "{:#?}", catalog.diagnostics);
+    let clock = VirtualClock::new(monday());
+    let engine = Engine::simulated(
+        store,
+        catalog,
+        settings,
+        Arc::new(clock.clone()),
+        Scope::All,
+    );
+    World {
+        _dir: dir,
+        engine,
+        clock,
+    }
+}
+
+impl World {
+    async fn run_for(&self, d: Duration) {
+        self.engine
+            .simulate(&self.clock, self.clock.now() + d)
+            .await
+            .unwrap();
+    }
+
+    async fn attempts(&self, external_id: &str) -> Vec<herald::domain::ledger::Attempt> {
+        let c = self
+            .engine
+            .store
+            .contact(external_id)
+            .await
+            .unwrap()
+            .unwrap();
+        let mut all = Vec::new();
+        for run in self.engine.store.runs(None, 100).await.unwrap() {
+            all.extend(
+                self.engine
+                    .store
+                    .attempts_of_contact_in_run(run.id, c.id)
+                    .await
+                    .unwrap(),
+            );
+        }
+        all.sort_by_key(|a| a.id);
+        all
+    }
+}
+
+const SEQUENCE: &str = r#"kind = "collection"
+[audience]
+lists = ["people"]
+[schedule]
+once = 2026-11-30T09:00:00Z
+[windows.sms]
+hours = "09:00-20:00"
+[[steps]]
+id = "sms"
+channel = "sms"
+template = "payment_reminder"
+[[steps]]
+id = "bot"
+channel = "voice_bot"
+flow = "collections_v1"
+after = "48h"
+when = "no_reply"
+[[steps]]
+id = "human"
+channel = "agent"
+when = "handed_off"
+[retry.busy]
+after = "15m"
+max = 3
+[[tags]]
+on = "promise_to_pay"
+add = "promise_to_pay"
+expires = "14d"
+[[tags]]
+on = "unreachable"
+add = "unreachable"
+"#;
+
+const ONE: &str = "external_id,first_name,phone,balance,debt_id\nA1,Ana,+447400100001,120,D1\n";
+
+#[tokio::test]
+async fn an_sms_then_voice_bot_then_agent_sequence_advances_by_outcomes() {
+    // Every SMS is delivered and never answered; every call is answered; the bot hands
+    // every call to a human, who gets a promise to pay.
+    let w = world(SEQUENCE, "sms_delivered = 1.0\nsms_reply = 0.0\ncall_answer = 1.0\nbot_handoff = 1.0\npromise_to_pay = 1.0\npaid = 0.0", ONE).await;
+    w.run_for(Duration::days(4)).await;
+    let a = w.attempts("A1").await;
+    let steps: Vec<(&str, AttemptState, Option<Outcome>)> = a
+        .iter()
+        .map(|x| (x.step.as_str(), x.state, x.outcome))
+        .collect();
+    assert_eq!(
+        steps,
+        vec![
+            ("sms", AttemptState::Done, Some(Outcome::Delivered)),
+            ("bot", AttemptState::Done, Some(Outcome::HandedOff)),
+            ("human", AttemptState::Done, Some(Outcome::PromiseToPay)),
+        ]
+    );
+    let sms_sent = a[0].sent_at.unwrap();
+    assert_eq!(
+        sms_sent,
+        Utc.with_ymd_and_hms(2026, 11, 30, 9, 0, 0).unwrap()
+    );
+    assert!(
+        a[1].sent_at.unwrap() >= sms_sent + Duration::hours(48),
+        "the bot waits 48h after the SMS"
+    );
+    assert!(a[2].sent_at.unwrap() > a[1].sent_at.unwrap());
+    let c = w.engine.store.contact("A1").await.unwrap().unwrap();
+    assert!(
+        c.tags.iter().any(|t| t.name == "promise_to_pay"),
+        "{:?}",
+        c.tags
+    );
+    let runs = w.engine.store.runs(None, 10).await.unwrap();
+    assert_eq!(runs[0].state, "finished");
+}
+
+#[tokio::test]
+async fn a_reply_stops_the_no_reply_step() {
+    let w = world(
+        SEQUENCE,
+        "sms_delivered = 1.0\nsms_reply = 1.0\nsms_opt_out = 0.0\ncall_answer = 1.0",
+        ONE,
+    )
+    .await;
+    w.run_for(Duration::days(4)).await;
+    let a = w.attempts("A1").await;
+    assert_eq!(a.len(), 2, "{a:#?}");
+    assert_eq!(
+        (a[1].step.as_str(), a[1].state, a[1].reason.as_deref()),
+        ("bot", AttemptState::Skipped, Some("condition_not_met"))
+    );
+    assert!(a[1].sent_at.is_none());
+}
+
+#[tokio::test]
+async fn a_stop_reply_stops_every_later_step_and_opts_out() {
+    let w = world(
+        SEQUENCE,
+        "sms_delivered = 1.0\nsms_reply = 1.0\nsms_opt_out = 1.0\ncall_answer = 1.0",
+        ONE,
+    )
+    .await;
+    w.run_for(Duration::days(4)).await;
+    let a = w.attempts("A1").await;
+    assert_eq!(a[0].outcome, Some(Outcome::Delivered));
+    let later: Vec<_> = a.iter().skip(1).collect();
+    assert!(
+        later.iter().all(|x| x.sent_at.is_none()
+            && matches!(x.state, AttemptState::Cancelled | AttemptState::Skipped)),
+        "{later:#?}"
+    );
+    let c = w.engine.store.contact("A1").await.unwrap().unwrap();
+    let entries = w
+        .engine
+        .store
+        .suppressions_for(std::slice::from_ref(&c))
+        .await
+        .unwrap();
+    assert!(
+        entries
+            .iter()
+            .any(|s| s.kind == herald::domain::contact::SuppressionKind::OptOut),
+        "{entries:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_duplicated_callback_is_applied_once() {
+    let w = world(SEQUENCE, "sms_delivered = 0.0\ncall_answer = 1.0", ONE).await;
+    // Plan and send the SMS (the simulator reports it failed later).
+    w.clock
+        .set(Utc.with_ymd_and_hms(2026, 11, 30, 9, 0, 0).unwrap());
+    w.engine.tick().await.unwrap();
+    let a = w.attempts("A1").await;
+    let key = a[0].idempotency_key.clone();
+    let now = w.clock.now();
+    let reply = Report::Reply {
+        text: "I paid yesterday".into(),
+    };
+    let items = vec![("prov-evt-1".to_string(), key.clone(), reply, now)];
+    assert_eq!(
+        w.engine
+            .store
+            .inbox_push("http-sms", &items, now)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        w.engine
+            .store
+            .inbox_push("http-sms", &items, now)
+            .await
+            .unwrap(),
+        0,
+        "the repeat is not stored"
+    );
+    // A second copy under another event key: the attempt is closed once.
+    let delivered = Report::Outcome {
+        outcome: Outcome::Delivered,
+        detail: None,
+    };
+    w.engine
+        .store
+        .inbox_push(
+            "http-sms",
+            &[
+                ("d1".into(), key.clone(), delivered.clone(), now),
+                ("d2".into(), key.clone(), delivered, now),
+            ],
+            now,
+        )
+        .await
+        .unwrap();
+    w.engine.apply_inbox(now, 100).await.unwrap();
+    let events = w
+        .engine
+        .store
+        .events_of_contact(a[0].contact_id, 100)
+        .await
+        .unwrap();
+    let replies = events.iter().filter(|e| e["kind"] == "replied").count();
+    assert_eq!(replies, 1, "{events:#?}");
+    let after = w.attempts("A1").await;
+    assert_eq!(after[0].outcome, Some(Outcome::Delivered));
+    assert_eq!(
+        after.iter().filter(|x| x.step == "bot").count(),
+        1,
+        "the next step is queued once: {after:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_contact_whose_window_closes_before_the_send_is_sent_next_morning_not_now() {
+    let late = SEQUENCE.replace("once = 2026-11-30T09:00:00Z", "once = 2026-11-30T19:58:00Z");
+    let w = world(&late, "sms_delivered = 1.0\nsms_reply = 0.0", ONE).await;
+    // Plan at 19:58, then the dispatcher comes back only at 20:05 (a slow provider, a restart).
+    w.clock
+        .set(Utc.with_ymd_and_hms(2026, 11, 30, 19, 58, 0).unwrap());
+    w.engine.plan_due_runs(w.clock.now()).await.unwrap();
+    w.clock
+        .set(Utc.with_ymd_and_hms(2026, 11, 30, 20, 5, 0).unwrap());
+    let work = w.engine.tick().await.unwrap();
+    assert_eq!((work.sent, work.rescheduled), (0, 1));
+    let a = w.attempts("A1").await;
+    assert_eq!(
+        a[0].not_before,
+        Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap()
+    );
+    assert_eq!(a[0].reason.as_deref(), Some("outside_window"));
+    w.run_for(Duration::hours(20)).await;
+    let a = w.attempts("A1").await;
+    assert_eq!(
+        a[0].sent_at,
+        Some(Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap())
+    );
+}
+
+#[tokio::test]
+async fn a_dnc_entry_recorded_after_planning_stops_the_send() {
+    let w = world(SEQUENCE, "sms_delivered = 1.0", ONE).await;
+    w.clock
+        .set(Utc.with_ymd_and_hms(2026, 11, 30, 9, 0, 0).unwrap());
+    w.engine.plan_due_runs(w.clock.now()).await.unwrap();
+    let c = w.engine.store.contact("A1").await.unwrap().unwrap();
+    let entry = herald::import::suppression_entry(
+        c.phone.as_ref().map(|p| p.as_str()),
+        None,
+        None,
+        herald::domain::contact::SuppressionKind::Dnc,
+        None,
+        "complaint",
+        "test",
+        None,
+        None,
+        w.clock.now(),
+    )
+    .unwrap();
+    w.engine.store.upsert_suppressions(&[entry]).await.unwrap();
+    w.run_for(Duration::days(3)).await;
+    let a = w.attempts("A1").await;
+    assert_eq!(
+        (a.len(), a[0].state, a[0].reason.as_deref()),
+        (1, AttemptState::Skipped, Some("dnc"))
+    );
+}
+
+#[tokio::test]
+async fn pause_and_resume_send_nothing_twice() {
+    let mut csv = String::from("external_id,phone,balance,debt_id\n");
+    for i in 0..30 {
+        csv.push_str(&format!("P{i},+4474001{i:05},10,D{i}\n"));
+    }
+    let slow = SEQUENCE.replace(
+        "[windows.sms]",
+        "[rate_limits]\nsms = \"10/h\"\n\n[windows.sms]",
+    );
+    let w = world(
+        &slow,
+        "sms_delivered = 1.0\nsms_reply = 1.0\nsms_opt_out = 0.0",
+        &csv,
+    )
+    .await;
+    w.clock
+        .set(Utc.with_ymd_and_hms(2026, 11, 30, 9, 0, 0).unwrap());
+    w.engine.tick().await.unwrap();
+    w.run_for(Duration::minutes(70)).await;
+    w.engine
+        .store
+        .set_campaign_state("test", "paused", w.clock.now())
+        .await
+        .unwrap();
+    let sent_before: usize = count_sent(&w).await;
+    assert!((10..30).contains(&sent_before), "{sent_before}");
+    // Hours pass while paused: nothing is sent.
+    w.clock.set(w.clock.now() + Duration::hours(3));
+    w.engine.run_until_idle().await.unwrap();
+    assert_eq!(count_sent(&w).await, sent_before);
+    w.engine
+        .store
+        .set_campaign_state("test", "active", w.clock.now())
+        .await
+        .unwrap();
+    w.run_for(Duration::days(1)).await;
+    assert_eq!(count_sent(&w).await, 30, "everyone once, nobody twice");
+}
+
+async fn count_sent(w: &World) -> usize {
+    let mut n = 0;
+    for i in 0..30 {
+        n += w
+            .attempts(&format!("P{i}"))
+            .await
+            .iter()
+            .filter(|a| a.step == "sms" && a.sent_at.is_some())
+            .count();
+    }
+    n
+}
+
+#[tokio::test]
+async fn busy_calls_are_retried_by_the_policy_then_tagged_unreachable() {
+    let calls = r#"kind = "collection"
+[audience]
+lists = ["people"]
+[schedule]
+once = 2026-11-30T10:00:00Z
+[[steps]]
+id = "call"
+channel = "voice_bot"
+flow = "f"
+[retry.busy]
+after = "15m"
+max = 3
+[[tags]]
+on = "unreachable"
+add = "unreachable"
+"#;
+    let w = world(calls, "call_answer = 0.0\ncall_busy = 1.0", ONE).await;
+    w.run_for(Duration::days(1)).await;
+    let a = w.attempts("A1").await;
+    assert_eq!(
+        a.iter().map(|x| x.attempt_no).collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
+    assert!(a.iter().all(|x| x.outcome == Some(Outcome::Busy)));
+    let gaps: Vec<i64> = a
+        .windows(2)
+        .map(|p| (p[1].sent_at.unwrap() - p[0].sent_at.unwrap()).num_minutes())
+        .collect();
+    assert!(
+        gaps.iter().all(|g| (15..=17).contains(g)),
+        "15 minutes apart (plus ring time): {gaps:?}"
+    );
+    let c = w.engine.store.contact("A1").await.unwrap().unwrap();
+    assert!(c.tags.iter().any(|t| t.name == "unreachable"));
+}
+
+#[tokio::test]
+async fn an_occurrence_missed_while_no_daemon_ran_is_recorded_not_sent_late() {
+    let daily = SEQUENCE.replace(
+        "once = 2026-11-30T09:00:00Z",
+        "cron = \"0 9 * * *\"\ntimezone = \"Europe/London\"",
+    );
+    let w = world(
+        &daily,
+        "sms_delivered = 1.0\nsms_reply = 1.0\nsms_opt_out = 0.0",
+        ONE,
+    )
+    .await;
+    w.clock
+        .set(Utc.with_ymd_and_hms(2026, 11, 30, 9, 0, 0).unwrap());
+    w.engine.run_until_idle().await.unwrap();
+    // No daemon for two days; it comes back on Wednesday at 09:30, within the 1h grace.
+    w.clock
+        .set(Utc.with_ymd_and_hms(2026, 12, 2, 9, 30, 0).unwrap());
+    w.engine.run_until_idle().await.unwrap();
+    let runs = w.engine.store.runs(Some("test"), 10).await.unwrap();
+    let states: Vec<(String, String)> = runs
+        .iter()
+        .rev()
+        .map(|r| (r.occurrence.format("%m-%d").to_string(), r.state.clone()))
+        .collect();
+    assert_eq!(states[0], ("11-30".to_string(), "finished".to_string()));
+    assert_eq!(states[1], ("12-01".to_string(), "missed".to_string()));
+    assert_eq!(states[2].0, "12-02");
+    assert_ne!(states[2].1, "missed");
+}
