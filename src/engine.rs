@@ -27,7 +27,7 @@ use crate::domain::campaign::{Campaign, Step};
 use crate::domain::contact::{Contact, Suppression, SuppressionKind, SuppressionTarget, Tag};
 use crate::domain::ledger::{self, Attempt, AttemptState, InboxItem, NewAttempt, NextMove, Report};
 use crate::domain::outcome::Outcome;
-use crate::domain::policy::{self, Verdict};
+use crate::domain::policy::{self, PastAttempt, Verdict};
 use crate::domain::values::Channel;
 use crate::planning;
 use crate::store::{Store, StoreError};
@@ -36,6 +36,16 @@ use crate::store::{Store, StoreError};
 pub const BATCH: i64 = 200;
 /// How long a claimed attempt may stay in `sending` before it is taken to be abandoned.
 pub const LEASE: Duration = Duration::minutes(5);
+
+/// Simulated time moves in steps of at least this: an event is handled up to this late.
+pub const SIM_RESOLUTION: Duration = Duration::seconds(60);
+
+fn round_up(t: DateTime<Utc>, step: Duration) -> DateTime<Utc> {
+    let s = step.num_seconds();
+    let secs = t.timestamp();
+    let rounded = secs + (s - secs.rem_euclid(s)) % s;
+    DateTime::from_timestamp(rounded, 0).unwrap_or(t)
+}
 
 /// How much one step did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -85,6 +95,10 @@ pub struct Engine<S: Store> {
     providers: BTreeMap<Channel, Provider>,
     clock: Arc<dyn Clock>,
     scope: Scope,
+    /// Per campaign, the next schedule occurrence after the last check (`None`: the
+    /// schedule has ended), so idle ticks ask the store nothing about schedules. A paused
+    /// campaign's entry is not advanced, so it is looked at again until it resumes.
+    next_fire: std::sync::Mutex<BTreeMap<String, Option<DateTime<Utc>>>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -113,6 +127,7 @@ impl<S: Store> Engine<S> {
             providers,
             clock,
             scope,
+            next_fire: Default::default(),
         }
     }
 
@@ -141,7 +156,9 @@ impl<S: Store> Engine<S> {
         };
         work.events_applied += self.apply_inbox(now, BATCH).await?;
         work += self.dispatch_due(now, BATCH).await?;
-        work.runs_finished += self.finish_runs(now).await?;
+        if work.any() {
+            work.runs_finished += self.finish_runs(now).await?;
+        }
         Ok(work)
     }
 
@@ -176,7 +193,11 @@ impl<S: Store> Engine<S> {
             }
             let now = clock.now();
             match self.next_wakeup(now).await? {
-                Some(t) if t <= until => clock.set(t.max(now + Duration::seconds(1))),
+                // Jump to the next due moment, rounded up to the simulation's resolution so
+                // that events a few seconds apart are handled in one tick.
+                Some(t) if t <= until => {
+                    clock.set(round_up(t.max(now + Duration::seconds(1)), SIM_RESOLUTION))
+                }
                 _ => return Ok(total),
             }
         }
@@ -189,8 +210,9 @@ impl<S: Store> Engine<S> {
         now: DateTime<Utc>,
     ) -> Result<Option<DateTime<Utc>>, EngineError> {
         let mut next = self.store.next_due().await?;
+        let states = self.store.campaign_states().await?;
         for c in self.scheduled() {
-            if self.store.campaign_state(&c.campaign.id).await? != "active" {
+            if states.get(&c.campaign.id).is_some_and(|s| s != "active") {
                 continue;
             }
             if let Some(t) = c
@@ -209,11 +231,25 @@ impl<S: Store> Engine<S> {
     /// `missed` runs, not sent late.
     #[instrument(skip_all)]
     pub async fn plan_due_runs(&self, now: DateTime<Utc>) -> Result<usize, EngineError> {
+        // Nothing can be due before the earliest known next occurrence: skip the queries.
+        {
+            let fire = self.next_fire.lock().expect("lock");
+            if fire.len() >= self.scheduled().count()
+                && fire.values().all(|t| t.is_none_or(|t| t > now))
+            {
+                return Ok(0);
+            }
+        }
         let mut planned = 0;
         let grace = self.settings.catch_up.to_chrono();
+        let states = self.store.campaign_states().await?;
         for loaded in self.scheduled() {
             let c = &loaded.campaign;
-            if self.store.campaign_state(&c.id).await? != "active" {
+            let cached = self.next_fire.lock().expect("lock").get(&c.id).copied();
+            if cached.is_some_and(|t| t.is_none_or(|t| t > now)) {
+                continue;
+            }
+            if states.get(&c.id).is_some_and(|s| s != "active") {
                 continue;
             }
             let from = match self.store.last_occurrence(&c.id).await? {
@@ -229,6 +265,10 @@ impl<S: Store> Engine<S> {
                 due.push(occ);
                 t = occ + Duration::seconds(1);
             }
+            self.next_fire.lock().expect("lock").insert(
+                c.id.clone(),
+                c.schedule.next_occurrence(now + Duration::seconds(1)),
+            );
             let Some(latest) = due.pop() else { continue };
             let version = self
                 .store
@@ -283,8 +323,33 @@ impl<S: Store> Engine<S> {
     #[instrument(skip_all)]
     pub async fn dispatch_due(&self, now: DateTime<Utc>, limit: i64) -> Result<Work, EngineError> {
         let mut work = Work::default();
-        for attempt in self.store.claim_due(now, limit).await? {
-            match self.dispatch_one(&attempt, now).await? {
+        let batch = self.store.claim_due(now, limit).await?;
+        if batch.is_empty() {
+            return Ok(work);
+        }
+        // What the checks need for the whole batch, in a handful of queries.
+        let mut contact_ids: Vec<i64> = batch.iter().map(|a| a.contact_id).collect();
+        contact_ids.sort_unstable();
+        contact_ids.dedup();
+        let mut run_ids: Vec<i64> = batch.iter().map(|a| a.run_id).collect();
+        run_ids.sort_unstable();
+        run_ids.dedup();
+        let contacts: Vec<Contact> = self.store.contacts_by_ids(&contact_ids).await?;
+        let suppressions = self.store.suppressions_for(&contacts).await?;
+        let mut ctx = BatchContext {
+            history: self
+                .store
+                .history_for(&contact_ids, now - Duration::days(31))
+                .await?,
+            earlier: self
+                .store
+                .attempts_of_contacts_in_runs(&run_ids, &contact_ids)
+                .await?,
+            contacts: contacts.into_iter().map(|c| (c.id, c)).collect(),
+            suppressions,
+        };
+        for attempt in &batch {
+            match self.dispatch_one(attempt, &mut ctx, now).await? {
                 Dispatched::Sent => work.sent += 1,
                 Dispatched::Rescheduled => work.rescheduled += 1,
                 Dispatched::Skipped => work.skipped += 1,
@@ -293,88 +358,75 @@ impl<S: Store> Engine<S> {
         Ok(work)
     }
 
+    async fn skip(
+        &self,
+        attempt: &Attempt,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Dispatched, EngineError> {
+        self.store
+            .close_attempt(
+                attempt.id,
+                AttemptState::Skipped,
+                None,
+                false,
+                Some(reason),
+                now,
+            )
+            .await?;
+        self.store
+            .record_event(
+                attempt.id,
+                "skipped",
+                Some(reason),
+                &serde_json::Value::Null,
+                now,
+                now,
+            )
+            .await?;
+        Ok(Dispatched::Skipped)
+    }
+
     #[instrument(skip_all, fields(campaign = %attempt.campaign, run = attempt.run_id, attempt = attempt.id))]
     async fn dispatch_one(
         &self,
         attempt: &Attempt,
+        ctx: &mut BatchContext,
         now: DateTime<Utc>,
     ) -> Result<Dispatched, EngineError> {
-        let skip = |reason: &'static str| async move {
-            self.store
-                .close_attempt(
-                    attempt.id,
-                    AttemptState::Skipped,
-                    None,
-                    false,
-                    Some(reason),
-                    now,
-                )
-                .await?;
-            self.store
-                .record_event(
-                    attempt.id,
-                    "skipped",
-                    Some(reason),
-                    &serde_json::Value::Null,
-                    now,
-                    now,
-                )
-                .await?;
-            Ok::<_, EngineError>(Dispatched::Skipped)
-        };
         let Some(loaded) = self.campaign(&attempt.campaign) else {
-            return skip("campaign_not_loaded").await;
+            return self.skip(attempt, "campaign_not_loaded", now).await;
         };
         let campaign = &loaded.campaign;
-        if self.store.campaign_state(&campaign.id).await? == "cancelled" {
-            self.store
-                .close_attempt(
-                    attempt.id,
-                    AttemptState::Cancelled,
-                    None,
-                    false,
-                    Some("campaign_cancelled"),
-                    now,
-                )
-                .await?;
-            return Ok(Dispatched::Skipped);
-        }
-        let Some(contact) = self.store.contact_by_id(attempt.contact_id).await? else {
-            return skip("contact_deleted").await;
+        let Some(contact) = ctx.contacts.get(&attempt.contact_id) else {
+            return self.skip(attempt, "contact_deleted", now).await;
         };
-        let earlier = self
-            .store
-            .attempts_of_contact_in_run(attempt.run_id, attempt.contact_id)
-            .await?;
+        let earlier: Vec<&Attempt> = ctx
+            .earlier
+            .iter()
+            .filter(|a| {
+                a.run_id == attempt.run_id
+                    && a.contact_id == attempt.contact_id
+                    && a.id != attempt.id
+            })
+            .collect();
         // An opt-out in this run stops every later step, whatever its channel.
         if earlier.iter().any(|a| a.outcome == Some(Outcome::OptedOut)) {
-            return skip("opted_out").await;
+            return self.skip(attempt, "opted_out", now).await;
         }
         // A `no_reply` step goes only to those who did not answer the step before.
-        if attempt.condition == Some(Outcome::NoReply) {
-            let answered = earlier.iter().any(|a| {
+        if attempt.condition == Some(Outcome::NoReply)
+            && earlier.iter().any(|a| {
                 a.step_index < attempt.step_index
                     && (a.connected || a.outcome == Some(Outcome::Replied))
-            });
-            if answered {
-                return skip("condition_not_met").await;
-            }
+            })
+        {
+            return self.skip(attempt, "condition_not_met", now).await;
         }
         let Some(step) = campaign.steps.get(attempt.step_index) else {
-            return skip("step_removed").await;
+            return self.skip(attempt, "step_removed", now).await;
         };
         // The policy again, at send time: suppressions, consent, window, caps.
-        let suppressions = self
-            .store
-            .suppressions_for(std::slice::from_ref(&contact))
-            .await?;
-        let since = now - Duration::days(31);
-        let history = self
-            .store
-            .history_for(&[contact.id], since)
-            .await?
-            .remove(&contact.id)
-            .unwrap_or_default();
         let window = self
             .settings
             .policy
@@ -387,14 +439,19 @@ impl<S: Store> Engine<S> {
             .chain(campaign.caps.iter())
             .cloned()
             .collect();
+        let history = ctx
+            .history
+            .get(&contact.id)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
         let question = policy::Question {
-            contact: &contact,
+            contact,
             channel: attempt.channel,
             kind: campaign.kind,
             window: &window,
             caps: &caps,
-            history: &history,
-            suppressions: &suppressions,
+            history,
+            suppressions: &ctx.suppressions,
             default_timezone: self.settings.default_timezone,
             now,
         };
@@ -406,41 +463,43 @@ impl<S: Store> Engine<S> {
                     .await?;
                 return Ok(Dispatched::Rescheduled);
             }
-            Verdict::Never { reason } => return skip(reason.code()).await,
+            Verdict::Never { reason } => return self.skip(attempt, reason.code(), now).await,
         }
         let rendered = match &step.template {
-            Some(name) => match self.catalog.templates.render(
-                attempt.channel,
-                name,
-                &contact,
-                Some(campaign),
-                Some(&step.id),
-                &self.settings.default_locale,
-            ) {
-                Ok(r) => Some(r),
-                Err(e) => {
-                    self.store
-                        .record_event(
-                            attempt.id,
-                            "failed",
-                            Some(&e),
-                            &serde_json::Value::Null,
-                            now,
-                            now,
-                        )
-                        .await?;
-                    self.close_with(attempt, campaign, &contact, Outcome::Failed, now)
-                        .await?;
-                    return Ok(Dispatched::Skipped);
+            Some(name) => {
+                match self.catalog.templates.render(
+                    attempt.channel,
+                    name,
+                    contact,
+                    Some(campaign),
+                    Some(&step.id),
+                    &self.settings.default_locale,
+                ) {
+                    Ok(r) => Some(r),
+                    Err(e) => {
+                        self.store
+                            .record_event(
+                                attempt.id,
+                                "failed",
+                                Some(&e),
+                                &serde_json::Value::Null,
+                                now,
+                                now,
+                            )
+                            .await?;
+                        self.close_with(attempt, campaign, contact, Outcome::Failed, now)
+                            .await?;
+                        return Ok(Dispatched::Skipped);
+                    }
                 }
-            },
+            }
             None => None,
         };
         let flow = self.flow_of(campaign, step, attempt.channel);
         let provider = &self.providers[&attempt.channel];
         let out = Outbound {
             attempt,
-            contact: &contact,
+            contact,
             message: rendered.as_ref(),
             flow,
             campaign_kind: campaign.kind,
@@ -454,8 +513,20 @@ impl<S: Store> Engine<S> {
                 {
                     return Ok(Dispatched::Skipped);
                 }
+                // Later attempts of this batch see this one in the contact's history (caps).
+                ctx.history
+                    .entry(contact.id)
+                    .or_default()
+                    .push(PastAttempt {
+                        at: now,
+                        channel: attempt.channel,
+                        connected: false,
+                        obligation: attempt.obligation.clone(),
+                    });
+                let payload =
+                    serde_json::json!({ "provider": provider.name(), "ref": receipt.provider_ref });
                 self.store
-                    .record_event(attempt.id, "sent", None, &serde_json::json!({ "provider": provider.name(), "ref": receipt.provider_ref }), now, now)
+                    .record_event(attempt.id, "sent", None, &payload, now, now)
                     .await?;
                 let later: Vec<_> = receipt
                     .later
@@ -467,7 +538,7 @@ impl<S: Store> Engine<S> {
                 if let Some(next) = ledger::timed_next_step(campaign, attempt.step_index) {
                     self.queue_step(
                         attempt,
-                        &contact,
+                        contact,
                         campaign,
                         attempt.step_index + 1,
                         next,
@@ -506,7 +577,7 @@ impl<S: Store> Engine<S> {
                         now,
                     )
                     .await?;
-                self.close_with(attempt, campaign, &contact, Outcome::Failed, now)
+                self.close_with(attempt, campaign, contact, Outcome::Failed, now)
                     .await?;
                 Ok(Dispatched::Skipped)
             }
@@ -566,25 +637,58 @@ impl<S: Store> Engine<S> {
     #[instrument(skip_all)]
     pub async fn apply_inbox(&self, now: DateTime<Utc>, limit: i64) -> Result<usize, EngineError> {
         let items = self.store.inbox_due(now, limit).await?;
+        if items.is_empty() {
+            return Ok(0);
+        }
+        let mut keys: Vec<String> = items.iter().map(|i| i.idempotency_key.clone()).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let mut attempts: BTreeMap<String, Attempt> = self
+            .store
+            .attempts_by_keys(&keys)
+            .await?
+            .into_iter()
+            .map(|a| (a.idempotency_key.clone(), a))
+            .collect();
+        let mut ids: Vec<i64> = attempts.values().map(|a| a.contact_id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let contacts: BTreeMap<i64, Contact> = self
+            .store
+            .contacts_by_ids(&ids)
+            .await?
+            .into_iter()
+            .map(|c| (c.id, c))
+            .collect();
         for item in &items {
-            self.apply(item, now).await?;
+            match attempts.get_mut(&item.idempotency_key) {
+                Some(attempt) => match contacts.get(&attempt.contact_id) {
+                    Some(contact) => self.apply(item, attempt, contact, now).await?,
+                    None => {
+                        tracing::warn!(event = %item.event_key, "event for a deleted contact ignored")
+                    }
+                },
+                None => {
+                    tracing::warn!(provider = %item.provider, event = %item.event_key, "event for an unknown attempt ignored")
+                }
+            }
             self.store.inbox_applied(item.id, now).await?;
         }
         Ok(items.len())
     }
 
-    async fn apply(&self, item: &InboxItem, now: DateTime<Utc>) -> Result<(), EngineError> {
-        let Some(attempt) = self.store.attempt_by_key(&item.idempotency_key).await? else {
-            tracing::warn!(provider = %item.provider, event = %item.event_key, "event for an unknown attempt ignored");
-            return Ok(());
-        };
+    /// Applies one event. `attempt` is kept up to date for later events of the same batch.
+    async fn apply(
+        &self,
+        item: &InboxItem,
+        attempt: &mut Attempt,
+        contact: &Contact,
+        now: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
         let Some(loaded) = self.campaign(&attempt.campaign) else {
             return Ok(());
         };
         let campaign = &loaded.campaign;
-        let Some(contact) = self.store.contact_by_id(attempt.contact_id).await? else {
-            return Ok(());
-        };
         let at = item.due_at;
         match &item.report {
             Report::Reply { text } => {
@@ -593,13 +697,15 @@ impl<S: Store> Engine<S> {
                     self.store
                         .record_event(attempt.id, "opted_out", None, &payload, at, now)
                         .await?;
-                    self.opt_out(&attempt, &contact, campaign, now).await?;
+                    self.opt_out(attempt, contact, campaign, now).await?;
+                    attempt.outcome = Some(Outcome::OptedOut);
                 } else {
                     self.store
                         .record_event(attempt.id, "replied", None, &payload, at, now)
                         .await?;
                     self.store.set_connected(attempt.id, now).await?;
-                    self.outcome_rules(&attempt, &contact, campaign, Outcome::Replied, now)
+                    attempt.connected = true;
+                    self.outcome_rules(attempt, contact, campaign, Outcome::Replied, now)
                         .await?;
                 }
             }
@@ -616,16 +722,23 @@ impl<S: Store> Engine<S> {
                     )
                     .await?;
                 if *outcome == Outcome::OptedOut {
-                    return self.opt_out(&attempt, &contact, campaign, now).await;
+                    self.opt_out(attempt, contact, campaign, now).await?;
+                    attempt.outcome = Some(Outcome::OptedOut);
+                    return Ok(());
                 }
                 if ledger::is_final(*outcome, attempt.channel) {
-                    self.close_with(&attempt, campaign, &contact, *outcome, now)
+                    self.close_with(attempt, campaign, contact, *outcome, now)
                         .await?;
+                    if attempt.outcome.is_none() {
+                        attempt.outcome = Some(*outcome);
+                        attempt.state = AttemptState::Done;
+                    }
                 } else {
                     if ledger::is_connection(*outcome) {
                         self.store.set_connected(attempt.id, now).await?;
+                        attempt.connected = true;
                     }
-                    self.outcome_rules(&attempt, &contact, campaign, *outcome, now)
+                    self.outcome_rules(attempt, contact, campaign, *outcome, now)
                         .await?;
                 }
             }
@@ -797,21 +910,25 @@ impl<S: Store> Engine<S> {
 
     /// Closes runs that have nothing open any more, with their tally as the summary.
     pub async fn finish_runs(&self, now: DateTime<Utc>) -> Result<usize, EngineError> {
-        let mut finished = 0;
-        for run in self.store.running_runs().await? {
-            if self.store.open_attempts(run.id).await? > 0 {
-                continue;
-            }
+        let runs = self.store.finishable_runs().await?;
+        for run in &runs {
             let tally = self.store.run_tally(run.id).await?;
             let mut summary = run.summary.clone();
             summary["tally"] = serde_json::to_value(&tally).expect("tally serialises");
             self.store
                 .finish_run(run.id, "finished", &summary, now)
                 .await?;
-            finished += 1;
         }
-        Ok(finished)
+        Ok(runs.len())
     }
+}
+
+/// What the send-time checks of one dispatch batch read, loaded once for the batch.
+struct BatchContext {
+    contacts: BTreeMap<i64, Contact>,
+    suppressions: Vec<Suppression>,
+    history: BTreeMap<i64, Vec<PastAttempt>>,
+    earlier: Vec<Attempt>,
 }
 
 enum Dispatched {

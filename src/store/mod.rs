@@ -437,4 +437,30 @@ pub trait Store: Send + Sync {
         campaign: &str,
         conversions: &[Outcome],
     ) -> impl Future<Output = Result<CampaignStats, StoreError>> + Send;
+
+    /// Contacts by internal id, tags included.
+    fn contacts_by_ids(
+        &self,
+        ids: &[i64],
+    ) -> impl Future<Output = Result<Vec<Contact>, StoreError>> + Send;
+
+    /// Every attempt of these contacts within these runs.
+    fn attempts_of_contacts_in_runs(
+        &self,
+        run_ids: &[i64],
+        contact_ids: &[i64],
+    ) -> impl Future<Output = Result<Vec<Attempt>, StoreError>> + Send;
+
+    fn attempts_by_keys(
+        &self,
+        keys: &[String],
+    ) -> impl Future<Output = Result<Vec<Attempt>, StoreError>> + Send;
+
+    /// Campaigns whose state has been set, with it (others are `active`).
+    fn campaign_states(
+        &self,
+    ) -> impl Future<Output = Result<BTreeMap<String, String>, StoreError>> + Send;
+
+    /// Running runs with no open attempt left.
+    fn finishable_runs(&self) -> impl Future<Output = Result<Vec<Run>, StoreError>> + Send;
 }

@@ -106,6 +106,11 @@ named_queries!("sqlite":
     campaign_totals,
     campaign_outcomes,
     event_counts,
+    contacts_by_ids,
+    attempts_of_contacts_in_runs,
+    attempts_by_keys,
+    campaign_states,
+    finishable_runs,
 );
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -1269,6 +1274,68 @@ impl Store for SqliteStore {
             outcomes,
             events,
         })
+    }
+
+    async fn contacts_by_ids(&self, ids: &[i64]) -> Result<Vec<Contact>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(QUERIES.contacts_by_ids)
+            .bind(json_array(ids.iter().copied()))
+            .fetch_all(&self.pool)
+            .await
+            .doing("reading contacts")?;
+        let mut contacts = rows
+            .iter()
+            .map(contact_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        self.tags_for(&mut contacts).await?;
+        Ok(contacts)
+    }
+
+    async fn attempts_of_contacts_in_runs(
+        &self,
+        run_ids: &[i64],
+        contact_ids: &[i64],
+    ) -> Result<Vec<Attempt>, StoreError> {
+        if run_ids.is_empty() || contact_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(QUERIES.attempts_of_contacts_in_runs)
+            .bind(json_array(run_ids.iter().copied()))
+            .bind(json_array(contact_ids.iter().copied()))
+            .fetch_all(&self.pool)
+            .await
+            .doing("reading contacts' attempts")?;
+        rows.iter().map(attempt_from_row).collect()
+    }
+
+    async fn attempts_by_keys(&self, keys: &[String]) -> Result<Vec<Attempt>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(QUERIES.attempts_by_keys)
+            .bind(json_array(keys))
+            .fetch_all(&self.pool)
+            .await
+            .doing("reading attempts by key")?;
+        rows.iter().map(attempt_from_row).collect()
+    }
+
+    async fn campaign_states(&self) -> Result<BTreeMap<String, String>, StoreError> {
+        let rows = sqlx::query(QUERIES.campaign_states)
+            .fetch_all(&self.pool)
+            .await
+            .doing("reading campaign states")?;
+        Ok(rows.iter().map(|r| (r.get("id"), r.get("state"))).collect())
+    }
+
+    async fn finishable_runs(&self) -> Result<Vec<Run>, StoreError> {
+        let rows = sqlx::query(QUERIES.finishable_runs)
+            .fetch_all(&self.pool)
+            .await
+            .doing("finding finished runs")?;
+        rows.iter().map(run_from_row).collect()
     }
 }
 
