@@ -173,6 +173,8 @@ pub struct Story {
     pub suppressions: Vec<Suppression>,
     pub steps: Vec<StepStory>,
     pub history: Vec<PastAttempt>,
+    /// What happened to the contact so far, across campaigns (latest 50 events).
+    pub events: Vec<serde_json::Value>,
 }
 
 /// Explains whether, when and why (not) a contact would be contacted by a run at `at`.
@@ -292,5 +294,6 @@ pub async fn explain<S: Store>(
         suppressions,
         steps,
         history,
+        events: store.events_of_contact(contact.id, 50).await?,
     }))
 }

@@ -287,3 +287,57 @@ fn the_demo_runs_from_any_folder_and_plans_every_example() {
         .json();
     assert_eq!(again["plans"][0]["planned"], plans[0]["planned"]);
 }
+
+#[test]
+fn run_until_idle_sends_what_is_due_and_why_tells_what_happened() {
+    let ws = workspace(
+        "external_id,phone,balance\nUK1,+447400100001,10\n",
+        SMS_CAMPAIGN,
+    );
+    for example in [
+        "collections_reminder",
+        "nps_after_repair",
+        "winter_promotion",
+    ] {
+        ws.remove(&format!("jobs/{example}.toml"));
+    }
+    // The schedule fires at 09:00 London; at 09:00 the run is planned and the SMS sent.
+    let first = ws
+        .herald_at(
+            "2026-12-01T09:00:00Z",
+            &["run", "--until-idle", "--format", "json"],
+        )
+        .ok()
+        .json();
+    assert_eq!(
+        (first["runs_planned"].as_u64(), first["sent"].as_u64()),
+        (Some(1), Some(1)),
+        "{first}"
+    );
+    // A minute later the simulated provider's delivery report is applied; nothing is sent twice.
+    let second = ws
+        .herald_at(
+            "2026-12-01T09:01:00Z",
+            &["run", "--until-idle", "--format", "json"],
+        )
+        .ok()
+        .json();
+    assert_eq!(
+        (second["sent"].as_u64(), second["events_applied"].as_u64()),
+        (Some(0), Some(1)),
+        "{second}"
+    );
+    let why = ws
+        .herald_at(
+            "2026-12-01T09:01:00Z",
+            &["why", "UK1", "test", "--at", "2026-12-02T09:00:00Z"],
+        )
+        .ok();
+    assert!(
+        why.stdout.contains("sent") && why.stdout.contains("delivered"),
+        "{}",
+        why.stdout
+    );
+    let runs = ws.herald(&["runs", "list", "--format", "json"]).ok().json();
+    assert_eq!(runs[0]["state"], "finished", "{runs:#}");
+}

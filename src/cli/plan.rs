@@ -255,15 +255,26 @@ pub async fn why(ctx: &Ctx, args: &WhyArgs) -> Result<ExitCode> {
         }
     }
     if story.history.is_empty() {
-        println!("\n  history: no attempts in the cap periods");
+        println!("\n  attempts in the cap periods: none");
+    }
+    if story.events.is_empty() {
+        println!("  what happened so far: nothing yet");
     } else {
-        println!("\n  history:");
-        for h in &story.history {
+        println!("\n  what happened so far:");
+        for e in &story.events {
+            let at = e["at"].as_str().unwrap_or("");
+            let detail = e["detail"]
+                .as_str()
+                .map(|d| format!(" ({d})"))
+                .unwrap_or_default();
             println!(
-                "    {} {}{}",
-                h.at.format("%Y-%m-%d %H:%M UTC"),
-                h.channel,
-                if h.connected { " (connected)" } else { "" }
+                "    {}  {:<22} {} step {} via {} attempt {}{detail}",
+                at.get(..16).unwrap_or(at).replace('T', " "),
+                e["kind"].as_str().unwrap_or(""),
+                e["campaign"].as_str().unwrap_or(""),
+                e["step"].as_str().unwrap_or(""),
+                e["channel"].as_str().unwrap_or(""),
+                e["attempt"]
             );
         }
     }
