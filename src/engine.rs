@@ -231,25 +231,43 @@ impl<S: Store> Engine<S> {
     /// `missed` runs, not sent late.
     #[instrument(skip_all)]
     pub async fn plan_due_runs(&self, now: DateTime<Utc>) -> Result<usize, EngineError> {
+        let mut planned = 0;
+        for (campaign, occurrence) in self.due_occurrences(now).await? {
+            if self
+                .plan_occurrence(&campaign, occurrence, now)
+                .await?
+                .is_some()
+            {
+                planned += 1;
+            }
+        }
+        Ok(planned)
+    }
+
+    /// The occurrences to plan now, one per campaign at most; occurrences missed beyond
+    /// the catch-up grace are recorded as `missed` runs here.
+    pub async fn due_occurrences(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(String, DateTime<Utc>)>, EngineError> {
         // Nothing can be due before the earliest known next occurrence: skip the queries.
         {
             let fire = self.next_fire.lock().expect("lock");
             if fire.len() >= self.scheduled().count()
                 && fire.values().all(|t| t.is_none_or(|t| t > now))
             {
-                return Ok(0);
+                return Ok(Vec::new());
             }
         }
-        let mut planned = 0;
+        let mut out = Vec::new();
         let grace = self.settings.catch_up.to_chrono();
         let states = self.store.campaign_states().await?;
         for loaded in self.scheduled() {
             let c = &loaded.campaign;
             let cached = self.next_fire.lock().expect("lock").get(&c.id).copied();
-            if cached.is_some_and(|t| t.is_none_or(|t| t > now)) {
-                continue;
-            }
-            if states.get(&c.id).is_some_and(|s| s != "active") {
+            if cached.is_some_and(|t| t.is_none_or(|t| t > now))
+                || states.get(&c.id).is_some_and(|s| s != "active")
+            {
                 continue;
             }
             let from = match self.store.last_occurrence(&c.id).await? {
@@ -286,11 +304,28 @@ impl<S: Store> Engine<S> {
                 tracing::warn!(campaign = %c.id, occurrence = %latest, "occurrence missed beyond the catch-up grace");
                 continue;
             }
-            if self.plan_run(loaded, latest, version, now).await?.is_some() {
-                planned += 1;
-            }
+            out.push((c.id.clone(), latest));
         }
-        Ok(planned)
+        Ok(out)
+    }
+
+    /// Plans one occurrence of a campaign (once; a second call finds its run and does nothing).
+    pub async fn plan_occurrence(
+        &self,
+        campaign: &str,
+        occurrence: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<i64>, EngineError> {
+        let Some(loaded) = self.campaign(campaign) else {
+            return Err(EngineError::Campaign(format!(
+                "campaign `{campaign}` is not loaded"
+            )));
+        };
+        let version = self
+            .store
+            .campaign_version(campaign, &loaded.hash, &loaded.source, now)
+            .await?;
+        self.plan_run(loaded, occurrence, version, now).await
     }
 
     /// Plans one occurrence: creates its run (once) and queues its first attempts.
@@ -322,8 +357,18 @@ impl<S: Store> Engine<S> {
     /// renders and sends it, or reschedules or skips it.
     #[instrument(skip_all)]
     pub async fn dispatch_due(&self, now: DateTime<Utc>, limit: i64) -> Result<Work, EngineError> {
-        let mut work = Work::default();
         let batch = self.store.claim_due(now, limit).await?;
+        self.dispatch_claimed(&batch, now).await
+    }
+
+    /// Dispatches attempts this process claimed (state `sending`): the send-time checks,
+    /// then the send, reschedule or skip of each.
+    pub async fn dispatch_claimed(
+        &self,
+        batch: &[Attempt],
+        now: DateTime<Utc>,
+    ) -> Result<Work, EngineError> {
+        let mut work = Work::default();
         if batch.is_empty() {
             return Ok(work);
         }
@@ -348,7 +393,7 @@ impl<S: Store> Engine<S> {
             contacts: contacts.into_iter().map(|c| (c.id, c)).collect(),
             suppressions,
         };
-        for attempt in &batch {
+        for attempt in batch {
             match self.dispatch_one(attempt, &mut ctx, now).await? {
                 Dispatched::Sent => work.sent += 1,
                 Dispatched::Rescheduled => work.rescheduled += 1,

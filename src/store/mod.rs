@@ -463,4 +463,11 @@ pub trait Store: Send + Sync {
 
     /// Running runs with no open attempt left.
     fn finishable_runs(&self) -> impl Future<Output = Result<Vec<Run>, StoreError>> + Send;
+
+    /// The attempts among `ids` still held by the claim made at `claimed_at`.
+    fn attempts_claimed(
+        &self,
+        ids: &[i64],
+        claimed_at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<Attempt>, StoreError>> + Send;
 }

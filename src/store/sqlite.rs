@@ -111,6 +111,7 @@ named_queries!("sqlite":
     attempts_by_keys,
     campaign_states,
     finishable_runs,
+    attempts_claimed,
 );
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -1336,6 +1337,23 @@ impl Store for SqliteStore {
             .await
             .doing("finding finished runs")?;
         rows.iter().map(run_from_row).collect()
+    }
+
+    async fn attempts_claimed(
+        &self,
+        ids: &[i64],
+        claimed_at: DateTime<Utc>,
+    ) -> Result<Vec<Attempt>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(QUERIES.attempts_claimed)
+            .bind(json_array(ids.iter().copied()))
+            .bind(claimed_at)
+            .fetch_all(&self.pool)
+            .await
+            .doing("reading claimed attempts")?;
+        rows.iter().map(attempt_from_row).collect()
     }
 }
 
