@@ -337,12 +337,14 @@ impl<S: Store> Engine<S> {
         now: DateTime<Utc>,
     ) -> Result<Option<i64>, EngineError> {
         let c = &loaded.campaign;
-        let Some(run_id) = self
-            .store
-            .create_run(&c.id, version, occurrence, "running", now)
-            .await?
-        else {
-            return Ok(None);
+        // A run is `planning` until its attempts are in: a run left there by a crash is
+        // planned again (inserting attempts is idempotent), any other is done with.
+        let run_id = match self.store.create_run(&c.id, version, occurrence, "planning", now).await? {
+            Some(id) => id,
+            None => match self.store.run_by_occurrence(&c.id, occurrence).await? {
+                Some(run) if run.state == "planning" => run.id,
+                _ => return Ok(None),
+            },
         };
         let at = occurrence.max(now);
         let summary = planning::plan(&self.store, c, &self.settings, at, Some(run_id), now).await?;

@@ -15,5 +15,6 @@ pub mod engine;
 pub mod examples;
 pub mod import;
 pub mod planning;
+pub mod queue;
 pub mod store;
 pub mod templates;

@@ -18,7 +18,7 @@ CREATE TABLE runs (
     campaign    TEXT NOT NULL,
     version_id  INTEGER NOT NULL REFERENCES campaign_versions (id),
     occurrence  TEXT NOT NULL,
-    state       TEXT NOT NULL CHECK (state IN ('running', 'finished', 'cancelled', 'missed')),
+    state       TEXT NOT NULL CHECK (state IN ('planning', 'running', 'finished', 'cancelled', 'missed')),
     summary     TEXT NOT NULL DEFAULT '{}',
     created_at  TEXT NOT NULL,
     finished_at TEXT,

@@ -18,16 +18,15 @@ use crate::store::{CampaignStats, SqliteStore, Store};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Do what is due now (plan due runs, apply provider events, send due attempts), then exit.
+    /// Do what is due now (plan due runs, apply provider events, send due attempts), then
+    /// exit; without it, run as the daemon until SIGINT or SIGTERM.
     #[arg(long)]
     pub until_idle: bool,
 }
 
 pub async fn run(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode> {
     if !args.until_idle {
-        bail!(
-            "the long-running daemon is not in this build yet; `herald run --until-idle` does what is due now and exits"
-        );
+        return daemon(ctx).await;
     }
     let catalog = ctx.catalog(&[]).await?;
     report_broken(&catalog);
@@ -52,6 +51,35 @@ pub async fn run(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The daemon: runs until SIGINT or SIGTERM, then stops gracefully.
+async fn daemon(ctx: &Ctx) -> Result<ExitCode> {
+    let catalog = ctx.catalog(&[]).await?;
+    report_broken(&catalog);
+    let campaigns: Vec<String> = catalog.campaigns.iter().map(|c| c.campaign.id.clone()).collect();
+    let store = ctx.store().await?;
+    let options = crate::queue::DaemonOptions::for_database(&ctx.settings.database_url)?;
+    let engine = Arc::new(Engine::simulated(store, catalog, ctx.settings.clone(), Arc::new(SystemClock), Scope::All));
+    tracing::info!(campaigns = ?campaigns, queue = %options.queue_path.display(), "herald daemon starting");
+    eprintln!("herald: running {} campaign(s): {}; stop with Ctrl-C or SIGTERM", campaigns.len(), campaigns.join(", "));
+    crate::queue::run_daemon(engine, options, shutdown_signal()).await?;
+    eprintln!("herald: stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r,
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c().await
 }
 
 fn report_broken(catalog: &Catalog) {

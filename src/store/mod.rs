@@ -470,4 +470,7 @@ pub trait Store: Send + Sync {
         ids: &[i64],
         claimed_at: DateTime<Utc>,
     ) -> impl Future<Output = Result<Vec<Attempt>, StoreError>> + Send;
+
+    /// The run of one occurrence, if it has one.
+    fn run_by_occurrence(&self, campaign: &str, occurrence: DateTime<Utc>) -> impl Future<Output = Result<Option<Run>, StoreError>> + Send;
 }

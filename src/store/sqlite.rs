@@ -112,6 +112,7 @@ named_queries!("sqlite":
     campaign_states,
     finishable_runs,
     attempts_claimed,
+    run_by_occurrence,
 );
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -1354,6 +1355,16 @@ impl Store for SqliteStore {
             .await
             .doing("reading claimed attempts")?;
         rows.iter().map(attempt_from_row).collect()
+    }
+
+    async fn run_by_occurrence(&self, campaign: &str, occurrence: DateTime<Utc>) -> Result<Option<Run>, StoreError> {
+        let row = sqlx::query(QUERIES.run_by_occurrence)
+            .bind(campaign)
+            .bind(occurrence)
+            .fetch_optional(&self.pool)
+            .await
+            .doing("reading a run")?;
+        row.as_ref().map(run_from_row).transpose()
     }
 }
 
