@@ -339,7 +339,11 @@ impl<S: Store> Engine<S> {
         let c = &loaded.campaign;
         // A run is `planning` until its attempts are in: a run left there by a crash is
         // planned again (inserting attempts is idempotent), any other is done with.
-        let run_id = match self.store.create_run(&c.id, version, occurrence, "planning", now).await? {
+        let run_id = match self
+            .store
+            .create_run(&c.id, version, occurrence, "planning", now)
+            .await?
+        {
             Some(id) => id,
             None => match self.store.run_by_occurrence(&c.id, occurrence).await? {
                 Some(run) if run.state == "planning" => run.id,

@@ -57,12 +57,26 @@ pub async fn run(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode> {
 async fn daemon(ctx: &Ctx) -> Result<ExitCode> {
     let catalog = ctx.catalog(&[]).await?;
     report_broken(&catalog);
-    let campaigns: Vec<String> = catalog.campaigns.iter().map(|c| c.campaign.id.clone()).collect();
+    let campaigns: Vec<String> = catalog
+        .campaigns
+        .iter()
+        .map(|c| c.campaign.id.clone())
+        .collect();
     let store = ctx.store().await?;
     let options = crate::queue::DaemonOptions::for_database(&ctx.settings.database_url)?;
-    let engine = Arc::new(Engine::simulated(store, catalog, ctx.settings.clone(), Arc::new(SystemClock), Scope::All));
+    let engine = Arc::new(Engine::simulated(
+        store,
+        catalog,
+        ctx.settings.clone(),
+        Arc::new(SystemClock),
+        Scope::All,
+    ));
     tracing::info!(campaigns = ?campaigns, queue = %options.queue_path.display(), "herald daemon starting");
-    eprintln!("herald: running {} campaign(s): {}; stop with Ctrl-C or SIGTERM", campaigns.len(), campaigns.join(", "));
+    eprintln!(
+        "herald: running {} campaign(s): {}; stop with Ctrl-C or SIGTERM",
+        campaigns.len(),
+        campaigns.join(", ")
+    );
     crate::queue::run_daemon(engine, options, shutdown_signal()).await?;
     eprintln!("herald: stopped");
     Ok(ExitCode::SUCCESS)

@@ -67,11 +67,15 @@ pub struct PlanSummary {
     pub later_steps: Vec<String>,
 }
 
-/// Rate-limit slots for one channel: fixed buckets of time, each with a capacity.
+/// Rate-limit slots for one channel: fixed buckets of time, each with a capacity, and
+/// within a bucket sends spaced by the rate's interval from the first one, so a run that
+/// starts mid-bucket does not release a burst.
 struct RateSlots {
     bucket_secs: i64,
     capacity: u32,
-    used: HashMap<i64, u32>,
+    interval: chrono::Duration,
+    /// Bucket → (sends taken, earliest moment of the next one).
+    used: HashMap<i64, (u32, DateTime<Utc>)>,
 }
 
 impl RateSlots {
@@ -82,9 +86,11 @@ impl RateSlots {
             3600
         };
         let capacity = ((rate.per_second * bucket_secs as f64).floor() as u32).max(1);
+        let interval = chrono::Duration::milliseconds((1000.0 / rate.per_second).ceil() as i64);
         RateSlots {
             bucket_secs,
             capacity,
+            interval,
             used: HashMap::new(),
         }
     }
@@ -98,15 +104,14 @@ impl RateSlots {
     ) -> Option<DateTime<Utc>> {
         for _ in 0..100_000 {
             let bucket = at.timestamp().div_euclid(self.bucket_secs);
-            let used = self.used.get(&bucket).copied().unwrap_or(0);
+            let (used, next_free) = self.used.get(&bucket).copied().unwrap_or((0, at));
             if used < self.capacity {
-                let spaced = bucket * self.bucket_secs
-                    + (used as i64 * self.bucket_secs) / self.capacity as i64;
-                let candidate = at.max(DateTime::from_timestamp(spaced, 0)?);
+                let candidate = at.max(next_free);
                 if candidate.timestamp().div_euclid(self.bucket_secs) == bucket
                     && window.contains(candidate, tz)
                 {
-                    *self.used.entry(bucket).or_insert(0) += 1;
+                    self.used
+                        .insert(bucket, (used + 1, candidate + self.interval));
                     return Some(candidate);
                 }
             }

@@ -64,10 +64,20 @@ impl DaemonOptions {
         let path = url
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
-            .ok_or_else(|| QueueError::Setup(format!("the daemon needs a SQLite database for now, not {}", crate::config::redact_url(url))))?;
+            .ok_or_else(|| {
+                QueueError::Setup(format!(
+                    "the daemon needs a SQLite database for now, not {}",
+                    crate::config::redact_url(url)
+                ))
+            })?;
         let path = std::path::Path::new(path.split('?').next().unwrap_or(path));
         let queue_path = path.with_extension("queue.db");
-        Ok(DaemonOptions { queue_path, tick: StdDuration::from_secs(1), concurrency: 4, shutdown_timeout: StdDuration::from_secs(30) })
+        Ok(DaemonOptions {
+            queue_path,
+            tick: StdDuration::from_secs(1),
+            concurrency: 4,
+            shutdown_timeout: StdDuration::from_secs(30),
+        })
     }
 }
 
@@ -96,7 +106,10 @@ type SharedEngine = Arc<Engine<SqliteStore>>;
 
 async fn handle_plan(task: PlanRun, engine: Data<SharedEngine>) -> Result<(), TaskFailed> {
     let now = engine.now();
-    match engine.plan_occurrence(&task.campaign, task.occurrence, now).await {
+    match engine
+        .plan_occurrence(&task.campaign, task.occurrence, now)
+        .await
+    {
         Ok(run) => {
             tracing::info!(campaign = %task.campaign, occurrence = %task.occurrence, run = ?run, "plan task done");
             Ok(())
@@ -110,23 +123,47 @@ async fn handle_plan(task: PlanRun, engine: Data<SharedEngine>) -> Result<(), Ta
 
 async fn handle_dispatch(task: Dispatch, engine: Data<SharedEngine>) -> Result<(), TaskFailed> {
     let now = engine.now();
-    let held = engine.store.attempts_claimed(&task.attempt_ids, task.claimed_at).await.map_err(|e| TaskFailed(e.to_string()))?;
+    let held = engine
+        .store
+        .attempts_claimed(&task.attempt_ids, task.claimed_at)
+        .await
+        .map_err(|e| TaskFailed(e.to_string()))?;
     if held.len() < task.attempt_ids.len() {
-        tracing::info!(claimed = task.attempt_ids.len(), still_held = held.len(), "some attempts of a dispatch batch were taken over");
+        tracing::info!(
+            claimed = task.attempt_ids.len(),
+            still_held = held.len(),
+            "some attempts of a dispatch batch were taken over"
+        );
     }
-    let work = engine.dispatch_claimed(&held, now).await.map_err(|e| TaskFailed(e.to_string()))?;
-    tracing::debug!(sent = work.sent, rescheduled = work.rescheduled, skipped = work.skipped, "dispatch task done");
+    let work = engine
+        .dispatch_claimed(&held, now)
+        .await
+        .map_err(|e| TaskFailed(e.to_string()))?;
+    tracing::debug!(
+        sent = work.sent,
+        rescheduled = work.rescheduled,
+        skipped = work.skipped,
+        "dispatch task done"
+    );
     Ok(())
 }
 
 fn worker_name(role: &str) -> String {
-    let host = std::fs::read_to_string("/etc/hostname").map(|s| s.trim().to_string()).unwrap_or_else(|_| "host".into());
-    let random = std::collections::hash_map::RandomState::new().build_hasher().finish() as u32;
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "host".into());
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish() as u32;
     format!("herald-{host}-{}-{random:08x}-{role}", std::process::id())
 }
 
 fn config(queue: &str) -> Config {
-    Config::default().queue(queue).heartbeat_interval(StdDuration::from_secs(5)).missed_heartbeats(3).batch_size(10)
+    Config::default()
+        .queue(queue)
+        .heartbeat_interval(StdDuration::from_secs(5))
+        .missed_heartbeats(3)
+        .batch_size(10)
 }
 
 /// Opens (creating) the queue's SQLite file and runs apalis's migrations on it.
@@ -140,7 +177,9 @@ pub async fn open_queue(path: &std::path::Path) -> Result<SqlitePool, QueueError
         .connect_with(options)
         .await
         .map_err(|e| QueueError::Setup(format!("opening {}: {e}", path.display())))?;
-    SqliteStorage::<()>::setup(&pool).await.map_err(|e| QueueError::Setup(e.to_string()))?;
+    SqliteStorage::<()>::setup(&pool)
+        .await
+        .map_err(|e| QueueError::Setup(e.to_string()))?;
     Ok(pool)
 }
 
@@ -153,18 +192,33 @@ pub async fn run_daemon(
     shutdown: impl std::future::Future<Output = std::io::Result<()>> + Send + 'static,
 ) -> Result<(), QueueError> {
     let pool = open_queue(&options.queue_path).await?;
-    let plans: SqliteStorage<PlanRun> = SqliteStorage::new(&pool).with_config(config("herald.plan"));
-    let dispatches: SqliteStorage<Dispatch> = SqliteStorage::new(&pool).with_config(config("herald.dispatch"));
+    let plans: SqliteStorage<PlanRun> =
+        SqliteStorage::new(&pool).with_config(config("herald.plan"));
+    let dispatches: SqliteStorage<Dispatch> =
+        SqliteStorage::new(&pool).with_config(config("herald.dispatch"));
 
     // Attempts a crashed daemon claimed and never dispatched go back to the queue.
     let now = engine.now();
-    let requeued = engine.store.requeue_stale(now - LEASE, now).await.map_err(crate::engine::EngineError::from)?;
+    let requeued = engine
+        .store
+        .requeue_stale(now - LEASE, now)
+        .await
+        .map_err(crate::engine::EngineError::from)?;
     if requeued > 0 {
-        tracing::warn!(requeued, "attempts abandoned by a stopped daemon were re-queued");
+        tracing::warn!(
+            requeued,
+            "attempts abandoned by a stopped daemon were re-queued"
+        );
     }
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let scheduler = tokio::spawn(scheduler_loop(engine.clone(), plans.clone(), dispatches.clone(), options.tick, stop_rx));
+    let scheduler = tokio::spawn(scheduler_loop(
+        engine.clone(),
+        plans.clone(),
+        dispatches.clone(),
+        options.tick,
+        stop_rx,
+    ));
 
     let (plan_name, dispatch_name) = (worker_name("plan"), worker_name("dispatch"));
     let (e1, e2) = (engine.clone(), engine.clone());
@@ -187,7 +241,9 @@ pub async fn run_daemon(
         })
         .on_event(|ctx, event| match event {
             Event::Error(e) => tracing::error!(worker = %ctx.name(), error = %e, "task failed"),
-            Event::Start | Event::Stop | Event::Exit => tracing::info!(worker = %ctx.name(), ?event, "worker"),
+            Event::Start | Event::Stop | Event::Exit => {
+                tracing::info!(worker = %ctx.name(), ?event, "worker")
+            }
             _ => {}
         })
         .should_restart(|ctx, error| {
@@ -202,7 +258,10 @@ pub async fn run_daemon(
         let _ = stop_tx.send(true);
         result
     };
-    monitor.run_with_signal(signal).await.map_err(|e| QueueError::Backend(e.to_string()))?;
+    monitor
+        .run_with_signal(signal)
+        .await
+        .map_err(|e| QueueError::Backend(e.to_string()))?;
     let _ = scheduler.await;
     pool.close().await;
     tracing::info!("stopped");
@@ -222,7 +281,15 @@ async fn scheduler_loop(
         if *stop.borrow() {
             return;
         }
-        if let Err(e) = schedule_once(&engine, &mut plans, &mut dispatches, &mut last_requeue, &stop).await {
+        if let Err(e) = schedule_once(
+            &engine,
+            &mut plans,
+            &mut dispatches,
+            &mut last_requeue,
+            &stop,
+        )
+        .await
+        {
             tracing::error!(error = %e, "scheduler step failed; trying again");
         }
         tokio::select! {
@@ -242,22 +309,47 @@ async fn schedule_once(
     let now = engine.now();
     for (campaign, occurrence) in engine.due_occurrences(now).await? {
         let key = format!("plan:{campaign}:{}", occurrence.to_rfc3339());
-        let task = TaskBuilder::new(PlanRun { campaign, occurrence }).idempotency_key(&key).max_attempts(5).build();
-        plans.push_task(task).await.map_err(|e| QueueError::Backend(e.to_string()))?;
+        let task = TaskBuilder::new(PlanRun {
+            campaign,
+            occurrence,
+        })
+        .idempotency_key(&key)
+        .max_attempts(5)
+        .build();
+        plans
+            .push_task(task)
+            .await
+            .map_err(|e| QueueError::Backend(e.to_string()))?;
     }
     while engine.apply_inbox(now, BATCH).await? > 0 {}
     // Claim and hand out due attempts until none is left or shutdown begins.
     while !*stop.borrow() {
-        let claimed = engine.store.claim_due(now, BATCH).await.map_err(crate::engine::EngineError::from)?;
+        let claimed = engine
+            .store
+            .claim_due(now, BATCH)
+            .await
+            .map_err(crate::engine::EngineError::from)?;
         if claimed.is_empty() {
             break;
         }
         let ids: Vec<i64> = claimed.iter().map(|a| a.id).collect();
-        let task = TaskBuilder::new(Dispatch { attempt_ids: ids, claimed_at: now }).max_attempts(5).build();
-        dispatches.push_task(task).await.map_err(|e| QueueError::Backend(e.to_string()))?;
+        let task = TaskBuilder::new(Dispatch {
+            attempt_ids: ids,
+            claimed_at: now,
+        })
+        .max_attempts(5)
+        .build();
+        dispatches
+            .push_task(task)
+            .await
+            .map_err(|e| QueueError::Backend(e.to_string()))?;
     }
     if now - *last_requeue > Duration::seconds(30) {
-        engine.store.requeue_stale(now - LEASE, now).await.map_err(crate::engine::EngineError::from)?;
+        engine
+            .store
+            .requeue_stale(now - LEASE, now)
+            .await
+            .map_err(crate::engine::EngineError::from)?;
         *last_requeue = now;
     }
     engine.finish_runs(now).await?;

@@ -472,5 +472,9 @@ pub trait Store: Send + Sync {
     ) -> impl Future<Output = Result<Vec<Attempt>, StoreError>> + Send;
 
     /// The run of one occurrence, if it has one.
-    fn run_by_occurrence(&self, campaign: &str, occurrence: DateTime<Utc>) -> impl Future<Output = Result<Option<Run>, StoreError>> + Send;
+    fn run_by_occurrence(
+        &self,
+        campaign: &str,
+        occurrence: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<Run>, StoreError>> + Send;
 }

@@ -1357,7 +1357,11 @@ impl Store for SqliteStore {
         rows.iter().map(attempt_from_row).collect()
     }
 
-    async fn run_by_occurrence(&self, campaign: &str, occurrence: DateTime<Utc>) -> Result<Option<Run>, StoreError> {
+    async fn run_by_occurrence(
+        &self,
+        campaign: &str,
+        occurrence: DateTime<Utc>,
+    ) -> Result<Option<Run>, StoreError> {
         let row = sqlx::query(QUERIES.run_by_occurrence)
             .bind(campaign)
             .bind(occurrence)
