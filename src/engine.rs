@@ -30,7 +30,7 @@ use crate::domain::outcome::Outcome;
 use crate::domain::policy::{self, PastAttempt, Verdict};
 use crate::domain::values::Channel;
 use crate::planning;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, Write, WriteGroup};
 
 /// Attempts claimed per dispatch step.
 pub const BATCH: i64 = 200;
@@ -368,7 +368,9 @@ impl<S: Store> Engine<S> {
     }
 
     /// Dispatches attempts this process claimed (state `sending`): the send-time checks,
-    /// then the send, reschedule or skip of each.
+    /// then the send, reschedule or skip of each. The ledger writes of the whole batch go
+    /// in one transaction after the sends; a crash before it leaves the attempts claimed,
+    /// to be sent again under the same idempotency key.
     pub async fn dispatch_claimed(
         &self,
         batch: &[Attempt],
@@ -399,43 +401,47 @@ impl<S: Store> Engine<S> {
             contacts: contacts.into_iter().map(|c| (c.id, c)).collect(),
             suppressions,
         };
+        let mut groups = Vec::with_capacity(batch.len());
+        let mut kinds = Vec::with_capacity(batch.len());
         for attempt in batch {
             match self.dispatch_one(attempt, &mut ctx, now).await? {
-                Dispatched::Sent => work.sent += 1,
-                Dispatched::Rescheduled => work.rescheduled += 1,
-                Dispatched::Skipped => work.skipped += 1,
+                Decided::Write(group, kind) => {
+                    groups.push(group);
+                    kinds.push(kind);
+                }
+                Decided::Written(kind) => work.count(kind),
+            }
+        }
+        let held = self.store.apply_writes(&groups, now).await?;
+        for (kind, held) in kinds.into_iter().zip(held) {
+            // A guard that did not hold: another dispatcher took the attempt over.
+            if held {
+                work.count(kind);
             }
         }
         Ok(work)
     }
 
-    async fn skip(
-        &self,
-        attempt: &Attempt,
-        reason: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Dispatched, EngineError> {
-        self.store
-            .close_attempt(
-                attempt.id,
-                AttemptState::Skipped,
-                None,
-                false,
-                Some(reason),
-                now,
-            )
-            .await?;
-        self.store
-            .record_event(
-                attempt.id,
-                "skipped",
-                Some(reason),
-                &serde_json::Value::Null,
-                now,
-                now,
-            )
-            .await?;
-        Ok(Dispatched::Skipped)
+    fn skip(attempt: &Attempt, reason: &str, now: DateTime<Utc>) -> Decided {
+        Decided::Write(
+            WriteGroup {
+                guard: Write::Close {
+                    id: attempt.id,
+                    state: AttemptState::Skipped,
+                    outcome: None,
+                    connected: false,
+                    reason: Some(reason.into()),
+                },
+                then: vec![event(
+                    attempt.id,
+                    "skipped",
+                    Some(reason),
+                    serde_json::Value::Null,
+                    now,
+                )],
+            },
+            Dispatched::Skipped,
+        )
     }
 
     #[instrument(skip_all, fields(campaign = %attempt.campaign, run = attempt.run_id, attempt = attempt.id))]
@@ -444,13 +450,13 @@ impl<S: Store> Engine<S> {
         attempt: &Attempt,
         ctx: &mut BatchContext,
         now: DateTime<Utc>,
-    ) -> Result<Dispatched, EngineError> {
+    ) -> Result<Decided, EngineError> {
         let Some(loaded) = self.campaign(&attempt.campaign) else {
-            return self.skip(attempt, "campaign_not_loaded", now).await;
+            return Ok(Self::skip(attempt, "campaign_not_loaded", now));
         };
         let campaign = &loaded.campaign;
         let Some(contact) = ctx.contacts.get(&attempt.contact_id) else {
-            return self.skip(attempt, "contact_deleted", now).await;
+            return Ok(Self::skip(attempt, "contact_deleted", now));
         };
         let earlier: Vec<&Attempt> = ctx
             .earlier
@@ -463,7 +469,7 @@ impl<S: Store> Engine<S> {
             .collect();
         // An opt-out in this run stops every later step, whatever its channel.
         if earlier.iter().any(|a| a.outcome == Some(Outcome::OptedOut)) {
-            return self.skip(attempt, "opted_out", now).await;
+            return Ok(Self::skip(attempt, "opted_out", now));
         }
         // A `no_reply` step goes only to those who did not answer the step before.
         if attempt.condition == Some(Outcome::NoReply)
@@ -472,10 +478,10 @@ impl<S: Store> Engine<S> {
                     && (a.connected || a.outcome == Some(Outcome::Replied))
             })
         {
-            return self.skip(attempt, "condition_not_met", now).await;
+            return Ok(Self::skip(attempt, "condition_not_met", now));
         }
         let Some(step) = campaign.steps.get(attempt.step_index) else {
-            return self.skip(attempt, "step_removed", now).await;
+            return Ok(Self::skip(attempt, "step_removed", now));
         };
         // The policy again, at send time: suppressions, consent, window, caps.
         let window = self
@@ -509,12 +515,20 @@ impl<S: Store> Engine<S> {
         match policy::decide(&question) {
             Verdict::Now => {}
             Verdict::Later { at, reason } => {
-                self.store
-                    .reschedule(attempt.id, at, reason.code(), now)
-                    .await?;
-                return Ok(Dispatched::Rescheduled);
+                let guard = Write::Reschedule {
+                    id: attempt.id,
+                    not_before: at,
+                    reason: reason.code().into(),
+                };
+                return Ok(Decided::Write(
+                    WriteGroup {
+                        guard,
+                        then: vec![],
+                    },
+                    Dispatched::Rescheduled,
+                ));
             }
-            Verdict::Never { reason } => return self.skip(attempt, reason.code(), now).await,
+            Verdict::Never { reason } => return Ok(Self::skip(attempt, reason.code(), now)),
         }
         let rendered = match &step.template {
             Some(name) => {
@@ -540,7 +554,7 @@ impl<S: Store> Engine<S> {
                             .await?;
                         self.close_with(attempt, campaign, contact, Outcome::Failed, now)
                             .await?;
-                        return Ok(Dispatched::Skipped);
+                        return Ok(Decided::Written(Dispatched::Skipped));
                     }
                 }
             }
@@ -557,13 +571,6 @@ impl<S: Store> Engine<S> {
         };
         match provider.send(&out, now).await {
             Ok(receipt) => {
-                if !self
-                    .store
-                    .mark_sent(attempt.id, now, &receipt.provider_ref)
-                    .await?
-                {
-                    return Ok(Dispatched::Skipped);
-                }
                 // Later attempts of this batch see this one in the contact's history (caps).
                 ctx.history
                     .entry(contact.id)
@@ -576,46 +583,56 @@ impl<S: Store> Engine<S> {
                     });
                 let payload =
                     serde_json::json!({ "provider": provider.name(), "ref": receipt.provider_ref });
-                self.store
-                    .record_event(attempt.id, "sent", None, &payload, now, now)
-                    .await?;
-                let later: Vec<_> = receipt
-                    .later
-                    .into_iter()
-                    .map(|(key, report, at)| (key, attempt.idempotency_key.clone(), report, at))
-                    .collect();
-                self.store.inbox_push(provider.name(), &later, now).await?;
+                let mut then = vec![event(attempt.id, "sent", None, payload, now)];
+                then.extend(
+                    receipt
+                        .later
+                        .into_iter()
+                        .map(|(event_key, report, due_at)| Write::Inbox {
+                            provider: provider.name().into(),
+                            event_key,
+                            idempotency_key: attempt.idempotency_key.clone(),
+                            report,
+                            due_at,
+                        }),
+                );
                 // Steps that follow on time alone (no condition, or no reply) are queued now.
                 if let Some(next) = ledger::timed_next_step(campaign, attempt.step_index) {
-                    self.queue_step(
+                    then.push(Write::Attempt(next_attempt(
                         attempt,
                         contact,
                         campaign,
                         attempt.step_index + 1,
                         next,
                         now + next.after.to_chrono(),
-                    )
-                    .await?;
+                    )));
                 }
                 tracing::debug!(contact = %contact.display_masked(), channel = %attempt.channel, "sent");
-                Ok(Dispatched::Sent)
+                let guard = Write::MarkSent {
+                    id: attempt.id,
+                    at: now,
+                    provider_ref: receipt.provider_ref,
+                };
+                Ok(Decided::Write(WriteGroup { guard, then }, Dispatched::Sent))
             }
             Err(SendError::Temporary(why)) => {
                 let backoff = Duration::minutes(1) * 2i32.pow(attempt.attempt_no.min(8));
-                self.store
-                    .record_event(
-                        attempt.id,
-                        "send_failed",
-                        Some(&why),
-                        &serde_json::Value::Null,
-                        now,
-                        now,
-                    )
-                    .await?;
-                self.store
-                    .reschedule(attempt.id, now + backoff, "provider_unavailable", now)
-                    .await?;
-                Ok(Dispatched::Rescheduled)
+                let guard = Write::Reschedule {
+                    id: attempt.id,
+                    not_before: now + backoff,
+                    reason: "provider_unavailable".into(),
+                };
+                let then = vec![event(
+                    attempt.id,
+                    "send_failed",
+                    Some(&why),
+                    serde_json::Value::Null,
+                    now,
+                )];
+                Ok(Decided::Write(
+                    WriteGroup { guard, then },
+                    Dispatched::Rescheduled,
+                ))
             }
             Err(SendError::Permanent(why)) => {
                 self.store
@@ -630,7 +647,7 @@ impl<S: Store> Engine<S> {
                     .await?;
                 self.close_with(attempt, campaign, contact, Outcome::Failed, now)
                     .await?;
-                Ok(Dispatched::Skipped)
+                Ok(Decided::Written(Dispatched::Skipped))
             }
         }
     }
@@ -667,19 +684,7 @@ impl<S: Store> Engine<S> {
         step: &Step,
         at: DateTime<Utc>,
     ) -> Result<(), EngineError> {
-        let channel = campaign.route(step, |seg| seg.matches(contact, at));
-        let next = NewAttempt {
-            run_id: from.run_id,
-            contact_id: from.contact_id,
-            step: step.id.clone(),
-            step_index: index,
-            channel,
-            attempt_no: 1,
-            not_before: at,
-            obligation: from.obligation.clone(),
-            after_attempt: Some(from.id),
-            condition: step.when,
-        };
+        let next = next_attempt(from, contact, campaign, index, step, at);
         self.store.insert_attempts(&[next], self.now()).await?;
         Ok(())
     }
@@ -980,6 +985,61 @@ struct BatchContext {
     suppressions: Vec<Suppression>,
     history: BTreeMap<i64, Vec<PastAttempt>>,
     earlier: Vec<Attempt>,
+}
+
+/// The first attempt of step `index` after `from`, on the channel routing gives it.
+fn next_attempt(
+    from: &Attempt,
+    contact: &Contact,
+    campaign: &Campaign,
+    index: usize,
+    step: &Step,
+    at: DateTime<Utc>,
+) -> NewAttempt {
+    NewAttempt {
+        run_id: from.run_id,
+        contact_id: from.contact_id,
+        step: step.id.clone(),
+        step_index: index,
+        channel: campaign.route(step, |seg| seg.matches(contact, at)),
+        attempt_no: 1,
+        not_before: at,
+        obligation: from.obligation.clone(),
+        after_attempt: Some(from.id),
+        condition: step.when,
+    }
+}
+
+fn event(
+    attempt_id: i64,
+    kind: &str,
+    detail: Option<&str>,
+    payload: serde_json::Value,
+    at: DateTime<Utc>,
+) -> Write {
+    Write::Event {
+        attempt_id,
+        kind: kind.into(),
+        detail: detail.map(str::to_string),
+        payload,
+        occurred_at: at,
+    }
+}
+
+/// A dispatch decision: writes to apply with the batch, or already written.
+enum Decided {
+    Write(WriteGroup, Dispatched),
+    Written(Dispatched),
+}
+
+impl Work {
+    fn count(&mut self, d: Dispatched) {
+        match d {
+            Dispatched::Sent => self.sent += 1,
+            Dispatched::Rescheduled => self.rescheduled += 1,
+            Dispatched::Skipped => self.skipped += 1,
+        }
+    }
 }
 
 enum Dispatched {

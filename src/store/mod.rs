@@ -120,6 +120,56 @@ pub struct CampaignStats {
     pub events: Vec<(String, i64)>,
 }
 
+/// One change to the ledger, for [`Store::apply_writes`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum Write {
+    /// `sending` → `sent` (only if still `sending`).
+    MarkSent {
+        id: i64,
+        at: DateTime<Utc>,
+        provider_ref: String,
+    },
+    /// Back to the queue until `not_before` (only if still open).
+    Reschedule {
+        id: i64,
+        not_before: DateTime<Utc>,
+        reason: String,
+    },
+    /// To a final state (only if still open).
+    Close {
+        id: i64,
+        state: AttemptState,
+        outcome: Option<Outcome>,
+        connected: bool,
+        reason: Option<String>,
+    },
+    Event {
+        attempt_id: i64,
+        kind: String,
+        detail: Option<String>,
+        payload: serde_json::Value,
+        occurred_at: DateTime<Utc>,
+    },
+    /// A provider event to apply later (ignored when its key is known).
+    Inbox {
+        provider: String,
+        event_key: String,
+        idempotency_key: String,
+        report: Report,
+        due_at: DateTime<Utc>,
+    },
+    /// A new attempt (ignored when its idempotency key exists).
+    Attempt(NewAttempt),
+}
+
+/// Writes that belong together: `then` is applied only if `guard` (a conditional update)
+/// changed its row, so a stale decision never leaves half its effects.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WriteGroup {
+    pub guard: Write,
+    pub then: Vec<Write>,
+}
+
 /// Everything herald reads and writes.
 ///
 /// Methods return `Send` futures so callers can run them on the multi-threaded runtime.
@@ -477,4 +527,12 @@ pub trait Store: Send + Sync {
         campaign: &str,
         occurrence: DateTime<Utc>,
     ) -> impl Future<Output = Result<Option<Run>, StoreError>> + Send;
+
+    /// Applies groups of writes in one transaction; returns, per group, whether its guard
+    /// held (and so its other writes were applied).
+    fn apply_writes(
+        &self,
+        groups: &[WriteGroup],
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<bool>, StoreError>> + Send;
 }

@@ -16,7 +16,8 @@ use sqlx::{Row, SqliteConnection};
 use tracing::instrument;
 
 use super::{
-    CampaignStats, Doing, NamedCount, NewContact, Present, Store, StoreError, UpsertCounts,
+    CampaignStats, Doing, NamedCount, NewContact, Present, Store, StoreError, UpsertCounts, Write,
+    WriteGroup,
 };
 use crate::domain::contact::{
     AttributeValue, Consent, Consents, Contact, Suppression, SuppressionKind, SuppressionTarget,
@@ -1370,6 +1371,30 @@ impl Store for SqliteStore {
             .doing("reading a run")?;
         row.as_ref().map(run_from_row).transpose()
     }
+
+    async fn apply_writes(
+        &self,
+        groups: &[WriteGroup],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<bool>, StoreError> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .doing("starting a batch of ledger writes")?;
+        let mut held = Vec::with_capacity(groups.len());
+        for g in groups {
+            let ok = write(&mut tx, &g.guard, now).await? > 0;
+            if ok {
+                for w in &g.then {
+                    write(&mut tx, w, now).await?;
+                }
+            }
+            held.push(ok);
+        }
+        tx.commit().await.doing("committing ledger writes")?;
+        Ok(held)
+    }
 }
 
 /// Reads a time as sqlx stores chrono values in SQLite (`2026-11-25 09:00:00+00:00`).
@@ -1378,6 +1403,115 @@ fn parse_stored_time(t: &str) -> Result<DateTime<Utc>, StoreError> {
         .or_else(|_| DateTime::parse_from_rfc3339(t))
         .map(|d| d.with_timezone(&Utc))
         .map_err(|e| StoreError::Corrupt(format!("time `{t}`: {e}")))
+}
+
+/// Executes one ledger write; returns the rows it changed.
+async fn write(
+    conn: &mut SqliteConnection,
+    w: &Write,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let done = match w {
+        Write::MarkSent {
+            id,
+            at,
+            provider_ref,
+        } => {
+            sqlx::query(QUERIES.mark_sent)
+                .bind(id)
+                .bind(at)
+                .bind(provider_ref)
+                .execute(&mut *conn)
+                .await
+        }
+        Write::Reschedule {
+            id,
+            not_before,
+            reason,
+        } => {
+            sqlx::query(QUERIES.reschedule_attempt)
+                .bind(id)
+                .bind(not_before)
+                .bind(reason)
+                .bind(now)
+                .execute(&mut *conn)
+                .await
+        }
+        Write::Close {
+            id,
+            state,
+            outcome,
+            connected,
+            reason,
+        } => {
+            sqlx::query(QUERIES.close_attempt)
+                .bind(id)
+                .bind(state.as_str())
+                .bind(outcome.map(|o| o.as_str()))
+                .bind(connected)
+                .bind(reason)
+                .bind(now)
+                .execute(&mut *conn)
+                .await
+        }
+        Write::Event {
+            attempt_id,
+            kind,
+            detail,
+            payload,
+            occurred_at,
+        } => {
+            sqlx::query(QUERIES.insert_event)
+                .bind(attempt_id)
+                .bind(kind)
+                .bind(detail)
+                .bind(payload.to_string())
+                .bind(occurred_at)
+                .bind(now)
+                .execute(&mut *conn)
+                .await
+        }
+        Write::Inbox {
+            provider,
+            event_key,
+            idempotency_key,
+            report,
+            due_at,
+        } => {
+            let kind = match report {
+                Report::Outcome { .. } => "outcome",
+                Report::Reply { .. } => "reply",
+            };
+            sqlx::query(QUERIES.inbox_push)
+                .bind(provider)
+                .bind(event_key)
+                .bind(idempotency_key)
+                .bind(kind)
+                .bind(serde_json::to_string(report).expect("reports serialise"))
+                .bind(due_at)
+                .bind(now)
+                .execute(&mut *conn)
+                .await
+        }
+        Write::Attempt(a) => {
+            sqlx::query(QUERIES.insert_attempt)
+                .bind(a.run_id)
+                .bind(a.contact_id)
+                .bind(&a.step)
+                .bind(a.step_index as i64)
+                .bind(a.channel.as_str())
+                .bind(a.attempt_no as i64)
+                .bind(a.not_before)
+                .bind(a.idempotency_key())
+                .bind(&a.obligation)
+                .bind(a.after_attempt)
+                .bind(a.condition.map(|c| c.as_str()))
+                .bind(now)
+                .execute(&mut *conn)
+                .await
+        }
+    };
+    Ok(done.doing("writing to the ledger")?.rows_affected())
 }
 
 async fn applied_count(pool: &SqlitePool) -> i64 {
