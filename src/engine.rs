@@ -425,13 +425,13 @@ impl<S: Store> Engine<S> {
     fn skip(attempt: &Attempt, reason: &str, now: DateTime<Utc>) -> Decided {
         Decided::Write(
             WriteGroup {
-                guard: Write::Close {
+                guard: Some(Write::Close {
                     id: attempt.id,
                     state: AttemptState::Skipped,
                     outcome: None,
                     connected: false,
                     reason: Some(reason.into()),
-                },
+                }),
                 then: vec![event(
                     attempt.id,
                     "skipped",
@@ -522,7 +522,7 @@ impl<S: Store> Engine<S> {
                 };
                 return Ok(Decided::Write(
                     WriteGroup {
-                        guard,
+                        guard: Some(guard),
                         then: vec![],
                     },
                     Dispatched::Rescheduled,
@@ -613,7 +613,13 @@ impl<S: Store> Engine<S> {
                     at: now,
                     provider_ref: receipt.provider_ref,
                 };
-                Ok(Decided::Write(WriteGroup { guard, then }, Dispatched::Sent))
+                Ok(Decided::Write(
+                    WriteGroup {
+                        guard: Some(guard),
+                        then,
+                    },
+                    Dispatched::Sent,
+                ))
             }
             Err(SendError::Temporary(why)) => {
                 let backoff = Duration::minutes(1) * 2i32.pow(attempt.attempt_no.min(8));
@@ -630,7 +636,10 @@ impl<S: Store> Engine<S> {
                     now,
                 )];
                 Ok(Decided::Write(
-                    WriteGroup { guard, then },
+                    WriteGroup {
+                        guard: Some(guard),
+                        then,
+                    },
                     Dispatched::Rescheduled,
                 ))
             }
@@ -673,23 +682,9 @@ impl<S: Store> Engine<S> {
         })
     }
 
-    /// Queues the first attempt of step `index` for the contact (once: the idempotency key
-    /// makes a repeat a no-op).
-    async fn queue_step(
-        &self,
-        from: &Attempt,
-        contact: &Contact,
-        campaign: &Campaign,
-        index: usize,
-        step: &Step,
-        at: DateTime<Utc>,
-    ) -> Result<(), EngineError> {
-        let next = next_attempt(from, contact, campaign, index, step, at);
-        self.store.insert_attempts(&[next], self.now()).await?;
-        Ok(())
-    }
-
-    /// Applies provider events that are due: each once, in the order they happened.
+    /// Applies provider events that are due: each once, in the order they happened. The
+    /// writes of the whole batch go in one transaction; each item is marked applied in the
+    /// same group as its effects, so an item applied twice has its effects once.
     #[instrument(skip_all)]
     pub async fn apply_inbox(&self, now: DateTime<Utc>, limit: i64) -> Result<usize, EngineError> {
         let items = self.store.inbox_due(now, limit).await?;
@@ -716,94 +711,158 @@ impl<S: Store> Engine<S> {
             .into_iter()
             .map(|c| (c.id, c))
             .collect();
+        let mut groups = Vec::with_capacity(items.len());
         for item in &items {
-            match attempts.get_mut(&item.idempotency_key) {
-                Some(attempt) => match contacts.get(&attempt.contact_id) {
-                    Some(contact) => self.apply(item, attempt, contact, now).await?,
-                    None => {
-                        tracing::warn!(event = %item.event_key, "event for a deleted contact ignored")
-                    }
-                },
+            match attempts
+                .get_mut(&item.idempotency_key)
+                .and_then(|a| contacts.get(&a.contact_id).map(|c| (a, c)))
+            {
+                Some((attempt, contact)) => {
+                    self.apply(item, attempt, contact, now, &mut groups).await?
+                }
                 None => {
-                    tracing::warn!(provider = %item.provider, event = %item.event_key, "event for an unknown attempt ignored")
+                    tracing::warn!(provider = %item.provider, event = %item.event_key, "event for an unknown attempt or contact ignored");
+                    groups.push(WriteGroup {
+                        guard: Some(Write::InboxApplied { id: item.id }),
+                        then: vec![],
+                    });
                 }
             }
-            self.store.inbox_applied(item.id, now).await?;
         }
+        self.store.apply_writes(&groups, now).await?;
         Ok(items.len())
     }
 
-    /// Applies one event. `attempt` is kept up to date for later events of the same batch.
+    /// The writes one event leads to. `attempt` is kept up to date for later events of the
+    /// same batch.
     async fn apply(
         &self,
         item: &InboxItem,
         attempt: &mut Attempt,
         contact: &Contact,
         now: DateTime<Utc>,
+        groups: &mut Vec<WriteGroup>,
     ) -> Result<(), EngineError> {
+        let applied = Some(Write::InboxApplied { id: item.id });
         let Some(loaded) = self.campaign(&attempt.campaign) else {
+            groups.push(WriteGroup {
+                guard: applied,
+                then: vec![],
+            });
             return Ok(());
         };
         let campaign = &loaded.campaign;
         let at = item.due_at;
-        match &item.report {
-            Report::Reply { text } => {
-                let payload = serde_json::json!({ "text": text });
-                if ledger::is_opt_out(text, &self.settings.opt_out_keywords) {
-                    self.store
-                        .record_event(attempt.id, "opted_out", None, &payload, at, now)
-                        .await?;
-                    self.opt_out(attempt, contact, campaign, now).await?;
-                    attempt.outcome = Some(Outcome::OptedOut);
-                } else {
-                    self.store
-                        .record_event(attempt.id, "replied", None, &payload, at, now)
-                        .await?;
-                    self.store.set_connected(attempt.id, now).await?;
-                    attempt.connected = true;
-                    self.outcome_rules(attempt, contact, campaign, Outcome::Replied, now)
-                        .await?;
-                }
+        let (outcome, detail, payload) = match &item.report {
+            Report::Reply { text } if ledger::is_opt_out(text, &self.settings.opt_out_keywords) => {
+                (Outcome::OptedOut, None, serde_json::json!({ "text": text }))
             }
+            Report::Reply { text } => (Outcome::Replied, None, serde_json::json!({ "text": text })),
             Report::Outcome { outcome, detail } => {
-                let payload = serde_json::Value::Null;
-                self.store
-                    .record_event(
-                        attempt.id,
-                        outcome.as_str(),
-                        detail.as_deref(),
-                        &payload,
-                        at,
-                        now,
-                    )
-                    .await?;
-                if *outcome == Outcome::OptedOut {
-                    self.opt_out(attempt, contact, campaign, now).await?;
-                    attempt.outcome = Some(Outcome::OptedOut);
-                    return Ok(());
-                }
-                if ledger::is_final(*outcome, attempt.channel) {
-                    self.close_with(attempt, campaign, contact, *outcome, now)
-                        .await?;
-                    if attempt.outcome.is_none() {
-                        attempt.outcome = Some(*outcome);
-                        attempt.state = AttemptState::Done;
-                    }
-                } else {
-                    if ledger::is_connection(*outcome) {
-                        self.store.set_connected(attempt.id, now).await?;
-                        attempt.connected = true;
-                    }
-                    self.outcome_rules(attempt, contact, campaign, *outcome, now)
-                        .await?;
-                }
+                (*outcome, detail.clone(), serde_json::Value::Null)
             }
+        };
+        let mut then = vec![event(
+            attempt.id,
+            outcome.as_str(),
+            detail.as_deref(),
+            payload,
+            at,
+        )];
+        if outcome == Outcome::OptedOut {
+            // Rare and far-reaching (every campaign on the channel family): written at once.
+            groups.push(WriteGroup {
+                guard: applied,
+                then,
+            });
+            self.opt_out(attempt, contact, campaign, now).await?;
+            attempt.outcome = Some(Outcome::OptedOut);
+            return Ok(());
+        }
+        if outcome == Outcome::Replied
+            || (!ledger::is_final(outcome, attempt.channel) && ledger::is_connection(outcome))
+        {
+            then.push(Write::Connected { id: attempt.id });
+            attempt.connected = true;
+        }
+        let closes = ledger::is_final(outcome, attempt.channel) && outcome != Outcome::Replied;
+        if !closes {
+            then.extend(self.rule_writes(attempt, contact, campaign, outcome, now));
+        }
+        groups.push(WriteGroup {
+            guard: applied,
+            then,
+        });
+        if closes
+            && matches!(
+                attempt.state,
+                AttemptState::Queued | AttemptState::Sending | AttemptState::Sent
+            )
+        {
+            groups.push(self.close_group(attempt, contact, campaign, outcome, now));
+            attempt.state = AttemptState::Done;
+            attempt.outcome = Some(outcome);
         }
         Ok(())
     }
 
-    /// Closes an attempt with a final outcome (once), then applies what the campaign's
-    /// rules make of it: retry, unreachable, the next step, tags.
+    /// Closing an attempt with a final outcome (once: the guard), and what the campaign's
+    /// rules make of it: a retry or `unreachable`, the next step, tags.
+    fn close_group(
+        &self,
+        attempt: &Attempt,
+        contact: &Contact,
+        campaign: &Campaign,
+        outcome: Outcome,
+        now: DateTime<Utc>,
+    ) -> WriteGroup {
+        let connected = attempt.connected || ledger::is_connection(outcome);
+        let mut then = Vec::new();
+        match ledger::after_outcome(campaign, attempt.attempt_no, outcome) {
+            NextMove::Retry { after, attempt_no } => then.push(Write::Attempt(NewAttempt {
+                run_id: attempt.run_id,
+                contact_id: attempt.contact_id,
+                step: attempt.step.clone(),
+                step_index: attempt.step_index,
+                channel: attempt.channel,
+                attempt_no,
+                not_before: now + after,
+                obligation: attempt.obligation.clone(),
+                after_attempt: attempt.after_attempt,
+                condition: None,
+            })),
+            NextMove::Unreachable => {
+                then.push(event(
+                    attempt.id,
+                    "unreachable",
+                    None,
+                    serde_json::Value::Null,
+                    now,
+                ));
+                then.extend(self.rule_writes(
+                    attempt,
+                    contact,
+                    campaign,
+                    Outcome::Unreachable,
+                    now,
+                ));
+            }
+            NextMove::Done => {}
+        }
+        then.extend(self.rule_writes(attempt, contact, campaign, outcome, now));
+        WriteGroup {
+            guard: Some(Write::Close {
+                id: attempt.id,
+                state: AttemptState::Done,
+                outcome: Some(outcome),
+                connected,
+                reason: None,
+            }),
+            then,
+        }
+    }
+
+    /// Closes an attempt now (outside a batch).
     async fn close_with(
         &self,
         attempt: &Attempt,
@@ -812,76 +871,34 @@ impl<S: Store> Engine<S> {
         outcome: Outcome,
         now: DateTime<Utc>,
     ) -> Result<(), EngineError> {
-        let connected = attempt.connected || ledger::is_connection(outcome);
-        if !self
-            .store
-            .close_attempt(
-                attempt.id,
-                AttemptState::Done,
-                Some(outcome),
-                connected,
-                None,
+        self.store
+            .apply_writes(
+                &[self.close_group(attempt, contact, campaign, outcome, now)],
                 now,
             )
-            .await?
-        {
-            return Ok(());
-        }
-        match ledger::after_outcome(campaign, attempt.attempt_no, outcome) {
-            NextMove::Retry { after, attempt_no } => {
-                let retry = NewAttempt {
-                    run_id: attempt.run_id,
-                    contact_id: attempt.contact_id,
-                    step: attempt.step.clone(),
-                    step_index: attempt.step_index,
-                    channel: attempt.channel,
-                    attempt_no,
-                    not_before: now + after,
-                    obligation: attempt.obligation.clone(),
-                    after_attempt: attempt.after_attempt,
-                    condition: None,
-                };
-                self.store.insert_attempts(&[retry], now).await?;
-            }
-            NextMove::Unreachable => {
-                self.store
-                    .record_event(
-                        attempt.id,
-                        "unreachable",
-                        None,
-                        &serde_json::Value::Null,
-                        now,
-                        now,
-                    )
-                    .await?;
-                self.outcome_rules(attempt, contact, campaign, Outcome::Unreachable, now)
-                    .await?;
-            }
-            NextMove::Done => {}
-        }
-        self.outcome_rules(attempt, contact, campaign, outcome, now)
-            .await
+            .await?;
+        Ok(())
     }
 
     /// The next step conditioned on this outcome, and the tag rules for it.
-    async fn outcome_rules(
+    fn rule_writes(
         &self,
         attempt: &Attempt,
         contact: &Contact,
         campaign: &Campaign,
         outcome: Outcome,
         now: DateTime<Utc>,
-    ) -> Result<(), EngineError> {
+    ) -> Vec<Write> {
+        let mut out = Vec::new();
         if let Some(next) = ledger::next_step_on(campaign, attempt.step_index, outcome) {
-            self.queue_step(
+            out.push(Write::Attempt(next_attempt(
                 attempt,
                 contact,
                 campaign,
                 attempt.step_index + 1,
                 next,
                 now + next.after.to_chrono(),
-            )
-            .await?;
+            )));
         }
         for rule in campaign
             .tag_rules
@@ -889,22 +906,29 @@ impl<S: Store> Engine<S> {
             .filter(|r| r.on == outcome && r.step.as_ref().is_none_or(|s| *s == attempt.step))
         {
             if let Some(tag) = &rule.add {
-                let t = Tag {
+                let tag = Tag {
                     name: tag.clone(),
                     source: format!("{}/run {}", campaign.id, attempt.run_id),
                     expires_at: rule.expires.map(|e| now + e.to_chrono()),
                 };
-                self.store.upsert_tag(contact.id, &t, now).await?;
+                out.push(Write::Tag {
+                    contact_id: contact.id,
+                    tag,
+                });
             }
             if let Some(tag) = &rule.remove {
-                self.store.remove_tag(contact.id, tag).await?;
+                out.push(Write::Untag {
+                    contact_id: contact.id,
+                    name: tag.clone(),
+                });
             }
         }
-        Ok(())
+        out
     }
 
     /// Records an opt-out from the attempt's channel family at once: a suppression entry,
-    /// every queued attempt on that family cancelled (all campaigns), the outcome's rules.
+    /// every queued attempt on that family cancelled (all campaigns) and every later step
+    /// of this run, the attempt's outcome set to `opted_out`, the outcome's rules.
     async fn opt_out(
         &self,
         attempt: &Attempt,
@@ -923,7 +947,6 @@ impl<S: Store> Engine<S> {
             expires_at: None,
         };
         self.store.upsert_suppressions(&[entry]).await?;
-        // Every later step of this run stops; other campaigns stop on this channel family.
         let channels: Vec<Channel> = Channel::ALL
             .into_iter()
             .filter(|c| c.family() == family)
@@ -942,26 +965,19 @@ impl<S: Store> Engine<S> {
             .store
             .cancel_queued_for_contact(contact.id, &channels, None, "opted_out", now)
             .await?;
+        self.store.mark_opted_out(attempt.id, now).await?;
         tracing::info!(contact = %contact.display_masked(), family = family.as_str(), cancelled, "opted out");
-        if !self
-            .store
-            .close_attempt(
-                attempt.id,
-                AttemptState::Done,
-                Some(Outcome::OptedOut),
-                true,
-                None,
+        let rules = self.rule_writes(attempt, contact, campaign, Outcome::OptedOut, now);
+        self.store
+            .apply_writes(
+                &[WriteGroup {
+                    guard: None,
+                    then: rules,
+                }],
                 now,
             )
-            .await?
-        {
-            // Already final (delivered, replied): the opt-out still counts for tags.
-            self.outcome_rules(attempt, contact, campaign, Outcome::OptedOut, now)
-                .await?;
-            return Ok(());
-        }
-        self.outcome_rules(attempt, contact, campaign, Outcome::OptedOut, now)
-            .await
+            .await?;
+        Ok(())
     }
 
     /// Closes runs that have nothing open any more, with their tally as the summary.

@@ -222,7 +222,11 @@ async fn a_stop_reply_stops_every_later_step_and_opts_out() {
     .await;
     w.run_for(Duration::days(4)).await;
     let a = w.attempts("A1").await;
-    assert_eq!(a[0].outcome, Some(Outcome::Delivered));
+    assert_eq!(
+        a[0].outcome,
+        Some(Outcome::OptedOut),
+        "the opt-out replaces `delivered` on the SMS"
+    );
     let later: Vec<_> = a.iter().skip(1).collect();
     assert!(
         later.iter().all(|x| x.sent_at.is_none()

@@ -160,13 +160,30 @@ pub enum Write {
     },
     /// A new attempt (ignored when its idempotency key exists).
     Attempt(NewAttempt),
+    /// The attempt reached the person.
+    Connected {
+        id: i64,
+    },
+    /// An inbox item applied (only if it was not already).
+    InboxApplied {
+        id: i64,
+    },
+    Tag {
+        contact_id: i64,
+        tag: Tag,
+    },
+    Untag {
+        contact_id: i64,
+        name: String,
+    },
 }
 
 /// Writes that belong together: `then` is applied only if `guard` (a conditional update)
 /// changed its row, so a stale decision never leaves half its effects.
 #[derive(Clone, Debug, PartialEq)]
 pub struct WriteGroup {
-    pub guard: Write,
+    /// `None`: the writes apply unconditionally.
+    pub guard: Option<Write>,
     pub then: Vec<Write>,
 }
 
@@ -535,4 +552,11 @@ pub trait Store: Send + Sync {
         groups: &[WriteGroup],
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Vec<bool>, StoreError>> + Send;
+
+    /// Sets an attempt's outcome to `opted_out` (closing it if open), whatever it had.
+    fn mark_opted_out(
+        &self,
+        id: i64,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }

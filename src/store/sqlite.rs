@@ -114,6 +114,7 @@ named_queries!("sqlite":
     finishable_runs,
     attempts_claimed,
     run_by_occurrence,
+    mark_opted_out,
 );
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -1384,7 +1385,10 @@ impl Store for SqliteStore {
             .doing("starting a batch of ledger writes")?;
         let mut held = Vec::with_capacity(groups.len());
         for g in groups {
-            let ok = write(&mut tx, &g.guard, now).await? > 0;
+            let ok = match &g.guard {
+                Some(guard) => write(&mut tx, guard, now).await? > 0,
+                None => true,
+            };
             if ok {
                 for w in &g.then {
                     write(&mut tx, w, now).await?;
@@ -1394,6 +1398,16 @@ impl Store for SqliteStore {
         }
         tx.commit().await.doing("committing ledger writes")?;
         Ok(held)
+    }
+
+    async fn mark_opted_out(&self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query(QUERIES.mark_opted_out)
+            .bind(id)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .doing("recording an opt-out")?;
+        Ok(())
     }
 }
 
@@ -1507,6 +1521,37 @@ async fn write(
                 .bind(a.after_attempt)
                 .bind(a.condition.map(|c| c.as_str()))
                 .bind(now)
+                .execute(&mut *conn)
+                .await
+        }
+        Write::Connected { id } => {
+            sqlx::query(QUERIES.set_connected)
+                .bind(id)
+                .bind(now)
+                .execute(&mut *conn)
+                .await
+        }
+        Write::InboxApplied { id } => {
+            sqlx::query(QUERIES.inbox_applied)
+                .bind(id)
+                .bind(now)
+                .execute(&mut *conn)
+                .await
+        }
+        Write::Tag { contact_id, tag } => {
+            sqlx::query(QUERIES.upsert_tag)
+                .bind(contact_id)
+                .bind(&tag.name)
+                .bind(&tag.source)
+                .bind(now)
+                .bind(tag.expires_at)
+                .execute(&mut *conn)
+                .await
+        }
+        Write::Untag { contact_id, name } => {
+            sqlx::query(QUERIES.remove_tag)
+                .bind(contact_id)
+                .bind(name)
                 .execute(&mut *conn)
                 .await
         }
