@@ -65,6 +65,14 @@ pub async fn plan<S: Store>(
         let ids: Vec<i64> = page.iter().map(|c| c.id).collect();
         let suppressions = store.suppressions_for(&page).await?;
         let history = store.history_for(&ids, since).await?;
+        let recent = match campaign.audience.recontact_after {
+            Some(span) => {
+                store
+                    .recently_contacted(&campaign.id, &ids, at - span.to_chrono())
+                    .await?
+            }
+            None => Default::default(),
+        };
         let mut attempts = Vec::new();
         for contact in &page {
             let relevant: Vec<Suppression> = suppressions
@@ -73,7 +81,10 @@ pub async fn plan<S: Store>(
                 .cloned()
                 .collect();
             let past = history.get(&contact.id).map(Vec::as_slice).unwrap_or(&[]);
-            let decision = planner.consider(contact, past, &relevant, false);
+            let prior = recent
+                .contains(&contact.id)
+                .then_some(SkipReason::RecentlyContacted);
+            let decision = planner.consider(contact, past, &relevant, prior);
             tracing::debug!(contact = %contact.display_masked(), ?decision, "planned");
             if let (
                 Some(run_id),

@@ -490,3 +490,37 @@ async fn an_occurrence_missed_while_no_daemon_ran_is_recorded_not_sent_late() {
     assert_eq!(states[2].0, "12-02");
     assert_ne!(states[2].1, "missed");
 }
+
+#[tokio::test]
+async fn recontact_after_keeps_a_daily_campaign_from_asking_the_same_person_again() {
+    let daily = SEQUENCE
+        .replace(
+            "once = 2026-11-30T09:00:00Z",
+            "cron = \"0 9 * * *\"\ntimezone = \"Europe/London\"",
+        )
+        .replace(
+            "lists = [\"people\"]",
+            "lists = [\"people\"]\nrecontact_after = \"7d\"",
+        );
+    let w = world(
+        &daily,
+        "sms_delivered = 1.0\nsms_reply = 1.0\nsms_opt_out = 0.0",
+        ONE,
+    )
+    .await;
+    w.clock
+        .set(Utc.with_ymd_and_hms(2026, 11, 30, 8, 59, 0).unwrap());
+    w.run_for(Duration::days(9)).await;
+    let sms: Vec<_> = w
+        .attempts("A1")
+        .await
+        .into_iter()
+        .filter(|a| a.step == "sms" && a.sent_at.is_some())
+        .collect();
+    let days: Vec<String> = sms
+        .iter()
+        .map(|a| a.sent_at.unwrap().format("%m-%d").to_string())
+        .collect();
+    // Asked on the 30th, then not again until a week has passed (the run of the 7th).
+    assert_eq!(days, vec!["11-30", "12-07"], "{days:?}");
+}

@@ -241,6 +241,8 @@ fn the_demo_runs_from_any_folder_and_plans_every_example() {
             "demo",
             "--contacts",
             "800",
+            "--days",
+            "4",
             "--format",
             "json",
         ])
@@ -280,6 +282,8 @@ fn the_demo_runs_from_any_folder_and_plans_every_example() {
             "demo2",
             "--contacts",
             "800",
+            "--days",
+            "0",
             "--format",
             "json",
         ])

@@ -13,14 +13,17 @@ use anyhow::{Context as _, Result};
 use chrono::{Duration, NaiveDate};
 use clap::Args;
 
-use super::{Format, open_store, print_json, thousands};
+use super::{Format, print_json, thousands};
 use crate::catalog::{Catalog, Known};
+use crate::clock::VirtualClock;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Overrides, Settings};
 use crate::domain::contact::SuppressionKind;
+use crate::engine::{Engine, Scope};
 use crate::import::{self, ContactImport};
 use crate::planning;
 use crate::store::Store;
+use std::sync::Arc;
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -33,6 +36,9 @@ pub struct DemoArgs {
     /// Seed for the sample data.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
+    /// Simulated days to run the campaigns for after planning (0: plans only).
+    #[arg(long, default_value_t = 14)]
+    pub days: i64,
 }
 
 /// A small deterministic generator (SplitMix64): the same seed gives the same contacts.
@@ -331,7 +337,9 @@ pub async fn run(args: &DemoArgs, format: Format) -> Result<ExitCode> {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
     }
-    let store = open_store(&settings.database_url).await?;
+    // The demo's data is throwaway: no waiting for the disk on commit.
+    let store = crate::store::SqliteStore::open_scratch(&settings.database_url).await?;
+    store.migrate().await?;
 
     // 1. Contacts, in three files: everyone, then the overdue and repair lists.
     let (people, overdue, repairs, dnc, opted_out) =
@@ -441,6 +449,7 @@ pub async fn run(args: &DemoArgs, format: Format) -> Result<ExitCode> {
         catalog.errors()
     ));
 
+    let diagnostics = catalog.diagnostics.clone();
     // 4. Dry-run plans at each campaign's next occurrence.
     let mut plans = Vec::new();
     for loaded in &catalog.campaigns {
@@ -455,18 +464,68 @@ pub async fn run(args: &DemoArgs, format: Format) -> Result<ExitCode> {
         }
         plans.push(summary);
     }
+    // 5. The campaigns end to end over simulated days, against the simulated provider.
+    let ids: Vec<String> = catalog
+        .campaigns
+        .iter()
+        .map(|c| c.campaign.id.clone())
+        .collect();
+    let campaigns: Vec<_> = catalog
+        .campaigns
+        .iter()
+        .map(|c| c.campaign.clone())
+        .collect();
+    let errors = catalog.errors();
+    let clock = VirtualClock::new(now);
+    let engine = Engine::simulated(
+        store,
+        catalog,
+        settings.clone(),
+        Arc::new(clock.clone()),
+        Scope::All,
+    );
+    if args.days > 0 {
+        say(&format!(
+            "Running {} over {} simulated days (virtual clock, simulated providers)...\n",
+            ids.join(", "),
+            args.days
+        ));
+        engine
+            .simulate(&clock, now + chrono::Duration::days(args.days))
+            .await?;
+    }
+    let mut reports = Vec::new();
+    for campaign in &campaigns {
+        let stats = engine
+            .store
+            .campaign_stats(&campaign.id, &super::run::conversions(campaign.kind))
+            .await?;
+        if format == Format::Table && args.days > 0 {
+            println!(
+                "Report for {} ({}) after {} days:",
+                campaign.id, campaign.name, args.days
+            );
+            println!("{}", super::run::render_stats(campaign, &stats, &settings));
+        }
+        reports.push(serde_json::json!({ "campaign": campaign.id, "stats": stats }));
+    }
     if format == Format::Json {
-        print_json(
-            &serde_json::json!({ "dir": dir, "imports": imports, "rejected": rejected, "diagnostics": catalog.diagnostics, "plans": plans }),
-        )?;
+        print_json(&serde_json::json!({
+            "dir": dir, "imports": imports, "rejected": rejected, "diagnostics": diagnostics,
+            "plans": plans, "reports": reports,
+        }))?;
     } else {
         println!("Try next (from {}):", dir.display());
-        println!("  herald why C00001 collections_reminder     # one contact's story");
+        println!(
+            "  herald why C00001 collections_reminder     # one contact's story, with what happened"
+        );
+        println!("  herald runs list");
+        println!(
+            "  herald simulate winter_promotion --days 7   # a forecast on a copy of the data"
+        );
         println!("  herald template preview payment_reminder --contact C00002");
-        println!("  herald campaign show nps_after_repair");
-        println!("  herald dnc list");
     }
-    Ok(if catalog.errors() == 0 {
+    Ok(if errors == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

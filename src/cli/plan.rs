@@ -143,6 +143,7 @@ fn reason_text(code: &str) -> &'static str {
         SkipReason::WindowNeverOpens,
         SkipReason::NotInSegment,
         SkipReason::AlreadyInRun,
+        SkipReason::RecentlyContacted,
     ]
     .into_iter()
     .find(|r| r.code() == code)

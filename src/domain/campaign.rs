@@ -97,6 +97,9 @@ pub struct AudienceDef {
     pub lists: Vec<String>,
     /// A segment filter over attributes and tags, e.g. `attr.balance > 100 and not tag.paid`.
     pub segment: Option<String>,
+    /// Leave out contacts this campaign sent to within this period (`30d`), so a daily
+    /// schedule does not ask the same people every day.
+    pub recontact_after: Option<String>,
 }
 
 /// When the campaign runs: a cron expression in a time zone, or once.
@@ -375,6 +378,7 @@ impl Schedule {
 pub struct Audience {
     pub lists: Vec<String>,
     pub segment: Option<Segment>,
+    pub recontact_after: Option<Span>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -630,6 +634,11 @@ impl CampaignDef {
             )
         });
 
+        let recontact_after = self
+            .audience
+            .recontact_after
+            .as_deref()
+            .and_then(|r| p.check("audience.recontact_after", positive_span(r)));
         let schedule = self.check_schedule(&mut p);
         let windows = self.check_windows(&mut p);
         let steps = self.check_steps(&mut p);
@@ -775,6 +784,7 @@ impl CampaignDef {
             audience: Audience {
                 lists: self.audience.lists.clone(),
                 segment,
+                recontact_after,
             },
             schedule: schedule.expect("no problems"),
             windows: windows.expect("no problems"),

@@ -237,7 +237,7 @@ impl<'a> Planner<'a> {
         contact: &Contact,
         history: &[PastAttempt],
         suppressions: &[Suppression],
-        already_in_run: bool,
+        prior: Option<SkipReason>,
     ) -> Option<Decision> {
         self.summary.considered += 1;
         if let Some(seg) = &self.campaign.audience.segment
@@ -246,7 +246,7 @@ impl<'a> Planner<'a> {
             self.summary.not_in_segment += 1;
             return None;
         }
-        let decision = self.decide(contact, history, suppressions, already_in_run);
+        let decision = self.decide(contact, history, suppressions, prior);
         match &decision {
             Decision::Skipped { reason } => {
                 *self
@@ -290,12 +290,10 @@ impl<'a> Planner<'a> {
         contact: &Contact,
         history: &[PastAttempt],
         suppressions: &[Suppression],
-        already_in_run: bool,
+        prior: Option<SkipReason>,
     ) -> Decision {
-        if already_in_run {
-            return Decision::Skipped {
-                reason: SkipReason::AlreadyInRun,
-            };
+        if let Some(reason) = prior {
+            return Decision::Skipped { reason };
         }
         let (step, channel) = self.first_step(contact);
         let verdict = decide(&self.question(contact, channel, history, suppressions));

@@ -163,6 +163,7 @@ pub enum SkipReason {
     WindowNeverOpens,
     NotInSegment,
     AlreadyInRun,
+    RecentlyContacted,
 }
 
 impl SkipReason {
@@ -178,6 +179,7 @@ impl SkipReason {
             SkipReason::WindowNeverOpens => "window_never_opens",
             SkipReason::NotInSegment => "not_in_segment",
             SkipReason::AlreadyInRun => "already_in_run",
+            SkipReason::RecentlyContacted => "recently_contacted",
         }
     }
 
@@ -197,6 +199,9 @@ impl SkipReason {
             SkipReason::WindowNeverOpens => "the contact window never opens within 400 days",
             SkipReason::NotInSegment => "the contact does not match the audience filter",
             SkipReason::AlreadyInRun => "the contact already has an attempt in this run",
+            SkipReason::RecentlyContacted => {
+                "the campaign contacted this person within its recontact_after period"
+            }
         }
     }
 }

@@ -559,4 +559,12 @@ pub trait Store: Send + Sync {
         id: i64,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Contacts among `ids` this campaign sent to since `since`.
+    fn recently_contacted(
+        &self,
+        campaign: &str,
+        ids: &[i64],
+        since: DateTime<Utc>,
+    ) -> impl Future<Output = Result<BTreeSet<i64>, StoreError>> + Send;
 }

@@ -115,6 +115,7 @@ named_queries!("sqlite":
     attempts_claimed,
     run_by_occurrence,
     mark_opted_out,
+    recently_contacted,
 );
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -1408,6 +1409,25 @@ impl Store for SqliteStore {
             .await
             .doing("recording an opt-out")?;
         Ok(())
+    }
+
+    async fn recently_contacted(
+        &self,
+        campaign: &str,
+        ids: &[i64],
+        since: DateTime<Utc>,
+    ) -> Result<BTreeSet<i64>, StoreError> {
+        if ids.is_empty() {
+            return Ok(BTreeSet::new());
+        }
+        let found: Vec<i64> = sqlx::query_scalar(QUERIES.recently_contacted)
+            .bind(campaign)
+            .bind(json_array(ids.iter().copied()))
+            .bind(since)
+            .fetch_all(&self.pool)
+            .await
+            .doing("reading whom the campaign contacted recently")?;
+        Ok(found.into_iter().collect())
     }
 }
 

@@ -1,9 +1,14 @@
--- ?2: JSON array of the outcomes that count as a conversion for this campaign.
+-- ?2: JSON array of the outcomes that count as a conversion for this campaign: an
+-- attempt's outcome, or an event on it (a reply or a click leaves a delivered SMS or
+-- e-mail delivered).
 SELECT
     COUNT(DISTINCT a.contact_id) AS contacts,
     COUNT(DISTINCT CASE WHEN a.sent_at IS NOT NULL THEN a.contact_id END) AS attempted,
     COUNT(DISTINCT CASE WHEN a.connected = 1 THEN a.contact_id END) AS reached,
-    COUNT(DISTINCT CASE WHEN a.outcome IN (SELECT value FROM json_each(?2)) THEN a.contact_id END) AS converted,
+    COUNT(DISTINCT CASE
+        WHEN a.outcome IN (SELECT value FROM json_each(?2))
+          OR EXISTS (SELECT 1 FROM events e WHERE e.attempt_id = a.id AND e.kind IN (SELECT value FROM json_each(?2)))
+        THEN a.contact_id END) AS converted,
     SUM(CASE WHEN a.sent_at IS NOT NULL THEN 1 ELSE 0 END) AS sent,
     SUM(CASE WHEN a.channel = 'agent' AND a.connected = 1 THEN 1 ELSE 0 END) AS agent_calls,
     COUNT(DISTINCT r.id) AS runs
