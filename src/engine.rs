@@ -542,18 +542,7 @@ impl<S: Store> Engine<S> {
                 ) {
                     Ok(r) => Some(r),
                     Err(e) => {
-                        self.store
-                            .record_event(
-                                attempt.id,
-                                "failed",
-                                Some(&e),
-                                &serde_json::Value::Null,
-                                now,
-                                now,
-                            )
-                            .await?;
-                        self.close_with(attempt, campaign, contact, Outcome::Failed, now)
-                            .await?;
+                        self.fail(attempt, campaign, contact, &e, now).await?;
                         return Ok(Decided::Written(Dispatched::Skipped));
                     }
                 }
@@ -644,18 +633,7 @@ impl<S: Store> Engine<S> {
                 ))
             }
             Err(SendError::Permanent(why)) => {
-                self.store
-                    .record_event(
-                        attempt.id,
-                        "failed",
-                        Some(&why),
-                        &serde_json::Value::Null,
-                        now,
-                        now,
-                    )
-                    .await?;
-                self.close_with(attempt, campaign, contact, Outcome::Failed, now)
-                    .await?;
+                self.fail(attempt, campaign, contact, &why, now).await?;
                 Ok(Decided::Written(Dispatched::Skipped))
             }
         }
@@ -860,6 +838,29 @@ impl<S: Store> Engine<S> {
             }),
             then,
         }
+    }
+
+    /// Records why an attempt failed and closes it as `failed` (with the retry policy).
+    async fn fail(
+        &self,
+        attempt: &Attempt,
+        campaign: &Campaign,
+        contact: &Contact,
+        why: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        self.store
+            .record_event(
+                attempt.id,
+                "failed",
+                Some(why),
+                &serde_json::Value::Null,
+                now,
+                now,
+            )
+            .await?;
+        self.close_with(attempt, campaign, contact, Outcome::Failed, now)
+            .await
     }
 
     /// Closes an attempt now (outside a batch).

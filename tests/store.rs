@@ -291,8 +291,8 @@ async fn tags_count_only_while_in_force(store: &impl Store) {
     let counts = store.tag_counts(t0()).await.unwrap();
     let vip = counts.iter().find(|c| c.name == "vip").unwrap();
     assert_eq!(vip.count, 1, "the expired tag does not count");
-    assert!(store.remove_tag(a.id, "vip").await.unwrap());
-    assert!(!store.remove_tag(a.id, "vip").await.unwrap());
+    assert!(store.remove_tag(a.id, "vip", t0()).await.unwrap());
+    assert!(!store.remove_tag(a.id, "vip", t0()).await.unwrap());
     assert!(store.tag_names().await.unwrap().contains("imported"));
     assert_eq!(
         store

@@ -437,7 +437,7 @@ pub async fn tags(ctx: &Ctx, cmd: TagsCmd) -> Result<ExitCode> {
         }
         TagsCmd::Remove { contact, tag } => {
             let c = find(contact).await?;
-            if !store.remove_tag(c.id, &tag).await? {
+            if !store.remove_tag(c.id, &tag, ctx.now()).await? {
                 eprintln!("{} has no tag {tag}", c.external_id);
                 return Ok(ExitCode::from(1));
             }

@@ -241,6 +241,7 @@ pub trait Store: Send + Sync {
         &self,
         contact_id: i64,
         tag: &str,
+        now: DateTime<Utc>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Tags in force at `now` with their number of contacts.

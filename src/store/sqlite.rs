@@ -173,6 +173,16 @@ impl SqliteStore {
         &self.pool
     }
 
+    /// One ledger write on its own.
+    async fn write_one(&self, w: &Write, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .doing("taking a database connection")?;
+        write(&mut conn, w, now).await
+    }
+
     async fn tags_for(&self, contacts: &mut [Contact]) -> Result<(), StoreError> {
         if contacts.is_empty() {
             return Ok(());
@@ -572,26 +582,33 @@ impl Store for SqliteStore {
         tag: &Tag,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        sqlx::query(QUERIES.upsert_tag)
-            .bind(contact_id)
-            .bind(&tag.name)
-            .bind(&tag.source)
-            .bind(now)
-            .bind(tag.expires_at)
-            .execute(&self.pool)
-            .await
-            .doing("tagging a contact")?;
+        self.write_one(
+            &Write::Tag {
+                contact_id,
+                tag: tag.clone(),
+            },
+            now,
+        )
+        .await?;
         Ok(())
     }
 
-    async fn remove_tag(&self, contact_id: i64, tag: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query(QUERIES.remove_tag)
-            .bind(contact_id)
-            .bind(tag)
-            .execute(&self.pool)
-            .await
-            .doing("removing a tag")?;
-        Ok(done.rows_affected() > 0)
+    async fn remove_tag(
+        &self,
+        contact_id: i64,
+        tag: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        Ok(self
+            .write_one(
+                &Write::Untag {
+                    contact_id,
+                    name: tag.into(),
+                },
+                now,
+            )
+            .await?
+            > 0)
     }
 
     async fn tag_counts(&self, now: DateTime<Utc>) -> Result<Vec<NamedCount>, StoreError> {
@@ -910,23 +927,7 @@ impl Store for SqliteStore {
             .doing("starting to insert attempts")?;
         let mut inserted = 0;
         for a in attempts {
-            inserted += sqlx::query(QUERIES.insert_attempt)
-                .bind(a.run_id)
-                .bind(a.contact_id)
-                .bind(&a.step)
-                .bind(a.step_index as i64)
-                .bind(a.channel.as_str())
-                .bind(a.attempt_no as i64)
-                .bind(a.not_before)
-                .bind(a.idempotency_key())
-                .bind(&a.obligation)
-                .bind(a.after_attempt)
-                .bind(a.condition.map(|c| c.as_str()))
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .doing("inserting an attempt")?
-                .rows_affected();
+            inserted += write(&mut tx, &Write::Attempt(a.clone()), now).await?;
         }
         tx.commit().await.doing("committing attempts")?;
         Ok(inserted)
@@ -994,14 +995,15 @@ impl Store for SqliteStore {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        sqlx::query(QUERIES.reschedule_attempt)
-            .bind(id)
-            .bind(not_before)
-            .bind(reason)
-            .bind(now)
-            .execute(&self.pool)
-            .await
-            .doing("rescheduling an attempt")?;
+        self.write_one(
+            &Write::Reschedule {
+                id,
+                not_before,
+                reason: reason.into(),
+            },
+            now,
+        )
+        .await?;
         Ok(())
     }
 
@@ -1011,14 +1013,17 @@ impl Store for SqliteStore {
         at: DateTime<Utc>,
         provider_ref: &str,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(QUERIES.mark_sent)
-            .bind(id)
-            .bind(at)
-            .bind(provider_ref)
-            .execute(&self.pool)
-            .await
-            .doing("marking an attempt sent")?;
-        Ok(done.rows_affected() > 0)
+        Ok(self
+            .write_one(
+                &Write::MarkSent {
+                    id,
+                    at,
+                    provider_ref: provider_ref.into(),
+                },
+                at,
+            )
+            .await?
+            > 0)
     }
 
     async fn close_attempt(
@@ -1030,26 +1035,18 @@ impl Store for SqliteStore {
         reason: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(QUERIES.close_attempt)
-            .bind(id)
-            .bind(state.as_str())
-            .bind(outcome.map(|o| o.as_str()))
-            .bind(connected)
-            .bind(reason)
-            .bind(now)
-            .execute(&self.pool)
-            .await
-            .doing("closing an attempt")?;
-        Ok(done.rows_affected() > 0)
+        let w = Write::Close {
+            id,
+            state,
+            outcome,
+            connected,
+            reason: reason.map(str::to_string),
+        };
+        Ok(self.write_one(&w, now).await? > 0)
     }
 
     async fn set_connected(&self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
-        sqlx::query(QUERIES.set_connected)
-            .bind(id)
-            .bind(now)
-            .execute(&self.pool)
-            .await
-            .doing("marking a connection")?;
+        self.write_one(&Write::Connected { id }, now).await?;
         Ok(())
     }
 
@@ -1098,16 +1095,14 @@ impl Store for SqliteStore {
         occurred_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        sqlx::query(QUERIES.insert_event)
-            .bind(attempt_id)
-            .bind(kind)
-            .bind(detail)
-            .bind(payload.to_string())
-            .bind(occurred_at)
-            .bind(now)
-            .execute(&self.pool)
-            .await
-            .doing("recording an event")?;
+        let w = Write::Event {
+            attempt_id,
+            kind: kind.into(),
+            detail: detail.map(str::to_string),
+            payload: payload.clone(),
+            occurred_at,
+        };
+        self.write_one(&w, now).await?;
         Ok(())
     }
 
@@ -1151,22 +1146,14 @@ impl Store for SqliteStore {
             .doing("starting to store provider events")?;
         let mut added = 0;
         for (event_key, idempotency_key, report, due_at) in items {
-            let kind = match report {
-                Report::Outcome { .. } => "outcome",
-                Report::Reply { .. } => "reply",
+            let w = Write::Inbox {
+                provider: provider.into(),
+                event_key: event_key.clone(),
+                idempotency_key: idempotency_key.clone(),
+                report: report.clone(),
+                due_at: *due_at,
             };
-            added += sqlx::query(QUERIES.inbox_push)
-                .bind(provider)
-                .bind(event_key)
-                .bind(idempotency_key)
-                .bind(kind)
-                .bind(serde_json::to_string(report).expect("reports serialise"))
-                .bind(due_at)
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .doing("storing a provider event")?
-                .rows_affected();
+            added += write(&mut tx, &w, now).await?;
         }
         tx.commit().await.doing("committing provider events")?;
         Ok(added)
@@ -1200,12 +1187,7 @@ impl Store for SqliteStore {
     }
 
     async fn inbox_applied(&self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
-        sqlx::query(QUERIES.inbox_applied)
-            .bind(id)
-            .bind(now)
-            .execute(&self.pool)
-            .await
-            .doing("marking an inbox item applied")?;
+        self.write_one(&Write::InboxApplied { id }, now).await?;
         Ok(())
     }
 
