@@ -9,8 +9,6 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
 use crate::config::Settings;
 use crate::diagnostics::{Diagnostic, SourceMap, parse_strict};
 use crate::domain::campaign::{Campaign, CampaignDef};
@@ -164,7 +162,7 @@ impl Catalog {
                 }
                 Ok(campaign) => {
                     if diagnostics[before..].iter().all(|d| !d.is_error()) {
-                        let hash = format!("{:x}", Sha256::digest(text.as_bytes()));
+                        let hash = crate::signing::sha256_hex(text.as_bytes());
                         campaigns.push(LoadedCampaign {
                             campaign,
                             file,

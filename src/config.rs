@@ -51,6 +51,47 @@ pub struct ConfigFile {
     /// Rates of the simulated provider used by `simulate`, the demo and the tests.
     #[serde(default)]
     pub sim: crate::channel::SimConfig,
+    /// Base URL of the daemon's HTTP API as recipients reach it, for the links in messages
+    /// (default `http://127.0.0.1:8080`).
+    pub public_url: Option<String>,
+    /// Environment variable holding the secret that signs links and provider callbacks
+    /// (default `HERALD_SECRET`).
+    pub secret_env: Option<String>,
+    /// How e-mail is sent: the simulated provider (default) or SMTP.
+    #[serde(default)]
+    pub email: EmailFile,
+}
+
+/// `[email]`: `provider = "sim"` (default) or `provider = "smtp"` with the server's settings.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmailFile {
+    /// `sim` or `smtp`.
+    pub provider: Option<String>,
+    #[serde(flatten)]
+    pub smtp: Option<crate::channel::SmtpConfig>,
+}
+
+/// The secret that signs links and callbacks; never printed.
+#[derive(Clone)]
+pub struct Secret(Vec<u8>);
+
+impl Secret {
+    pub fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("***")
+    }
 }
 
 /// `[policy]`: the rules above every campaign.
@@ -80,6 +121,12 @@ pub struct Settings {
     pub opt_out_keywords: Vec<String>,
     pub catch_up: crate::domain::values::Span,
     pub sim: crate::channel::SimConfig,
+    pub public_url: String,
+    pub secret: Secret,
+    /// True when no secret was configured and a fixed development one is used.
+    pub secret_is_default: bool,
+    /// SMTP settings when e-mail goes through SMTP.
+    pub smtp: Option<crate::channel::SmtpConfig>,
     /// Where each setting came from: `default`, `herald.toml`, `HERALD_...`, `flag`.
     pub sources: BTreeMap<String, String>,
 }
@@ -297,6 +344,54 @@ impl Settings {
                 }
             }
         }
+        let smtp = match file.email.provider.as_deref().unwrap_or("sim") {
+            "sim" => None,
+            "smtp" => match &file.email.smtp {
+                Some(c) if !c.host.is_empty() => Some(c.clone()),
+                _ => {
+                    problems.push(
+                        Diagnostic::error(name, "SMTP e-mail needs the server")
+                            .key("email.host")
+                            .hint("add `host` and `from` under [email]"),
+                    );
+                    None
+                }
+            },
+            other => {
+                problems.push(
+                    Diagnostic::error(name, "unknown e-mail provider")
+                        .key("email.provider")
+                        .found(other)
+                        .expected("sim or smtp"),
+                );
+                None
+            }
+        };
+        let secret_var = file
+            .secret_env
+            .clone()
+            .unwrap_or_else(|| "HERALD_SECRET".into());
+        let (secret, secret_is_default) = match env(&secret_var) {
+            Some(s) if s.len() >= 16 => (Secret(s.into_bytes()), false),
+            Some(_) => {
+                problems.push(
+                    Diagnostic::error(name, format!("${secret_var} is too short to sign links"))
+                        .key("secret_env")
+                        .expected("at least 16 characters"),
+                );
+                (Secret(Vec::new()), false)
+            }
+            None => (
+                Secret(b"herald-development-secret-change-me".to_vec()),
+                true,
+            ),
+        };
+        let public_url = file
+            .public_url
+            .clone()
+            .unwrap_or_else(|| "http://127.0.0.1:8080".into())
+            .trim_end_matches('/')
+            .to_string();
         let catch_up = match file
             .catch_up
             .as_deref()
@@ -321,6 +416,10 @@ impl Settings {
             }),
             catch_up,
             sim: file.sim.clone(),
+            public_url,
+            secret,
+            secret_is_default,
+            smtp,
             config_file: path,
             database_url,
             jobs_dir,

@@ -31,6 +31,7 @@ use crate::domain::policy::{self, PastAttempt, Verdict};
 use crate::domain::values::Channel;
 use crate::planning;
 use crate::store::{Store, StoreError, Write, WriteGroup};
+use crate::templates::RenderFor;
 
 /// Attempts claimed per dispatch step.
 pub const BATCH: i64 = 200;
@@ -129,6 +130,26 @@ impl<S: Store> Engine<S> {
             scope,
             next_fire: Default::default(),
         }
+    }
+
+    /// An engine with the providers the settings choose (SMTP for e-mail when configured,
+    /// the simulated provider otherwise).
+    pub fn configured(
+        store: S,
+        catalog: Catalog,
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+        scope: Scope,
+    ) -> Result<Self, EngineError> {
+        let mut engine = Self::simulated(store, catalog, settings, clock, scope);
+        if let Some(smtp) = &engine.settings.smtp {
+            let provider =
+                crate::channel::SmtpProvider::new(smtp).map_err(EngineError::Campaign)?;
+            engine
+                .providers
+                .insert(Channel::Email, Provider::Smtp(provider));
+        }
+        Ok(engine)
     }
 
     pub fn now(&self) -> DateTime<Utc> {
@@ -530,14 +551,18 @@ impl<S: Store> Engine<S> {
             }
             Verdict::Never { reason } => return Ok(Self::skip(attempt, reason.code(), now)),
         }
+        let unsubscribe_url = self.unsubscribe_url(&attempt.idempotency_key);
         let rendered = match &step.template {
             Some(name) => {
                 match self.catalog.templates.render(
                     attempt.channel,
                     name,
-                    contact,
-                    Some(campaign),
-                    Some(&step.id),
+                    &RenderFor {
+                        contact,
+                        campaign: Some(campaign),
+                        step_id: Some(&step.id),
+                        unsubscribe_url: Some(&unsubscribe_url),
+                    },
                     &self.settings.default_locale,
                 ) {
                     Ok(r) => Some(r),
@@ -557,6 +582,7 @@ impl<S: Store> Engine<S> {
             message: rendered.as_ref(),
             flow,
             campaign_kind: campaign.kind,
+            unsubscribe_url: &unsubscribe_url,
         };
         match provider.send(&out, now).await {
             Ok(receipt) => {
@@ -637,6 +663,15 @@ impl<S: Store> Engine<S> {
                 Ok(Decided::Written(Dispatched::Skipped))
             }
         }
+    }
+
+    /// The signed one-click unsubscribe link of an attempt.
+    pub fn unsubscribe_url(&self, key: &str) -> String {
+        format!(
+            "{}/u/{}",
+            self.settings.public_url,
+            crate::signing::link_token(self.settings.secret.bytes(), key)
+        )
     }
 
     /// The bot flow of a step, or of the routing rule that sent it to the bot.

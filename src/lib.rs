@@ -16,5 +16,6 @@ pub mod examples;
 pub mod import;
 pub mod planning;
 pub mod queue;
+pub mod signing;
 pub mod store;
 pub mod templates;

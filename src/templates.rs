@@ -76,6 +76,28 @@ pub struct Rendered {
     pub sms: Option<SmsShape>,
 }
 
+/// Who and what a message is rendered for.
+#[derive(Clone, Copy, Debug)]
+pub struct RenderFor<'a> {
+    pub contact: &'a Contact,
+    pub campaign: Option<&'a Campaign>,
+    pub step_id: Option<&'a str>,
+    /// The attempt's signed unsubscribe link (`None` in previews).
+    pub unsubscribe_url: Option<&'a str>,
+}
+
+impl<'a> RenderFor<'a> {
+    /// A preview: the contact alone.
+    pub fn preview(contact: &'a Contact, campaign: Option<&'a Campaign>) -> Self {
+        RenderFor {
+            contact,
+            campaign,
+            step_id: None,
+            unsubscribe_url: None,
+        }
+    }
+}
+
 /// Every template under a folder, compiled.
 pub struct TemplateSet {
     env: Environment<'static>,
@@ -323,11 +345,15 @@ impl TemplateSet {
         &self,
         channel: Channel,
         name: &str,
-        contact: &Contact,
-        campaign: Option<&Campaign>,
-        step_id: Option<&str>,
+        to: &RenderFor<'_>,
         default_locale: &str,
     ) -> Result<Rendered, String> {
+        let RenderFor {
+            contact,
+            campaign,
+            step_id,
+            unsubscribe_url,
+        } = *to;
         let mut wanted: Vec<&str> = Vec::new();
         if let Some(l) = &contact.locale {
             wanted.push(l);
@@ -344,7 +370,7 @@ impl TemplateSet {
                 format!("the {channel} template `{name}` has no version for {} (it has {})", wanted.join(", "), have.join(", "))
             }
         })?;
-        let ctx = context(contact, campaign, step_id, channel);
+        let ctx = context(contact, campaign, step_id, channel, unsubscribe_url);
         let render = |part: Part| -> Result<Option<String>, String> {
             let Some(file) = self.get(channel, name, &locale, part) else {
                 return Ok(None);
@@ -406,6 +432,7 @@ pub fn context(
     campaign: Option<&Campaign>,
     step_id: Option<&str>,
     channel: Channel,
+    unsubscribe_url: Option<&str>,
 ) -> Value {
     let name = match (&contact.first_name, &contact.last_name) {
         (Some(f), Some(l)) => Some(format!("{f} {l}")),
@@ -459,7 +486,8 @@ pub fn context(
     );
     root.insert(
         "unsubscribe_url",
-        Value::from(format!("https://example.invalid/u/{}", contact.external_id)),
+        // A preview has no attempt to sign a link for.
+        Value::from(unsubscribe_url.unwrap_or("https://unsubscribe.invalid/preview")),
     );
     Value::from_serialize(&root)
 }
@@ -532,15 +560,25 @@ mod tests {
     fn locales_fall_back_from_region_to_language_to_default() {
         let s = set();
         assert_eq!(
-            s.render(Channel::Sms, "due", &contact("es-MX"), None, None, "en")
-                .unwrap()
-                .locale,
+            s.render(
+                Channel::Sms,
+                "due",
+                &RenderFor::preview(&contact("es-MX"), None),
+                "en"
+            )
+            .unwrap()
+            .locale,
             "es"
         );
         assert_eq!(
-            s.render(Channel::Sms, "due", &contact("fr"), None, None, "en")
-                .unwrap()
-                .locale,
+            s.render(
+                Channel::Sms,
+                "due",
+                &RenderFor::preview(&contact("fr"), None),
+                "en"
+            )
+            .unwrap()
+            .locale,
             "en"
         );
     }
@@ -548,7 +586,12 @@ mod tests {
     #[test]
     fn html_is_escaped_and_the_text_part_keeps_the_raw_name() {
         let r = set()
-            .render(Channel::Email, "due", &contact("en"), None, None, "en")
+            .render(
+                Channel::Email,
+                "due",
+                &RenderFor::preview(&contact("en"), None),
+                "en",
+            )
             .unwrap();
         assert_eq!(r.subject.as_deref(), Some("Balance for Zoë <Smith>"));
         assert_eq!(r.text, "Dear Zoë <Smith>");
@@ -558,7 +601,12 @@ mod tests {
     #[test]
     fn sms_shape_is_reported() {
         let r = set()
-            .render(Channel::Sms, "due", &contact("en"), None, None, "en")
+            .render(
+                Channel::Sms,
+                "due",
+                &RenderFor::preview(&contact("en"), None),
+                "en",
+            )
             .unwrap();
         assert_eq!(r.text, "Hi Zoë, you owe 120.50");
         assert_eq!(

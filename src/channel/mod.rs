@@ -11,8 +11,10 @@ use crate::domain::contact::Contact;
 use crate::domain::ledger::{Attempt, Report};
 use crate::templates::Rendered;
 
+pub mod email;
 pub mod sim;
 
+pub use email::{SmtpConfig, SmtpProvider};
 pub use sim::{SimConfig, SimProvider};
 
 /// What goes out for one attempt.
@@ -25,6 +27,8 @@ pub struct Outbound<'a> {
     /// The bot flow for voice-bot steps.
     pub flow: Option<&'a str>,
     pub campaign_kind: crate::domain::campaign::CampaignKind,
+    /// The signed one-click unsubscribe link for this attempt.
+    pub unsubscribe_url: &'a str,
 }
 
 /// A provider's acceptance of a send.
@@ -52,6 +56,8 @@ pub enum SendError {
 pub enum Provider {
     /// The built-in simulated provider, deterministic under a seed.
     Sim(SimProvider),
+    /// E-mail through an SMTP server.
+    Smtp(SmtpProvider),
 }
 
 impl Provider {
@@ -59,12 +65,14 @@ impl Provider {
     pub fn name(&self) -> &'static str {
         match self {
             Provider::Sim(_) => "sim",
+            Provider::Smtp(_) => "smtp",
         }
     }
 
     pub async fn send(&self, out: &Outbound<'_>, now: DateTime<Utc>) -> Result<Receipt, SendError> {
         match self {
             Provider::Sim(sim) => Ok(sim.send(out, now)),
+            Provider::Smtp(smtp) => smtp.send(out, out.unsubscribe_url, now).await,
         }
     }
 }

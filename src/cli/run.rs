@@ -35,7 +35,7 @@ pub async fn run(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode> {
         Some(_) => Arc::new(crate::clock::FixedClock(ctx.now())),
         None => Arc::new(SystemClock),
     };
-    let engine = Engine::simulated(store, catalog, ctx.settings.clone(), clock, Scope::All);
+    let engine = Engine::configured(store, catalog, ctx.settings.clone(), clock, Scope::All)?;
     let work = engine.run_until_idle().await?;
     if ctx.json() {
         print_json(&work)?;
@@ -64,13 +64,18 @@ async fn daemon(ctx: &Ctx) -> Result<ExitCode> {
         .collect();
     let store = ctx.store().await?;
     let options = crate::queue::DaemonOptions::for_database(&ctx.settings.database_url)?;
-    let engine = Arc::new(Engine::simulated(
+    let engine = Arc::new(Engine::configured(
         store,
         catalog,
         ctx.settings.clone(),
         Arc::new(SystemClock),
         Scope::All,
-    ));
+    )?);
+    if ctx.settings.secret_is_default {
+        tracing::warn!(
+            "links and callbacks are signed with a development secret: set HERALD_SECRET (16+ characters)"
+        );
+    }
     tracing::info!(campaigns = ?campaigns, queue = %options.queue_path.display(), "herald daemon starting");
     eprintln!(
         "herald: running {} campaign(s): {}; stop with Ctrl-C or SIGTERM",

@@ -356,9 +356,7 @@ pub async fn template(ctx: &Ctx, cmd: TemplateCmd) -> Result<ExitCode> {
                 .render(
                     channel,
                     &name,
-                    &person,
-                    camp.map(|c| &c.campaign),
-                    None,
+                    &crate::templates::RenderFor::preview(&person, camp.map(|c| &c.campaign)),
                     &ctx.settings.default_locale,
                 )
                 .map_err(anyhow::Error::msg)?;
