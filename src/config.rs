@@ -60,6 +60,8 @@ pub struct ConfigFile {
     /// How e-mail is sent: the simulated provider (default) or SMTP.
     #[serde(default)]
     pub email: EmailFile,
+    /// Address the daemon's HTTP API listens on (default `127.0.0.1:8080`).
+    pub api_bind: Option<String>,
 }
 
 /// `[email]`: `provider = "sim"` (default) or `provider = "smtp"` with the server's settings.
@@ -122,6 +124,7 @@ pub struct Settings {
     pub catch_up: crate::domain::values::Span,
     pub sim: crate::channel::SimConfig,
     pub public_url: String,
+    pub api_bind: std::net::SocketAddr,
     pub secret: Secret,
     /// True when no secret was configured and a fixed development one is used.
     pub secret_is_default: bool,
@@ -386,6 +389,22 @@ impl Settings {
                 true,
             ),
         };
+        let bind = pick(
+            "api_bind",
+            "HERALD_API_BIND",
+            None,
+            file.api_bind.clone(),
+            "127.0.0.1:8080",
+        );
+        let api_bind = bind.parse::<std::net::SocketAddr>().unwrap_or_else(|_| {
+            problems.push(
+                Diagnostic::error(name, "not an address to listen on")
+                    .key("api_bind")
+                    .found(&bind)
+                    .expected("HOST:PORT, e.g. 127.0.0.1:8080"),
+            );
+            std::net::SocketAddr::from(([127, 0, 0, 1], 8080))
+        });
         let public_url = file
             .public_url
             .clone()
@@ -417,6 +436,7 @@ impl Settings {
             catch_up,
             sim: file.sim.clone(),
             public_url,
+            api_bind,
             secret,
             secret_is_default,
             smtp,

@@ -4,6 +4,7 @@
 //! and checks campaign definitions and templates; `store` keeps contacts, suppressions,
 //! tags and the attempt ledger; `import` streams contact files in; `cli` drives it all.
 
+pub mod api;
 pub mod catalog;
 pub mod channel;
 pub mod cli;

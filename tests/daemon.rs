@@ -5,58 +5,10 @@
 
 mod common;
 
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::Workspace;
+use common::{CONTACTS, Workspace, start, stop};
 use herald::store::SqliteStore;
-
-const CONTACTS: usize = 40;
-
-/// A workspace whose only campaign is due now, SMS allowed at any hour, every SMS delivered.
-fn workspace(rate: &str) -> Workspace {
-    let ws = Workspace::init();
-    for f in [
-        "collections_reminder",
-        "nps_after_repair",
-        "winter_promotion",
-    ] {
-        ws.remove(&format!("jobs/{f}.toml"));
-    }
-    let config = std::fs::read_to_string(ws.path("herald.toml"))
-        .unwrap()
-        .replace("sms = \"08:00-21:00\"", "sms = \"00:00-24:00\"");
-    ws.write(
-        "herald.toml",
-        &format!(
-            "{config}\n[sim]\nsms_delivered = 1.0\nsms_reply = 0.0\ndelivery_delay = \"1s\"\n"
-        ),
-    );
-    let once = (chrono::Utc::now() - chrono::Duration::minutes(1)).format("%Y-%m-%dT%H:%M:%SZ");
-    ws.write(
-        "jobs/now.toml",
-        &format!(
-            "kind = \"reminder\"\n[audience]\nlists = [\"people\"]\n[schedule]\nonce = {once}\n[rate_limits]\nsms = \"{rate}\"\n[[steps]]\nid = \"sms\"\nchannel = \"sms\"\ntemplate = \"payment_reminder\"\n"
-        ),
-    );
-    let mut csv = String::from("external_id,phone,balance\n");
-    for i in 0..CONTACTS {
-        csv.push_str(&format!("P{i},+4474001{i:05},10\n"));
-    }
-    ws.write("contacts.csv", &csv);
-    ws.herald(&["contacts", "import", "contacts.csv", "--list", "people"])
-        .ok();
-    ws
-}
-
-fn start(ws: &Workspace) -> Child {
-    ws.command(&["run"])
-        .env("HERALD_LOG", "herald=info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
 
 /// (attempts sent, `sent` events, attempts in all) for the run of campaign `now`.
 async fn progress(ws: &Workspace) -> (i64, i64, i64) {
@@ -102,27 +54,10 @@ async fn wait_for(
     }
 }
 
-fn stop(mut child: Child, signal: &str) -> std::process::Output {
-    let status = std::process::Command::new("kill")
-        .args([signal, &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let until = Instant::now() + Duration::from_secs(20);
-    while child.try_wait().unwrap().is_none() {
-        assert!(
-            Instant::now() < until,
-            "the daemon did not stop after {signal}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child.wait_with_output().unwrap()
-}
-
 #[tokio::test]
 async fn the_daemon_sends_every_planned_attempt_once_and_stops_on_sigterm() {
-    let ws = workspace("100/s");
-    let daemon = start(&ws);
+    let ws = Workspace::due_now("100/s");
+    let daemon = start(&ws, common::free_port());
     let p = wait_for(
         &ws,
         "every attempt sent",
@@ -150,8 +85,8 @@ async fn the_daemon_sends_every_planned_attempt_once_and_stops_on_sigterm() {
 #[tokio::test]
 async fn a_daemon_killed_mid_dispatch_loses_nothing_and_sends_nothing_twice() {
     // 40 SMS at 4 a second: the dispatch lasts about 10 seconds.
-    let ws = workspace("4/s");
-    let daemon = start(&ws);
+    let ws = Workspace::due_now("4/s");
+    let daemon = start(&ws, common::free_port());
     wait_for(
         &ws,
         "the first sends",
@@ -166,7 +101,7 @@ async fn a_daemon_killed_mid_dispatch_loses_nothing_and_sends_nothing_twice() {
         "planning was complete before the kill"
     );
     assert!(sent_at_kill < CONTACTS as i64, "the kill came mid-dispatch");
-    let restarted = start(&ws);
+    let restarted = start(&ws, common::free_port());
     let p = wait_for(
         &ws,
         "every attempt sent after the restart",

@@ -82,7 +82,36 @@ async fn daemon(ctx: &Ctx) -> Result<ExitCode> {
         campaigns.len(),
         campaigns.join(", ")
     );
-    crate::queue::run_daemon(engine, options, shutdown_signal()).await?;
+    // One signal stops both the queue and the HTTP API.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let listener = tokio::net::TcpListener::bind(ctx.settings.api_bind)
+        .await
+        .with_context(|| format!("listening on {} (api_bind)", ctx.settings.api_bind))?;
+    eprintln!("herald: HTTP API on http://{}", ctx.settings.api_bind);
+    let api_state = Arc::new(crate::api::ApiState {
+        store: engine.store.clone(),
+        secret: ctx.settings.secret.clone(),
+        clock: Arc::new(SystemClock),
+    });
+    let mut api_stop = stop_rx.clone();
+    let api = tokio::spawn(crate::api::serve(listener, api_state, async move {
+        let _ = api_stop.changed().await;
+    }));
+    tokio::spawn(async move {
+        if let Err(e) = shutdown_signal().await {
+            tracing::error!(error = %e, "listening for signals failed");
+        }
+        let _ = stop_tx.send(true);
+    });
+    let mut queue_stop = stop_rx;
+    crate::queue::run_daemon(engine, options, async move {
+        let _ = queue_stop.changed().await;
+        Ok(())
+    })
+    .await?;
+    api.await
+        .context("the HTTP API task")?
+        .context("serving the HTTP API")?;
     eprintln!("herald: stopped");
     Ok(ExitCode::SUCCESS)
 }

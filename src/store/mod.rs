@@ -568,4 +568,12 @@ pub trait Store: Send + Sync {
         ids: &[i64],
         since: DateTime<Utc>,
     ) -> impl Future<Output = Result<BTreeSet<i64>, StoreError>> + Send;
+
+    /// (channel, state, attempts) for every channel and state with attempts.
+    fn attempt_counts(
+        &self,
+    ) -> impl Future<Output = Result<Vec<(String, String, i64)>, StoreError>> + Send;
+
+    /// Provider events not applied yet.
+    fn inbox_pending(&self) -> impl Future<Output = Result<i64, StoreError>> + Send;
 }

@@ -116,6 +116,8 @@ named_queries!("sqlite":
     run_by_occurrence,
     mark_opted_out,
     recently_contacted,
+    attempt_counts,
+    inbox_pending,
 );
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -1410,6 +1412,24 @@ impl Store for SqliteStore {
             .await
             .doing("reading whom the campaign contacted recently")?;
         Ok(found.into_iter().collect())
+    }
+
+    async fn attempt_counts(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
+        let rows = sqlx::query(QUERIES.attempt_counts)
+            .fetch_all(&self.pool)
+            .await
+            .doing("counting attempts")?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get("channel"), r.get("state"), r.get("n")))
+            .collect())
+    }
+
+    async fn inbox_pending(&self) -> Result<i64, StoreError> {
+        sqlx::query_scalar(QUERIES.inbox_pending)
+            .fetch_one(&self.pool)
+            .await
+            .doing("counting pending events")
     }
 }
 

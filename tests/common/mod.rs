@@ -3,7 +3,8 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 pub struct Workspace {
     pub dir: tempfile::TempDir,
@@ -47,7 +48,46 @@ impl From<Output> for Run {
     }
 }
 
+/// Contacts in a `due_now` workspace.
+pub const CONTACTS: usize = 40;
+
 impl Workspace {
+    /// A workspace whose only campaign is due now, SMS allowed at any hour, every SMS delivered.
+    pub fn due_now(rate: &str) -> Workspace {
+        let ws = Workspace::init();
+        for f in [
+            "collections_reminder",
+            "nps_after_repair",
+            "winter_promotion",
+        ] {
+            ws.remove(&format!("jobs/{f}.toml"));
+        }
+        let config = std::fs::read_to_string(ws.path("herald.toml"))
+            .unwrap()
+            .replace("sms = \"08:00-21:00\"", "sms = \"00:00-24:00\"");
+        ws.write(
+            "herald.toml",
+            &format!(
+                "{config}\n[sim]\nsms_delivered = 1.0\nsms_reply = 0.0\ndelivery_delay = \"1s\"\n"
+            ),
+        );
+        let once = (chrono::Utc::now() - chrono::Duration::minutes(1)).format("%Y-%m-%dT%H:%M:%SZ");
+        ws.write(
+            "jobs/now.toml",
+            &format!(
+                "kind = \"reminder\"\n[audience]\nlists = [\"people\"]\n[schedule]\nonce = {once}\n[rate_limits]\nsms = \"{rate}\"\n[[steps]]\nid = \"sms\"\nchannel = \"sms\"\ntemplate = \"payment_reminder\"\n"
+            ),
+        );
+        let mut csv = String::from("external_id,phone,balance\n");
+        for i in 0..CONTACTS {
+            csv.push_str(&format!("P{i},+4474001{i:05},10\n"));
+        }
+        ws.write("contacts.csv", &csv);
+        ws.herald(&["contacts", "import", "contacts.csv", "--list", "people"])
+            .ok();
+        ws
+    }
+
     /// An empty folder.
     pub fn empty() -> Workspace {
         Workspace {
@@ -108,4 +148,75 @@ impl Workspace {
 
 pub fn exists(p: &Path) -> bool {
     p.exists()
+}
+
+/// A free port on loopback.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A plain HTTP/1.1 exchange on loopback: (status, body).
+pub fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        request.push_str(&format!("{k}: {v}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// Starts `herald run` with its API on `port`.
+pub fn start(ws: &Workspace, port: u16) -> Child {
+    ws.command(&["run"])
+        .env("HERALD_API_BIND", format!("127.0.0.1:{port}"))
+        .env("HERALD_LOG", "herald=info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+pub fn stop(mut child: Child, signal: &str) -> std::process::Output {
+    let status = std::process::Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let until = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            Instant::now() < until,
+            "the daemon did not stop after {signal}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
 }

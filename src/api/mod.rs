@@ -1,0 +1,281 @@
+//! The daemon's HTTP API (axum): provider callbacks, one-click unsubscribe links, health
+//! and metrics.
+//!
+//! - `POST /webhooks/{provider}`: a provider's status report or an inbound reply, signed
+//!   (`X-Herald-Timestamp`, `X-Herald-Signature: v1=HEX`, HMAC-SHA256 of `TIMESTAMP.BODY`
+//!   under the secret). A bad or missing signature, or a timestamp more than 5 minutes
+//!   away, is refused with 401. Accepted events go to the inbox, unique per (provider,
+//!   event id): a repeat is acknowledged and ignored.
+//! - `GET /u/{token}` shows a confirmation page; `POST /u/{token}` (RFC 8058 one-click,
+//!   or the page's button) records the opt-out. The token is the attempt's key signed
+//!   with the secret; a forged or altered one is 404.
+//! - `GET /healthz`, `GET /metrics` (Prometheus text).
+//!
+//! Handlers only record: the engine applies inbox items within a tick, so a callback and
+//! the daemon's own work never race on an attempt.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+use crate::clock::Clock;
+use crate::config::Secret;
+use crate::domain::ledger::Report;
+use crate::domain::outcome::Outcome;
+use crate::store::Store;
+
+/// How far a callback's timestamp may be from now.
+pub const SIGNATURE_TOLERANCE_SECS: i64 = 300;
+
+/// What the handlers share.
+pub struct ApiState<S: Store> {
+    pub store: S,
+    pub secret: Secret,
+    pub clock: Arc<dyn Clock>,
+}
+
+pub fn router<S: Store + 'static>(state: Arc<ApiState<S>>) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz::<S>))
+        .route("/metrics", get(metrics::<S>))
+        .route("/webhooks/{provider}", post(webhook::<S>))
+        .route(
+            "/u/{token}",
+            get(unsubscribe_page::<S>).post(unsubscribe::<S>),
+        )
+        .with_state(state)
+}
+
+async fn healthz<S: Store>(State(state): State<Arc<ApiState<S>>>) -> Response {
+    match state.store.inbox_pending().await {
+        Ok(pending) => {
+            Json(serde_json::json!({ "status": "ok", "inbox_pending": pending })).into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "health check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(serde_json::json!({ "status": "database unavailable" })),
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn metrics<S: Store>(State(state): State<Arc<ApiState<S>>>) -> Response {
+    use std::fmt::Write;
+    let (Ok(counts), Ok(pending)) = (
+        state.store.attempt_counts().await,
+        state.store.inbox_pending().await,
+    ) else {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    };
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# HELP herald_attempts Attempts in the ledger by channel and state."
+    );
+    let _ = writeln!(out, "# TYPE herald_attempts gauge");
+    for (channel, st, n) in counts {
+        let _ = writeln!(
+            out,
+            "herald_attempts{{channel=\"{channel}\",state=\"{st}\"}} {n}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP herald_inbox_pending Provider events received and not applied yet."
+    );
+    let _ = writeln!(out, "# TYPE herald_inbox_pending gauge");
+    let _ = writeln!(out, "herald_inbox_pending {pending}");
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}
+
+/// A provider callback's body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Callback {
+    /// Unique per provider: a repeat of the same event is ignored.
+    pub event_id: String,
+    /// The attempt's idempotency key, as sent to the provider.
+    pub idempotency_key: String,
+    /// `status` (with `status`) or `reply` (with `text`).
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub status: Option<Outcome>,
+    pub detail: Option<String>,
+    pub text: Option<String>,
+    pub occurred_at: Option<DateTime<Utc>>,
+}
+
+/// Checks `v1=HEX` over `TIMESTAMP.BODY`.
+pub fn check_signature(
+    secret: &[u8],
+    headers: &HeaderMap,
+    body: &[u8],
+    now: DateTime<Utc>,
+) -> Result<(), &'static str> {
+    let ts = headers
+        .get("x-herald-timestamp")
+        .and_then(|v| v.to_str().ok())
+        .ok_or("missing X-Herald-Timestamp")?;
+    let sig = headers
+        .get("x-herald-signature")
+        .and_then(|v| v.to_str().ok())
+        .ok_or("missing X-Herald-Signature")?;
+    let ts_num: i64 = ts
+        .parse()
+        .map_err(|_| "X-Herald-Timestamp is not a number of seconds")?;
+    if (now.timestamp() - ts_num).abs() > SIGNATURE_TOLERANCE_SECS {
+        return Err("the timestamp is too far from now (replayed or clock skew)");
+    }
+    let hex = sig
+        .strip_prefix("v1=")
+        .ok_or("the signature is not v1=HEX")?;
+    let mut signed = Vec::with_capacity(ts.len() + 1 + body.len());
+    signed.extend_from_slice(ts.as_bytes());
+    signed.push(b'.');
+    signed.extend_from_slice(body);
+    if crate::signing::verify(secret, &signed, hex) {
+        Ok(())
+    } else {
+        Err("the signature does not match")
+    }
+}
+
+/// The headers a provider sends with a callback body (also used by `provider-sim` and tests).
+pub fn sign_callback(secret: &[u8], body: &[u8], now: DateTime<Utc>) -> (String, String) {
+    let ts = now.timestamp().to_string();
+    let mut signed = ts.clone().into_bytes();
+    signed.push(b'.');
+    signed.extend_from_slice(body);
+    (ts, format!("v1={}", crate::signing::sign(secret, &signed)))
+}
+
+async fn webhook<S: Store>(
+    State(state): State<Arc<ApiState<S>>>,
+    Path(provider): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let now = state.clock.now();
+    if let Err(why) = check_signature(state.secret.bytes(), &headers, &body, now) {
+        tracing::warn!(%provider, why, "callback refused");
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(serde_json::json!({ "error": why })),
+        )
+            .into_response();
+    }
+    let callback: Callback = match serde_json::from_slice(&body) {
+        Ok(c) => c,
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(serde_json::json!({ "error": format!("malformed callback: {e}") })),
+            )
+                .into_response();
+        }
+    };
+    let report = match (callback.kind.as_str(), callback.status, callback.text) {
+        ("status", Some(outcome), _) => Report::Outcome {
+            outcome,
+            detail: callback.detail,
+        },
+        ("reply", _, Some(text)) => Report::Reply { text },
+        _ => {
+            let error = "a callback is `type: status` with `status`, or `type: reply` with `text`";
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(serde_json::json!({ "error": error })),
+            )
+                .into_response();
+        }
+    };
+    let due = callback.occurred_at.map_or(now, |t| t.min(now));
+    let item = (callback.event_id, callback.idempotency_key, report, due);
+    match state
+        .store
+        .inbox_push(&provider, std::slice::from_ref(&item), now)
+        .await
+    {
+        Ok(added) => (
+            StatusCode::ACCEPTED,
+            Json(serde_json::json!({ "accepted": true, "duplicate": added == 0 })),
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "storing a callback failed");
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
+    }
+}
+
+async fn unsubscribe_page<S: Store>(
+    State(state): State<Arc<ApiState<S>>>,
+    Path(token): Path<String>,
+) -> Response {
+    if crate::signing::open_link_token(state.secret.bytes(), &token).is_none() {
+        return (
+            StatusCode::NOT_FOUND,
+            Html("<p>This link is not valid.</p>"),
+        )
+            .into_response();
+    }
+    // The token is hex and the key's own characters: safe to put back in the form.
+    Html(format!(
+        "<!doctype html><meta charset=utf-8><title>Unsubscribe</title>\
+         <p>Stop receiving these messages?</p>\
+         <form method=post action=\"/u/{token}\"><button name=List-Unsubscribe value=One-Click>Unsubscribe</button></form>"
+    ))
+    .into_response()
+}
+
+async fn unsubscribe<S: Store>(
+    State(state): State<Arc<ApiState<S>>>,
+    Path(token): Path<String>,
+) -> Response {
+    let Some(key) = crate::signing::open_link_token(state.secret.bytes(), &token) else {
+        return (
+            StatusCode::NOT_FOUND,
+            Html("<p>This link is not valid.</p>"),
+        )
+            .into_response();
+    };
+    let now = state.clock.now();
+    let report = Report::Outcome {
+        outcome: Outcome::OptedOut,
+        detail: Some("one-click unsubscribe".into()),
+    };
+    let item = (format!("unsubscribe:{key}"), key.to_string(), report, now);
+    match state
+        .store
+        .inbox_push("unsubscribe", std::slice::from_ref(&item), now)
+        .await
+    {
+        Ok(_) => Html("<p>You are unsubscribed. You will not receive these messages again.</p>")
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "recording an unsubscribe failed");
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
+    }
+}
+
+/// Serves the API on `listener` until `shutdown` resolves.
+pub async fn serve<S: Store + 'static>(
+    listener: tokio::net::TcpListener,
+    state: Arc<ApiState<S>>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

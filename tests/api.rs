@@ -1,0 +1,245 @@
+//! The daemon's HTTP API over real HTTP on loopback: signed callbacks accepted once and
+//! applied once, bad signatures and stale timestamps refused, one-click unsubscribe,
+//! health and metrics. The daemon is a separate process, so the tests poll the database
+//! with a deadline.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{CONTACTS, Workspace, http, stop};
+use herald::store::SqliteStore;
+
+const SECRET: &str = "test-secret-for-callbacks-0123456789";
+
+async fn scalar(ws: &Workspace, sql: &'static str) -> i64 {
+    let store = SqliteStore::open(
+        &format!("sqlite://{}", ws.path("herald.db").display()),
+        false,
+    )
+    .await
+    .unwrap();
+    let n: i64 = sqlx::query_scalar(sql)
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    store.pool().close().await;
+    n
+}
+
+async fn key_of_first_attempt(ws: &Workspace) -> String {
+    let store = SqliteStore::open(
+        &format!("sqlite://{}", ws.path("herald.db").display()),
+        false,
+    )
+    .await
+    .unwrap();
+    let key: String =
+        sqlx::query_scalar("SELECT idempotency_key FROM attempts ORDER BY id LIMIT 1")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    store.pool().close().await;
+    key
+}
+
+async fn wait_for(ws: &Workspace, what: &str, sql: &'static str, want: i64) {
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        let n = scalar(ws, sql).await;
+        if n == want {
+            return;
+        }
+        assert!(
+            Instant::now() < until,
+            "timed out waiting for {what}: {n} != {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn signed(body: &str, at: chrono::DateTime<chrono::Utc>) -> (String, String) {
+    herald::api::sign_callback(SECRET.as_bytes(), body.as_bytes(), at)
+}
+
+#[tokio::test]
+async fn callbacks_are_signed_accepted_once_and_applied_once() {
+    let ws = Workspace::due_now("100/s");
+    let port = common::free_port();
+    let daemon = {
+        let mut cmd = ws.command(&["run"]);
+        cmd.env("HERALD_API_BIND", format!("127.0.0.1:{port}"))
+            .env("HERALD_SECRET", SECRET);
+        cmd.stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    wait_for(
+        &ws,
+        "every attempt sent",
+        "SELECT COUNT(*) FROM attempts WHERE sent_at IS NOT NULL",
+        CONTACTS as i64,
+    )
+    .await;
+    let (status, body) = http(port, "GET", "/healthz", &[], b"");
+    assert_eq!(status, 200, "{body}");
+
+    let key = key_of_first_attempt(&ws).await;
+    let body = format!(
+        r#"{{"event_id":"evt-1","idempotency_key":"{key}","type":"reply","text":"I paid yesterday"}}"#
+    );
+    let (ts, sig) = signed(&body, chrono::Utc::now());
+    let headers = [
+        ("Content-Type", "application/json"),
+        ("X-Herald-Timestamp", ts.as_str()),
+        ("X-Herald-Signature", sig.as_str()),
+    ];
+    let (status, first) = http(
+        port,
+        "POST",
+        "/webhooks/acme-sms",
+        &headers,
+        body.as_bytes(),
+    );
+    assert_eq!(
+        (status, first.contains("\"duplicate\":false")),
+        (202, true),
+        "{first}"
+    );
+    let (status, again) = http(
+        port,
+        "POST",
+        "/webhooks/acme-sms",
+        &headers,
+        body.as_bytes(),
+    );
+    assert_eq!(
+        (status, again.contains("\"duplicate\":true")),
+        (202, true),
+        "{again}"
+    );
+    wait_for(
+        &ws,
+        "the reply applied",
+        "SELECT COUNT(*) FROM events WHERE kind = 'replied'",
+        1,
+    )
+    .await;
+
+    // A forged signature, an altered body and a replayed old timestamp are refused.
+    let forged = [
+        ("X-Herald-Timestamp", ts.as_str()),
+        ("X-Herald-Signature", "v1=00ff"),
+    ];
+    assert_eq!(
+        http(port, "POST", "/webhooks/acme-sms", &forged, body.as_bytes()).0,
+        401
+    );
+    let altered = body.replace("yesterday", "never");
+    assert_eq!(
+        http(
+            port,
+            "POST",
+            "/webhooks/acme-sms",
+            &headers,
+            altered.as_bytes()
+        )
+        .0,
+        401
+    );
+    let (old_ts, old_sig) = signed(&body, chrono::Utc::now() - chrono::Duration::minutes(10));
+    let stale = [
+        ("X-Herald-Timestamp", old_ts.as_str()),
+        ("X-Herald-Signature", old_sig.as_str()),
+    ];
+    assert_eq!(
+        http(port, "POST", "/webhooks/acme-sms", &stale, body.as_bytes()).0,
+        401
+    );
+    assert_eq!(
+        http(port, "POST", "/webhooks/acme-sms", &[], body.as_bytes()).0,
+        401
+    );
+    // A signed but malformed body is a 400, and stores nothing.
+    let junk = r#"{"event_id":"evt-2"}"#;
+    let (ts2, sig2) = signed(junk, chrono::Utc::now());
+    let junk_headers = [
+        ("X-Herald-Timestamp", ts2.as_str()),
+        ("X-Herald-Signature", sig2.as_str()),
+    ];
+    assert_eq!(
+        http(
+            port,
+            "POST",
+            "/webhooks/acme-sms",
+            &junk_headers,
+            junk.as_bytes()
+        )
+        .0,
+        400
+    );
+    assert_eq!(
+        scalar(
+            &ws,
+            "SELECT COUNT(*) FROM inbox WHERE provider = 'acme-sms'"
+        )
+        .await,
+        1
+    );
+
+    let (status, metrics) = http(port, "GET", "/metrics", &[], b"");
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("herald_attempts{channel=\"sms\",state="),
+        "{metrics}"
+    );
+    assert!(metrics.contains("herald_inbox_pending "), "{metrics}");
+    assert!(stop(daemon, "-TERM").status.success());
+}
+
+#[tokio::test]
+async fn a_one_click_unsubscribe_opts_the_person_out_and_a_forged_link_does_nothing() {
+    let ws = Workspace::due_now("100/s");
+    let port = common::free_port();
+    let daemon = {
+        let mut cmd = ws.command(&["run"]);
+        cmd.env("HERALD_API_BIND", format!("127.0.0.1:{port}"))
+            .env("HERALD_SECRET", SECRET);
+        cmd.stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    wait_for(
+        &ws,
+        "every attempt sent",
+        "SELECT COUNT(*) FROM attempts WHERE sent_at IS NOT NULL",
+        CONTACTS as i64,
+    )
+    .await;
+    let key = key_of_first_attempt(&ws).await;
+    let token = herald::signing::link_token(SECRET.as_bytes(), &key);
+    let (status, page) = http(port, "GET", &format!("/u/{token}"), &[], b"");
+    assert_eq!(status, 200);
+    assert!(page.contains("Unsubscribe"), "{page}");
+    let forged = token.replace("-a1.", "-a2.");
+    assert_eq!(http(port, "POST", &format!("/u/{forged}"), &[], b"").0, 404);
+    let one_click = [("Content-Type", "application/x-www-form-urlencoded")];
+    let (status, done) = http(
+        port,
+        "POST",
+        &format!("/u/{token}"),
+        &one_click,
+        b"List-Unsubscribe=One-Click",
+    );
+    assert_eq!(status, 200, "{done}");
+    wait_for(
+        &ws,
+        "the opt-out recorded",
+        "SELECT COUNT(*) FROM suppressions WHERE kind = 'opt_out'",
+        1,
+    )
+    .await;
+    assert!(stop(daemon, "-TERM").status.success());
+}
