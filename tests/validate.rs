@@ -297,3 +297,42 @@ fn output_cut_short_by_a_pipe_ends_quietly() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn doctor_checks_the_installation_and_names_what_to_fix() {
+    let ws = Workspace::init();
+    let port = common::free_port();
+    let out = ws
+        .command(&["doctor", "--format", "json"])
+        .env("HERALD_API_BIND", format!("127.0.0.1:{port}"))
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["ok"], true, "{report:#}");
+    let secret = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "secret")
+        .unwrap();
+    assert_eq!(
+        secret["warning"], true,
+        "a development secret is a warning: {secret}"
+    );
+
+    // An SMTP server that does not answer is an error that says what to check.
+    let config = std::fs::read_to_string(ws.path("herald.toml")).unwrap();
+    let closed = common::free_port();
+    ws.write("herald.toml", &format!("{config}\n[email]\nprovider = \"smtp\"\nhost = \"127.0.0.1\"\nport = {closed}\ntls = \"none\"\nfrom = \"noreply@acme.example\"\n"));
+    let out = ws
+        .command(&["doctor"])
+        .env("HERALD_API_BIND", format!("127.0.0.1:{port}"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("ERR  email") && text.contains("does not answer"),
+        "{text}"
+    );
+}

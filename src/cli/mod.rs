@@ -14,6 +14,7 @@ use crate::store::{SqliteStore, Store};
 
 mod contacts;
 mod demo;
+mod doctor;
 mod plan;
 mod run;
 mod setup;
@@ -78,6 +79,11 @@ pub enum Command {
     /// Runs of campaigns: list, and one run's attempts.
     #[command(subcommand)]
     Runs(run::RunsCmd),
+    /// The daemon's queue tasks: counts, failures, retry, cancel.
+    #[command(subcommand)]
+    Jobs(run::JobsCmd),
+    /// Check the installation: config, database, migrations, campaigns, SMTP, secret, API port.
+    Doctor,
     /// Campaigns: list, show, pause, resume, cancel.
     #[command(subcommand)]
     Campaign(setup::CampaignCmd),
@@ -218,6 +224,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Run(args) => run::run(&ctx, &args).await,
         Command::Simulate(args) => run::simulate(&ctx, &args).await,
         Command::Runs(cmd) => run::runs(&ctx, cmd).await,
+        Command::Jobs(cmd) => run::jobs(&ctx, cmd).await,
+        Command::Doctor => doctor::doctor(&ctx).await,
         Command::Contacts(cmd) => contacts::contacts(&ctx, cmd).await,
         Command::Dnc(cmd) => contacts::dnc(&ctx, cmd).await,
         Command::Tags(cmd) => contacts::tags(&ctx, cmd).await,

@@ -386,3 +386,101 @@ impl SqliteStore {
         Ok(())
     }
 }
+
+#[derive(Debug, Subcommand)]
+pub enum JobsCmd {
+    /// Queue tasks by queue and status; with --state, the tasks themselves.
+    List {
+        /// pending, running, done, failed or killed.
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Put a failed or killed task back in the queue (or every one with --all-failed).
+    Retry {
+        id: Option<String>,
+        #[arg(long)]
+        all_failed: bool,
+    },
+    /// Cancel a task that has not started.
+    Cancel { id: String },
+}
+
+pub async fn jobs(ctx: &Ctx, cmd: JobsCmd) -> Result<ExitCode> {
+    let options = crate::queue::DaemonOptions::for_database(&ctx.settings.database_url)?;
+    let jobs = crate::queue::Jobs::open(&options.queue_path).await?;
+    match cmd {
+        JobsCmd::List { state: None, .. } => {
+            let counts = jobs.counts().await?;
+            if ctx.json() {
+                print_json(
+                    &counts
+                        .iter()
+                        .map(|(q, s, n)| serde_json::json!({"queue": q, "status": s, "tasks": n}))
+                        .collect::<Vec<_>>(),
+                )?;
+            } else {
+                println!("{:<18} {:<10} {:>8}", "QUEUE", "STATUS", "TASKS");
+                for (q, s, n) in counts {
+                    println!("{q:<18} {s:<10} {:>8}", thousands(n as u64));
+                }
+            }
+        }
+        JobsCmd::List {
+            state: Some(state),
+            limit,
+        } => {
+            let mut status: Vec<char> = state.to_lowercase().chars().collect();
+            if let Some(first) = status.first_mut() {
+                *first = first.to_ascii_uppercase();
+            }
+            let status: String = status.into_iter().collect();
+            if !["Pending", "Queued", "Running", "Done", "Failed", "Killed"]
+                .contains(&status.as_str())
+            {
+                bail!("unknown state `{state}`: pending, running, done, failed or killed");
+            }
+            let rows = jobs.list(&status, limit).await?;
+            if ctx.json() {
+                print_json(&rows)?;
+            } else {
+                for r in rows {
+                    let at = DateTime::from_timestamp(r.run_at, 0)
+                        .map_or("-".into(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string());
+                    println!(
+                        "{}  {:<16} {:<8} {}/{}  {at}  {}",
+                        r.id,
+                        r.queue,
+                        r.status,
+                        r.attempts,
+                        r.max_attempts,
+                        r.last_result.unwrap_or_default()
+                    );
+                }
+            }
+        }
+        JobsCmd::Retry { id, all_failed } => {
+            if id.is_none() && !all_failed {
+                bail!("give a task id, or --all-failed");
+            }
+            let n = jobs.retry(id.as_deref(), ctx.now()).await?;
+            println!("{n} task(s) back in the queue");
+            return Ok(if n > 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            });
+        }
+        JobsCmd::Cancel { id } => {
+            let n = jobs.cancel(&id, ctx.now()).await?;
+            println!("{n} task(s) cancelled");
+            return Ok(if n > 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            });
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

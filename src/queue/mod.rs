@@ -355,3 +355,84 @@ async fn schedule_once(
     engine.finish_runs(now).await?;
     Ok(())
 }
+
+/// One task as `herald jobs list` shows it.
+#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+pub struct JobRow {
+    pub id: String,
+    pub queue: String,
+    pub status: String,
+    pub attempts: i64,
+    pub max_attempts: i64,
+    pub run_at: i64,
+    pub last_result: Option<String>,
+}
+
+/// Inspection and repair of the queue file. apalis 1.0 has no retry or cancel API, so these
+/// are plain SQL on its `Jobs` table (checked against apalis-sqlite 1.0.0's schema).
+pub struct Jobs {
+    pool: SqlitePool,
+}
+
+impl Jobs {
+    pub async fn open(path: &std::path::Path) -> Result<Jobs, QueueError> {
+        if !path.exists() {
+            return Err(QueueError::Setup(format!(
+                "there is no queue at {} yet (the daemon creates it)",
+                path.display()
+            )));
+        }
+        Ok(Jobs {
+            pool: open_queue(path).await?,
+        })
+    }
+
+    /// (queue, status, tasks).
+    pub async fn counts(&self) -> Result<Vec<(String, String, i64)>, QueueError> {
+        sqlx::query_as("SELECT job_type, status, COUNT(*) FROM Jobs GROUP BY job_type, status ORDER BY job_type, status")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| QueueError::Backend(e.to_string()))
+    }
+
+    /// Tasks in a status (`Pending`, `Running`, `Done`, `Failed`, `Killed`), newest first.
+    pub async fn list(&self, status: &str, limit: i64) -> Result<Vec<JobRow>, QueueError> {
+        sqlx::query_as::<_, JobRow>(
+            "SELECT id, job_type AS queue, status, attempts, max_attempts, run_at, last_result FROM Jobs \
+             WHERE status = ?1 ORDER BY run_at DESC LIMIT ?2",
+        )
+        .bind(status)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| QueueError::Backend(e.to_string()))
+    }
+
+    /// Puts failed or killed tasks (one, or all) back in the queue with fresh attempts.
+    pub async fn retry(&self, id: Option<&str>, now: DateTime<Utc>) -> Result<u64, QueueError> {
+        let done = sqlx::query(
+            "UPDATE Jobs SET status = 'Pending', attempts = 0, run_at = ?2, lock_by = NULL, lock_at = NULL, done_at = NULL \
+             WHERE status IN ('Failed', 'Killed') AND (?1 IS NULL OR id = ?1)",
+        )
+        .bind(id)
+        .bind(now.timestamp())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| QueueError::Backend(e.to_string()))?;
+        Ok(done.rows_affected())
+    }
+
+    /// Cancels a task that has not started.
+    pub async fn cancel(&self, id: &str, now: DateTime<Utc>) -> Result<u64, QueueError> {
+        let done = sqlx::query(
+            "UPDATE Jobs SET status = 'Killed', done_at = ?2, last_result = '{\"Err\":\"cancelled by herald jobs cancel\"}' \
+             WHERE id = ?1 AND status IN ('Pending', 'Queued')",
+        )
+        .bind(id)
+        .bind(now.timestamp())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| QueueError::Backend(e.to_string()))?;
+        Ok(done.rows_affected())
+    }
+}

@@ -30,7 +30,7 @@ pub enum StoreError {
         #[source]
         source: sqlx::Error,
     },
-    #[error("migrating the database: {0}")]
+    #[error(transparent)]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("the database holds a value herald cannot read ({0})")]
     Corrupt(String),

@@ -1,0 +1,163 @@
+//! `herald doctor`: is this installation ready to run? Each check says what it found and,
+//! when something is wrong, what to do.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use super::{Ctx, print_json};
+use crate::store::Store;
+
+#[derive(Serialize)]
+struct Check {
+    name: &'static str,
+    ok: bool,
+    /// Works, but not as it should in production.
+    warning: bool,
+    detail: String,
+}
+
+pub async fn doctor(ctx: &Ctx) -> Result<ExitCode> {
+    let s = &ctx.settings;
+    let mut checks = Vec::new();
+    let mut check = |name, ok, warning, detail: String| {
+        checks.push(Check {
+            name,
+            ok,
+            warning,
+            detail,
+        })
+    };
+    check(
+        "config",
+        true,
+        false,
+        s.config_file.as_ref().map_or(
+            "no herald.toml: defaults and HERALD_* variables".into(),
+            |p| format!("{} loaded", p.display()),
+        ),
+    );
+    // Opening migrates, as every command does: a migration that cannot apply shows here.
+    match ctx.store().await {
+        Ok(store) => {
+            let applied: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM herald_migrations WHERE success")
+                    .fetch_one(store.pool())
+                    .await
+                    .unwrap_or(0);
+            let available = crate::store::sqlite::migrator().iter().count() as i64;
+            check(
+                "database",
+                true,
+                false,
+                format!(
+                    "{} opens; {} contacts",
+                    crate::config::redact_url(&s.database_url),
+                    store.count_contacts().await.unwrap_or(0)
+                ),
+            );
+            check(
+                "migrations",
+                applied == available,
+                false,
+                if applied == available {
+                    format!("{applied} of {available} applied")
+                } else {
+                    format!("{applied} of {available} applied: run `herald migrate`")
+                },
+            );
+        }
+        Err(e) => check(
+            "database",
+            false,
+            false,
+            format!("{e}: check database_url / HERALD_DATABASE_URL"),
+        ),
+    }
+    match ctx.catalog(&[]).await {
+        Ok(catalog) => check(
+            "campaigns",
+            catalog.errors() == 0,
+            false,
+            format!(
+                "{} valid, {} broken{}",
+                catalog.campaigns.len(),
+                catalog.broken.len(),
+                if catalog.errors() > 0 {
+                    ": run `herald validate`"
+                } else {
+                    ""
+                }
+            ),
+        ),
+        Err(e) => check("campaigns", false, false, format!("{e:#}")),
+    }
+    match &s.smtp {
+        None => check(
+            "email",
+            true,
+            false,
+            "simulated provider (set [email] provider = \"smtp\" to send real mail)".into(),
+        ),
+        Some(cfg) => match crate::channel::SmtpProvider::new(cfg) {
+            Err(e) => check("email", false, false, e),
+            Ok(p) => match p.test_connection().await {
+                Ok(true) => check(
+                    "email",
+                    true,
+                    false,
+                    format!("SMTP server {} answers", cfg.host),
+                ),
+                Ok(false) | Err(_) => check(
+                    "email",
+                    false,
+                    false,
+                    format!(
+                        "SMTP server {} does not answer: check host, port and tls",
+                        cfg.host
+                    ),
+                ),
+            },
+        },
+    }
+    check(
+        "secret",
+        true,
+        s.secret_is_default,
+        if s.secret_is_default {
+            "no secret set: links and callbacks use a development secret; set HERALD_SECRET (16+ characters)".into()
+        } else {
+            "set".into()
+        },
+    );
+    let bind_free = tokio::net::TcpListener::bind(s.api_bind).await.is_ok();
+    check(
+        "api",
+        bind_free,
+        false,
+        if bind_free {
+            format!("{} is free to listen on", s.api_bind)
+        } else {
+            format!("{} is in use (a daemon running?)", s.api_bind)
+        },
+    );
+    let ok = checks.iter().all(|c| c.ok);
+    if ctx.json() {
+        print_json(&serde_json::json!({ "ok": ok, "checks": checks }))?;
+    } else {
+        for c in &checks {
+            let mark = match (c.ok, c.warning) {
+                (false, _) => "ERR ",
+                (true, true) => "WARN",
+                (true, false) => "ok  ",
+            };
+            println!("{mark} {:<11} {}", c.name, c.detail);
+        }
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
