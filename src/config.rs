@@ -62,6 +62,12 @@ pub struct ConfigFile {
     pub email: EmailFile,
     /// Address the daemon's HTTP API listens on (default `127.0.0.1:8080`).
     pub api_bind: Option<String>,
+    /// How SMS are sent: the simulated provider (default) or an HTTP provider.
+    #[serde(default)]
+    pub sms: crate::channel::HttpProviderConfig,
+    /// How voice-bot calls are placed: the simulated provider (default) or an HTTP provider.
+    #[serde(default)]
+    pub voice_bot: crate::channel::HttpProviderConfig,
 }
 
 /// `[email]`: `provider = "sim"` (default) or `provider = "smtp"` with the server's settings.
@@ -130,6 +136,11 @@ pub struct Settings {
     pub secret_is_default: bool,
     /// SMTP settings when e-mail goes through SMTP.
     pub smtp: Option<crate::channel::SmtpConfig>,
+    /// HTTP provider settings per channel (SMS, voice bot) when not simulated.
+    pub http_providers: Vec<(
+        crate::domain::values::Channel,
+        crate::channel::HttpProviderConfig,
+    )>,
     /// Where each setting came from: `default`, `herald.toml`, `HERALD_...`, `flag`.
     pub sources: BTreeMap<String, String>,
 }
@@ -370,6 +381,26 @@ impl Settings {
                 None
             }
         };
+        let mut http_providers = Vec::new();
+        for (channel, cfg) in [
+            (crate::domain::values::Channel::Sms, &file.sms),
+            (crate::domain::values::Channel::VoiceBot, &file.voice_bot),
+        ] {
+            match cfg.provider.as_deref().unwrap_or("sim") {
+                "sim" => {}
+                "http" if cfg.url.is_some() => http_providers.push((channel, cfg.clone())),
+                "http" => problems.push(
+                    Diagnostic::error(name, "an HTTP provider needs its URL")
+                        .key(format!("{channel}.url")),
+                ),
+                other => problems.push(
+                    Diagnostic::error(name, "unknown provider")
+                        .key(format!("{channel}.provider"))
+                        .found(other)
+                        .expected("sim or http"),
+                ),
+            }
+        }
         let secret_var = file
             .secret_env
             .clone()
@@ -440,6 +471,7 @@ impl Settings {
             secret,
             secret_is_default,
             smtp,
+            http_providers,
             config_file: path,
             database_url,
             jobs_dir,

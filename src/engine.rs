@@ -132,8 +132,8 @@ impl<S: Store> Engine<S> {
         }
     }
 
-    /// An engine with the providers the settings choose (SMTP for e-mail when configured,
-    /// the simulated provider otherwise).
+    /// An engine with the providers the settings choose (SMTP for e-mail, HTTP providers
+    /// for SMS and voice bots when configured; the simulated provider otherwise).
     pub fn configured(
         store: S,
         catalog: Catalog,
@@ -148,6 +148,14 @@ impl<S: Store> Engine<S> {
             engine
                 .providers
                 .insert(Channel::Email, Provider::Smtp(provider));
+        }
+        for (channel, cfg) in engine.settings.http_providers.clone() {
+            let provider =
+                crate::channel::HttpProvider::new(&cfg, channel).map_err(EngineError::Campaign)?;
+            engine.providers.insert(
+                channel,
+                Provider::Http(provider, engine.settings.public_url.clone()),
+            );
         }
         Ok(engine)
     }

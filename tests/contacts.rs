@@ -345,7 +345,8 @@ fn no_phone_number_or_address_appears_unmasked_in_any_output() {
         "2125550142",
         "ana@example.com",
         "flo@",
-        "12345",
+        // The bad number as an error would quote it (timestamps can hold the digits).
+        "`12345`",
     ] {
         assert!(
             !seen.contains(secret),

@@ -12,9 +12,11 @@ use crate::domain::ledger::{Attempt, Report};
 use crate::templates::Rendered;
 
 pub mod email;
+pub mod http;
 pub mod sim;
 
 pub use email::{SmtpConfig, SmtpProvider};
+pub use http::{HttpProvider, HttpProviderConfig};
 pub use sim::{SimConfig, SimProvider};
 
 /// What goes out for one attempt.
@@ -58,6 +60,8 @@ pub enum Provider {
     Sim(SimProvider),
     /// E-mail through an SMTP server.
     Smtp(SmtpProvider),
+    /// SMS or voice bot through an HTTP provider; `public_url` is herald's API for callbacks.
+    Http(HttpProvider, String),
 }
 
 impl Provider {
@@ -66,6 +70,7 @@ impl Provider {
         match self {
             Provider::Sim(_) => "sim",
             Provider::Smtp(_) => "smtp",
+            Provider::Http(..) => "http",
         }
     }
 
@@ -73,6 +78,7 @@ impl Provider {
         match self {
             Provider::Sim(sim) => Ok(sim.send(out, now)),
             Provider::Smtp(smtp) => smtp.send(out, out.unsubscribe_url, now).await,
+            Provider::Http(http, public_url) => http.send(out, public_url, now).await,
         }
     }
 }

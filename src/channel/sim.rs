@@ -100,8 +100,23 @@ impl SimProvider {
     }
 
     pub fn send(&self, out: &Outbound<'_>, now: DateTime<Utc>) -> Receipt {
-        let c = &self.config;
         let key = out.attempt.idempotency_key.as_str();
+        Receipt {
+            provider_ref: format!("sim-{key}"),
+            later: self.events(key, out.attempt.channel, out.campaign_kind, now),
+        }
+    }
+
+    /// What will happen to a send, drawn from the rates with the seed and the key: the
+    /// events (event key, report, when) a provider would report.
+    pub fn events(
+        &self,
+        key: &str,
+        channel: Channel,
+        campaign_kind: CampaignKind,
+        now: DateTime<Utc>,
+    ) -> Vec<(String, Report, DateTime<Utc>)> {
+        let c = &self.config;
         let d = Draws { seed: c.seed, key };
         let mut later = Vec::new();
         let mut event = |name: &str, report: Report, at: DateTime<Utc>| {
@@ -116,7 +131,7 @@ impl SimProvider {
             + Duration::seconds(
                 (c.reply_delay.secs() as f64 * 2.0 * d.draw("reply-delay")) as i64 + 60,
             );
-        match out.attempt.channel {
+        match channel {
             Channel::Sms => {
                 if d.draw("delivered") < c.sms_delivered {
                     event("delivered", outcome(Outcome::Delivered), delivered_at);
@@ -178,11 +193,11 @@ impl SimProvider {
                 if r < c.call_answer {
                     event("answered", outcome(Outcome::Answered), ring);
                     let end = ring + c.call_duration.to_chrono();
-                    let handed_off = out.attempt.channel == Channel::VoiceBot
-                        && d.draw("handoff") < c.bot_handoff;
+                    let handed_off =
+                        channel == Channel::VoiceBot && d.draw("handoff") < c.bot_handoff;
                     let result = if handed_off {
                         Outcome::HandedOff
-                    } else if out.campaign_kind == CampaignKind::Collection {
+                    } else if campaign_kind == CampaignKind::Collection {
                         let p = d.draw("disposition");
                         if p < c.paid {
                             Outcome::Paid
@@ -212,9 +227,6 @@ impl SimProvider {
                 }
             }
         }
-        Receipt {
-            provider_ref: format!("sim-{key}"),
-            later,
-        }
+        later
     }
 }

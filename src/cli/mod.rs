@@ -16,6 +16,7 @@ mod contacts;
 mod demo;
 mod doctor;
 mod plan;
+mod provider_sim;
 mod run;
 mod setup;
 
@@ -84,6 +85,8 @@ pub enum Command {
     Jobs(run::JobsCmd),
     /// Check the installation: config, database, migrations, campaigns, SMTP, secret, API port.
     Doctor,
+    /// A reference SMS and voice-bot provider speaking herald's HTTP protocol, for trials and tests.
+    ProviderSim(provider_sim::ProviderSimArgs),
     /// Campaigns: list, show, pause, resume, cancel.
     #[command(subcommand)]
     Campaign(setup::CampaignCmd),
@@ -226,6 +229,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Runs(cmd) => run::runs(&ctx, cmd).await,
         Command::Jobs(cmd) => run::jobs(&ctx, cmd).await,
         Command::Doctor => doctor::doctor(&ctx).await,
+        Command::ProviderSim(args) => provider_sim::run(&ctx, &args).await,
         Command::Contacts(cmd) => contacts::contacts(&ctx, cmd).await,
         Command::Dnc(cmd) => contacts::dnc(&ctx, cmd).await,
         Command::Tags(cmd) => contacts::tags(&ctx, cmd).await,

@@ -1,0 +1,127 @@
+//! The daemon against the reference HTTP provider (`herald provider-sim`) over real HTTP
+//! on loopback: sends carry idempotency keys, the provider's signed callbacks come back
+//! through the API and are applied, STOP replies opt people out, and the provider sees
+//! each key once.
+
+mod common;
+
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{CONTACTS, Workspace, free_port, http, stop};
+use herald::store::SqliteStore;
+
+const SECRET: &str = "shared-secret-with-the-provider-42";
+
+async fn scalar(ws: &Workspace, sql: &'static str) -> i64 {
+    let store = SqliteStore::open(
+        &format!("sqlite://{}", ws.path("herald.db").display()),
+        false,
+    )
+    .await
+    .unwrap();
+    let n: i64 = sqlx::query_scalar(sql)
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    store.pool().close().await;
+    n
+}
+
+fn spawn(ws: &Workspace, args: &[&str], api_port: u16) -> Child {
+    ws.command(args)
+        .env("HERALD_SECRET", SECRET)
+        .env("HERALD_API_BIND", format!("127.0.0.1:{api_port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn wait_port(port: u16) {
+    let until = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < until, "nothing listens on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test]
+async fn sms_go_through_the_http_provider_and_its_signed_callbacks_are_applied() {
+    let ws = Workspace::due_now("100/s");
+    let (api_port, sim_port) = (free_port(), free_port());
+    let config = std::fs::read_to_string(ws.path("herald.toml"))
+        .unwrap()
+        .replace("sms_reply = 0.0", "sms_reply = 1.0\nsms_opt_out = 0.25");
+    ws.write(
+        "herald.toml",
+        &format!(
+            "public_url = \"http://127.0.0.1:{api_port}\"\n{config}\n[sms]\nprovider = \"http\"\nurl = \"http://127.0.0.1:{sim_port}\"\nname = \"acme-sms\"\n"
+        ),
+    );
+    let provider = spawn(
+        &ws,
+        &[
+            "provider-sim",
+            "--bind",
+            &format!("127.0.0.1:{sim_port}"),
+            "--time-scale",
+            "0",
+        ],
+        api_port,
+    );
+    wait_port(sim_port);
+    let daemon = spawn(&ws, &["run"], api_port);
+
+    let until = Instant::now() + Duration::from_secs(60);
+    loop {
+        let answered = scalar(
+            &ws,
+            "SELECT COUNT(*) FROM events WHERE kind IN ('replied', 'opted_out')",
+        )
+        .await;
+        if answered == CONTACTS as i64 {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "callbacks applied: {answered} of {CONTACTS}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        scalar(&ws, "SELECT COUNT(*) FROM events WHERE kind = 'delivered'").await,
+        CONTACTS as i64
+    );
+    let opted_out = scalar(&ws, "SELECT COUNT(*) FROM events WHERE kind = 'opted_out'").await;
+    assert!(opted_out > 0, "a quarter of the replies are STOP");
+    assert_eq!(
+        scalar(
+            &ws,
+            "SELECT COUNT(*) FROM suppressions WHERE kind = 'opt_out'"
+        )
+        .await,
+        opted_out
+    );
+    assert_eq!(
+        scalar(
+            &ws,
+            "SELECT COUNT(*) FROM inbox WHERE provider = 'acme-sms'"
+        )
+        .await,
+        2 * CONTACTS as i64
+    );
+
+    let (status, stats) = http(sim_port, "GET", "/v1/stats", &[], b"");
+    assert_eq!(status, 200);
+    let stats: serde_json::Value = serde_json::from_str(&stats).unwrap();
+    assert_eq!(stats["accepted"], CONTACTS, "{stats}");
+    assert_eq!(
+        stats["duplicates"], 0,
+        "each idempotency key seen once: {stats}"
+    );
+    assert_eq!(stats["callbacks_failed"], 0, "{stats}");
+
+    assert!(stop(daemon, "-TERM").status.success());
+    let _ = stop(provider, "-INT");
+}
