@@ -125,3 +125,73 @@ async fn sms_go_through_the_http_provider_and_its_signed_callbacks_are_applied()
     assert!(stop(daemon, "-TERM").status.success());
     let _ = stop(provider, "-INT");
 }
+
+#[tokio::test]
+async fn a_daemon_killed_mid_dispatch_makes_the_provider_accept_each_key_once() {
+    // 40 SMS at 4 a second through the HTTP provider; the daemon is killed after a few.
+    let ws = Workspace::due_now("4/s");
+    let (api_port, sim_port) = (free_port(), free_port());
+    let config = std::fs::read_to_string(ws.path("herald.toml")).unwrap();
+    ws.write(
+        "herald.toml",
+        &format!("public_url = \"http://127.0.0.1:{api_port}\"\n{config}\n[sms]\nprovider = \"http\"\nurl = \"http://127.0.0.1:{sim_port}\"\n"),
+    );
+    let provider = spawn(
+        &ws,
+        &[
+            "provider-sim",
+            "--bind",
+            &format!("127.0.0.1:{sim_port}"),
+            "--time-scale",
+            "0",
+        ],
+        api_port,
+    );
+    wait_port(sim_port);
+    let daemon = spawn(&ws, &["run"], api_port);
+    let until = Instant::now() + Duration::from_secs(30);
+    while scalar(
+        &ws,
+        "SELECT COUNT(*) FROM attempts WHERE sent_at IS NOT NULL",
+    )
+    .await
+        < 5
+    {
+        assert!(Instant::now() < until, "no sends");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop(daemon, "-KILL");
+    assert!(
+        scalar(
+            &ws,
+            "SELECT COUNT(*) FROM attempts WHERE sent_at IS NOT NULL"
+        )
+        .await
+            < CONTACTS as i64,
+        "killed mid-dispatch"
+    );
+    let daemon = spawn(&ws, &["run"], api_port);
+    let until = Instant::now() + Duration::from_secs(60);
+    while scalar(&ws, "SELECT COUNT(*) FROM events WHERE kind = 'delivered'").await
+        < CONTACTS as i64
+    {
+        assert!(
+            Instant::now() < until,
+            "not every SMS was delivered after the restart"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let stats: serde_json::Value =
+        serde_json::from_str(&http(sim_port, "GET", "/v1/stats", &[], b"").1).unwrap();
+    assert_eq!(
+        stats["accepted"], CONTACTS,
+        "the provider accepted each attempt once: {stats}"
+    );
+    assert_eq!(
+        scalar(&ws, "SELECT COUNT(*) FROM attempts").await,
+        CONTACTS as i64,
+        "nothing lost, nothing added"
+    );
+    assert!(stop(daemon, "-TERM").status.success());
+    let _ = stop(provider, "-INT");
+}

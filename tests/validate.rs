@@ -323,7 +323,7 @@ fn doctor_checks_the_installation_and_names_what_to_fix() {
     // An SMTP server that does not answer is an error that says what to check.
     let config = std::fs::read_to_string(ws.path("herald.toml")).unwrap();
     let closed = common::free_port();
-    ws.write("herald.toml", &format!("{config}\n[email]\nprovider = \"smtp\"\nhost = \"127.0.0.1\"\nport = {closed}\ntls = \"none\"\nfrom = \"noreply@acme.example\"\n"));
+    ws.write("herald.toml", &format!("{config}\n[email]\nprovider = \"smtp\"\nhost = \"127.0.0.1\"\nport = {closed}\ntls = \"none\"\nfrom = \"noreply@acme.example\"\n\n[sms]\nprovider = \"http\"\nurl = \"http://127.0.0.1:{closed}\"\n"));
     let out = ws
         .command(&["doctor"])
         .env("HERALD_API_BIND", format!("127.0.0.1:{port}"))

@@ -121,6 +121,36 @@ pub async fn doctor(ctx: &Ctx) -> Result<ExitCode> {
             },
         },
     }
+    for (channel, cfg) in &s.http_providers {
+        let url = cfg.url.clone().unwrap_or_default();
+        let reachable = match reqwest::Url::parse(&url) {
+            Ok(u) => match (u.host_str(), u.port_or_known_default()) {
+                (Some(host), Some(port)) => tokio::time::timeout(
+                    std::time::Duration::from_secs(3),
+                    tokio::net::TcpStream::connect((host, port)),
+                )
+                .await
+                .is_ok_and(|r| r.is_ok()),
+                _ => false,
+            },
+            Err(_) => false,
+        };
+        let name = if *channel == crate::domain::values::Channel::Sms {
+            "sms"
+        } else {
+            "voice_bot"
+        };
+        check(
+            name,
+            reachable,
+            false,
+            if reachable {
+                format!("HTTP provider at {url} answers")
+            } else {
+                format!("HTTP provider at {url} does not answer: check [{name}] url")
+            },
+        );
+    }
     check(
         "secret",
         true,
