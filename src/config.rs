@@ -136,6 +136,11 @@ pub struct Settings {
     pub secret_is_default: bool,
     /// SMTP settings when e-mail goes through SMTP.
     pub smtp: Option<crate::channel::SmtpConfig>,
+    /// The most each channel may send across campaigns (token buckets at send time).
+    pub channel_rates: Vec<(
+        crate::domain::values::Channel,
+        crate::domain::campaign::RateLimit,
+    )>,
     /// HTTP provider settings per channel (SMS, voice bot) when not simulated.
     pub http_providers: Vec<(
         crate::domain::values::Channel,
@@ -382,6 +387,20 @@ impl Settings {
             }
         };
         let mut http_providers = Vec::new();
+        let mut channel_rates = Vec::new();
+        for (channel, cfg) in [
+            (crate::domain::values::Channel::Sms, &file.sms),
+            (crate::domain::values::Channel::VoiceBot, &file.voice_bot),
+        ] {
+            if let Some(rate) = &cfg.rate {
+                match crate::domain::campaign::RateLimit::parse(rate) {
+                    Ok(r) => channel_rates.push((channel, r)),
+                    Err(e) => {
+                        problems.push(Diagnostic::error(name, e).key(format!("{channel}.rate")))
+                    }
+                }
+            }
+        }
         for (channel, cfg) in [
             (crate::domain::values::Channel::Sms, &file.sms),
             (crate::domain::values::Channel::VoiceBot, &file.voice_bot),
@@ -472,6 +491,7 @@ impl Settings {
             secret_is_default,
             smtp,
             http_providers,
+            channel_rates,
             config_file: path,
             database_url,
             jobs_dir,

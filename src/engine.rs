@@ -100,6 +100,43 @@ pub struct Engine<S: Store> {
     /// schedule has ended), so idle ticks ask the store nothing about schedules. A paused
     /// campaign's entry is not advanced, so it is looked at again until it resumes.
     next_fire: std::sync::Mutex<BTreeMap<String, Option<DateTime<Utc>>>>,
+    /// Channel-wide sending rates (`[sms] rate`...), across campaigns.
+    buckets: std::sync::Mutex<BTreeMap<Channel, TokenBucket>>,
+}
+
+/// A token bucket: `rate` sends a second on average, bursts up to a second's worth.
+#[derive(Debug)]
+struct TokenBucket {
+    rate: f64,
+    tokens: f64,
+    last: Option<DateTime<Utc>>,
+}
+
+impl TokenBucket {
+    fn new(rate: f64) -> TokenBucket {
+        TokenBucket {
+            rate,
+            tokens: rate.max(1.0),
+            last: None,
+        }
+    }
+
+    /// Takes a token at `now`, or says when the next one will be there.
+    fn take(&mut self, now: DateTime<Utc>) -> Result<(), DateTime<Utc>> {
+        let capacity = self.rate.max(1.0);
+        if let Some(last) = self.last {
+            let elapsed = (now - last).num_milliseconds().max(0) as f64 / 1000.0;
+            self.tokens = (self.tokens + elapsed * self.rate).min(capacity);
+        }
+        self.last = Some(now);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Ok(())
+        } else {
+            let wait_ms = ((1.0 - self.tokens) / self.rate * 1000.0).ceil() as i64;
+            Err(now + Duration::milliseconds(wait_ms.max(1)))
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -121,6 +158,7 @@ impl<S: Store> Engine<S> {
     ) -> Self {
         let sim = Provider::Sim(SimProvider::new(settings.sim.clone()));
         let providers = Channel::ALL.into_iter().map(|c| (c, sim.clone())).collect();
+        let settings_rates = settings.channel_rates.clone();
         Engine {
             store,
             catalog,
@@ -129,6 +167,12 @@ impl<S: Store> Engine<S> {
             clock,
             scope,
             next_fire: Default::default(),
+            buckets: std::sync::Mutex::new(
+                settings_rates
+                    .into_iter()
+                    .map(|(c, r)| (c, TokenBucket::new(r.per_second)))
+                    .collect(),
+            ),
         }
     }
 
@@ -558,6 +602,27 @@ impl<S: Store> Engine<S> {
                 ));
             }
             Verdict::Never { reason } => return Ok(Self::skip(attempt, reason.code(), now)),
+        }
+        // The channel's rate across campaigns: wait for a token rather than send over it.
+        let token = self
+            .buckets
+            .lock()
+            .expect("lock")
+            .get_mut(&attempt.channel)
+            .map(|b| b.take(now));
+        if let Some(Err(next)) = token {
+            let guard = Write::Reschedule {
+                id: attempt.id,
+                not_before: next,
+                reason: "channel_rate_limit".into(),
+            };
+            return Ok(Decided::Write(
+                WriteGroup {
+                    guard: Some(guard),
+                    then: vec![],
+                },
+                Dispatched::Rescheduled,
+            ));
         }
         let unsubscribe_url = self.unsubscribe_url(&attempt.idempotency_key);
         let rendered = match &step.template {

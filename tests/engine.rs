@@ -524,3 +524,44 @@ async fn recontact_after_keeps_a_daily_campaign_from_asking_the_same_person_agai
     // Asked on the 30th, then not again until a week has passed (the run of the 7th).
     assert_eq!(days, vec!["11-30", "12-07"], "{days:?}");
 }
+
+#[tokio::test]
+async fn a_channel_rate_spaces_sends_the_campaign_would_release_at_once() {
+    let mut csv = String::from("external_id,phone,balance,debt_id\n");
+    for i in 0..6 {
+        csv.push_str(&format!("R{i},+4474001{i:05},10,D{i}\n"));
+    }
+    // The campaign has no rate limit and releases everyone at 09:00; the SMS channel may
+    // send 2 a minute (an engine-wide bucket, shared by every campaign).
+    let w = world(
+        SEQUENCE,
+        "sms_delivered = 1.0\nsms_reply = 1.0\nsms_opt_out = 0.0\n\n[sms]\nrate = \"2/m\"",
+        &csv,
+    )
+    .await;
+    w.run_for(Duration::days(1)).await;
+    let mut sent: Vec<DateTime<Utc>> = Vec::new();
+    for i in 0..6 {
+        sent.extend(
+            w.attempts(&format!("R{i}"))
+                .await
+                .iter()
+                .filter(|a| a.step == "sms")
+                .filter_map(|a| a.sent_at),
+        );
+    }
+    sent.sort();
+    assert_eq!(
+        sent.len(),
+        6,
+        "everyone is sent to, later rather than over the rate"
+    );
+    for pair in sent.windows(2) {
+        // One burst token, then one every 30 seconds (the simulator works to the minute).
+        assert!(
+            pair[1] - pair[0] >= Duration::seconds(30) || pair == [sent[0], sent[1]],
+            "{sent:?}"
+        );
+    }
+    assert!(sent[5] - sent[0] >= Duration::minutes(2), "{sent:?}");
+}

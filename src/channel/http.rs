@@ -28,6 +28,9 @@ pub struct HttpProviderConfig {
     pub api_key_env: Option<String>,
     /// Per-request timeout in seconds (default 10).
     pub timeout_secs: Option<u64>,
+    /// The most this channel may send, across every campaign (`50/s`, `600/m`), whatever
+    /// the provider; campaigns' own `rate_limits` apply on top.
+    pub rate: Option<String>,
 }
 
 /// The send request.
