@@ -68,6 +68,18 @@ pub struct ConfigFile {
     /// How voice-bot calls are placed: the simulated provider (default) or an HTTP provider.
     #[serde(default)]
     pub voice_bot: crate::channel::HttpProviderConfig,
+    /// How agent calls are placed: `provider = "sim"` (default) or `"desk"` (human agents
+    /// pull them with `herald agent next`).
+    #[serde(default)]
+    pub agent: AgentFile,
+}
+
+/// `[agent]`.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentFile {
+    /// `sim` or `desk`.
+    pub provider: Option<String>,
 }
 
 /// `[email]`: `provider = "sim"` (default) or `provider = "smtp"` with the server's settings.
@@ -136,6 +148,8 @@ pub struct Settings {
     pub secret_is_default: bool,
     /// SMTP settings when e-mail goes through SMTP.
     pub smtp: Option<crate::channel::SmtpConfig>,
+    /// Agent calls go to the desk (human agents) rather than the simulated provider.
+    pub agent_desk: bool,
     /// The most each channel may send across campaigns (token buckets at send time).
     pub channel_rates: Vec<(
         crate::domain::values::Channel,
@@ -420,6 +434,19 @@ impl Settings {
                 ),
             }
         }
+        let agent_desk = match file.agent.provider.as_deref().unwrap_or("sim") {
+            "sim" => false,
+            "desk" => true,
+            other => {
+                problems.push(
+                    Diagnostic::error(name, "unknown agent provider")
+                        .key("agent.provider")
+                        .found(other)
+                        .expected("sim or desk"),
+                );
+                false
+            }
+        };
         let secret_var = file
             .secret_env
             .clone()
@@ -492,6 +519,7 @@ impl Settings {
             smtp,
             http_providers,
             channel_rates,
+            agent_desk,
             config_file: path,
             database_url,
             jobs_dir,

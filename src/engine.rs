@@ -193,6 +193,9 @@ impl<S: Store> Engine<S> {
                 .providers
                 .insert(Channel::Email, Provider::Smtp(provider));
         }
+        if engine.settings.agent_desk {
+            engine.providers.insert(Channel::Agent, Provider::Desk);
+        }
         for (channel, cfg) in engine.settings.http_providers.clone() {
             let provider =
                 crate::channel::HttpProvider::new(&cfg, channel).map_err(EngineError::Campaign)?;

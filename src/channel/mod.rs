@@ -62,6 +62,8 @@ pub enum Provider {
     Smtp(SmtpProvider),
     /// SMS or voice bot through an HTTP provider; `public_url` is herald's API for callbacks.
     Http(HttpProvider, String),
+    /// Agent calls wait at the desk until an agent takes them.
+    Desk,
 }
 
 impl Provider {
@@ -71,6 +73,7 @@ impl Provider {
             Provider::Sim(_) => "sim",
             Provider::Smtp(_) => "smtp",
             Provider::Http(..) => "http",
+            Provider::Desk => "desk",
         }
     }
 
@@ -79,6 +82,10 @@ impl Provider {
             Provider::Sim(sim) => Ok(sim.send(out, now)),
             Provider::Smtp(smtp) => smtp.send(out, out.unsubscribe_url, now).await,
             Provider::Http(http, public_url) => http.send(out, public_url, now).await,
+            Provider::Desk => Ok(Receipt {
+                provider_ref: format!("desk-{}", out.attempt.idempotency_key),
+                later: Vec::new(),
+            }),
         }
     }
 }

@@ -12,6 +12,7 @@ use crate::clock::{Clock, FixedClock, SystemClock, parse_moment};
 use crate::config::{Overrides, Settings};
 use crate::store::{SqliteStore, Store};
 
+mod agent;
 mod contacts;
 mod demo;
 mod doctor;
@@ -85,6 +86,9 @@ pub enum Command {
     Jobs(run::JobsCmd),
     /// Check the installation: config, database, migrations, campaigns, SMTP, secret, API port.
     Doctor,
+    /// The agent desk: add agents, take the next call, record its outcome.
+    #[command(subcommand)]
+    Agent(agent::AgentCmd),
     /// A reference SMS and voice-bot provider speaking herald's HTTP protocol, for trials and tests.
     ProviderSim(provider_sim::ProviderSimArgs),
     /// Campaigns: list, show, pause, resume, cancel.
@@ -229,6 +233,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Runs(cmd) => run::runs(&ctx, cmd).await,
         Command::Jobs(cmd) => run::jobs(&ctx, cmd).await,
         Command::Doctor => doctor::doctor(&ctx).await,
+        Command::Agent(cmd) => agent::agent(&ctx, cmd).await,
         Command::ProviderSim(args) => provider_sim::run(&ctx, &args).await,
         Command::Contacts(cmd) => contacts::contacts(&ctx, cmd).await,
         Command::Dnc(cmd) => contacts::dnc(&ctx, cmd).await,

@@ -576,4 +576,39 @@ pub trait Store: Send + Sync {
 
     /// Provider events not applied yet.
     fn inbox_pending(&self) -> impl Future<Output = Result<i64, StoreError>> + Send;
+
+    /// Adds or updates an agent of the desk.
+    fn upsert_agent(
+        &self,
+        name: &str,
+        skills: &[String],
+        capacity: u32,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// An agent's skills and capacity.
+    fn agent(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<(Vec<String>, u32)>, StoreError>> + Send;
+
+    /// Desk attempts nobody holds, oldest first.
+    fn desk_waiting(
+        &self,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<Attempt>, StoreError>> + Send;
+
+    /// The desk attempts an agent holds.
+    fn desk_held_by(
+        &self,
+        agent: &str,
+    ) -> impl Future<Output = Result<Vec<Attempt>, StoreError>> + Send;
+
+    /// Gives an attempt to an agent; false when someone took it first.
+    fn desk_take(
+        &self,
+        id: i64,
+        agent: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }

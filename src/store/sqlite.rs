@@ -118,6 +118,11 @@ named_queries!("sqlite":
     recently_contacted,
     attempt_counts,
     inbox_pending,
+    upsert_agent,
+    agent_by_name,
+    desk_waiting,
+    desk_held_by,
+    desk_take,
 );
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -1431,6 +1436,71 @@ impl Store for SqliteStore {
             .await
             .doing("counting pending events")
     }
+
+    async fn upsert_agent(
+        &self,
+        name: &str,
+        skills: &[String],
+        capacity: u32,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(QUERIES.upsert_agent)
+            .bind(name)
+            .bind(json_array(skills))
+            .bind(capacity as i64)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .doing("saving an agent")?;
+        Ok(())
+    }
+
+    async fn agent(&self, name: &str) -> Result<Option<(Vec<String>, u32)>, StoreError> {
+        let row = sqlx::query(QUERIES.agent_by_name)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .doing("reading an agent")?;
+        let Some(row) = row else { return Ok(None) };
+        let skills: String = row.get("skills");
+        let skills: Vec<String> = serde_json::from_str(&skills)
+            .map_err(|e| StoreError::Corrupt(format!("agent skills: {e}")))?;
+        Ok(Some((skills, row.get::<i64, _>("capacity") as u32)))
+    }
+
+    async fn desk_waiting(&self, limit: i64) -> Result<Vec<Attempt>, StoreError> {
+        let rows = sqlx::query(QUERIES.desk_waiting)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .doing("reading the desk queue")?;
+        rows.iter().map(attempt_from_row).collect()
+    }
+
+    async fn desk_held_by(&self, agent: &str) -> Result<Vec<Attempt>, StoreError> {
+        let rows = sqlx::query(QUERIES.desk_held_by)
+            .bind(agent)
+            .fetch_all(&self.pool)
+            .await
+            .doing("reading an agent's calls")?;
+        rows.iter().map(attempt_from_row).collect()
+    }
+
+    async fn desk_take(
+        &self,
+        id: i64,
+        agent: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(QUERIES.desk_take)
+            .bind(id)
+            .bind(agent)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .doing("giving a call to an agent")?;
+        Ok(done.rows_affected() > 0)
+    }
 }
 
 /// Reads a time as sqlx stores chrono values in SQLite (`2026-11-25 09:00:00+00:00`).
@@ -1598,7 +1668,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("t.db").display());
         let store = SqliteStore::open(&url, true).await.unwrap();
-        assert_eq!(store.migrate().await.unwrap(), 2);
+        assert_eq!(store.migrate().await.unwrap(), 3);
         assert_eq!(
             store.migrate().await.unwrap(),
             0,

@@ -1,0 +1,130 @@
+//! The agent desk: human agents pull the next call a campaign routed to them.
+//!
+//! Agent steps given to the desk (`[agent] provider = "desk"`) wait in the ledger as `sent`
+//! attempts held by nobody. `next` gives the oldest one whose step's skills the agent has,
+//! with the contact and what happened so far (the bot's hand-off included); `done` records
+//! the agent's disposition as an outcome, applied like any provider event. Pacing is
+//! progressive by construction: a call is placed only when a free agent asks for it, and
+//! an agent holds at most their capacity.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::catalog::Catalog;
+use crate::domain::contact::Contact;
+use crate::domain::ledger::{Attempt, Report};
+use crate::domain::outcome::Outcome;
+use crate::store::{Store, StoreError};
+
+/// What `next` gives an agent.
+#[derive(Debug, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Next {
+    Call {
+        attempt: i64,
+        campaign: String,
+        step: String,
+        contact: Box<Contact>,
+        history: Vec<serde_json::Value>,
+    },
+    AtCapacity {
+        holding: Vec<i64>,
+    },
+    NothingWaiting,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeskError {
+    #[error("there is no agent `{0}`: add them with `herald agent add`")]
+    UnknownAgent(String),
+    #[error("agent `{agent}` does not hold call {attempt}")]
+    NotHeld { agent: String, attempt: i64 },
+    #[error("`{0}` is not a call disposition")]
+    NotADisposition(Outcome),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The next call for `agent`, if they have room and one matches their skills.
+pub async fn next<S: Store>(
+    store: &S,
+    catalog: &Catalog,
+    agent: &str,
+    now: DateTime<Utc>,
+) -> Result<Next, DeskError> {
+    let (skills, capacity) = store
+        .agent(agent)
+        .await?
+        .ok_or_else(|| DeskError::UnknownAgent(agent.into()))?;
+    let held = store.desk_held_by(agent).await?;
+    if held.len() as u32 >= capacity {
+        return Ok(Next::AtCapacity {
+            holding: held.iter().map(|a| a.id).collect(),
+        });
+    }
+    for attempt in store.desk_waiting(200).await? {
+        if !has_skills(catalog, &attempt, &skills) {
+            continue;
+        }
+        if !store.desk_take(attempt.id, agent, now).await? {
+            continue; // another agent took it first
+        }
+        let Some(contact) = store.contact_by_id(attempt.contact_id).await? else {
+            continue;
+        };
+        let history = store.events_of_contact(contact.id, 20).await?;
+        tracing::info!(agent, attempt = attempt.id, contact = %contact.display_masked(), "call given to an agent");
+        return Ok(Next::Call {
+            attempt: attempt.id,
+            campaign: attempt.campaign,
+            step: attempt.step,
+            contact: Box::new(contact),
+            history,
+        });
+    }
+    Ok(Next::NothingWaiting)
+}
+
+fn has_skills(catalog: &Catalog, attempt: &Attempt, skills: &[String]) -> bool {
+    catalog
+        .campaigns
+        .iter()
+        .find(|c| c.campaign.id == attempt.campaign)
+        .and_then(|c| c.campaign.steps.get(attempt.step_index))
+        .is_none_or(|step| step.skills.iter().all(|s| skills.contains(s)))
+}
+
+/// Records the agent's disposition for a call they hold.
+pub async fn done<S: Store>(
+    store: &S,
+    agent: &str,
+    attempt: i64,
+    disposition: Outcome,
+    note: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), DeskError> {
+    if !disposition.possible_on(crate::domain::values::Channel::Agent) {
+        return Err(DeskError::NotADisposition(disposition));
+    }
+    let held = store.desk_held_by(agent).await?;
+    let Some(a) = held.iter().find(|a| a.id == attempt) else {
+        return Err(DeskError::NotHeld {
+            agent: agent.into(),
+            attempt,
+        });
+    };
+    let report = Report::Outcome {
+        outcome: disposition,
+        detail: note.map(str::to_string),
+    };
+    let item = (
+        format!("desk:{attempt}"),
+        a.idempotency_key.clone(),
+        report,
+        now,
+    );
+    store
+        .inbox_push("desk", std::slice::from_ref(&item), now)
+        .await?;
+    Ok(())
+}

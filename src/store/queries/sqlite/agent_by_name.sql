@@ -1,0 +1,1 @@
+SELECT name, skills, capacity FROM agents WHERE name = ?1

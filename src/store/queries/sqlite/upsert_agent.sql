@@ -1,0 +1,3 @@
+INSERT INTO agents (name, skills, capacity, created_at)
+VALUES (?1, ?2, ?3, ?4)
+ON CONFLICT (name) DO UPDATE SET skills = excluded.skills, capacity = excluded.capacity

@@ -1,0 +1,162 @@
+//! The agent desk through the binary: calls wait for a free agent with the right skills,
+//! an agent holds no more than their capacity, two agents never get the same call, and a
+//! disposition becomes the attempt's outcome with the campaign's tag rules.
+
+mod common;
+
+use common::Workspace;
+
+fn desk() -> Workspace {
+    let ws = Workspace::init();
+    for f in [
+        "collections_reminder",
+        "nps_after_repair",
+        "winter_promotion",
+    ] {
+        ws.remove(&format!("jobs/{f}.toml"));
+    }
+    let config = std::fs::read_to_string(ws.path("herald.toml")).unwrap();
+    ws.write(
+        "herald.toml",
+        &format!("{config}\n[agent]\nprovider = \"desk\"\n"),
+    );
+    ws.write(
+        "jobs/calls.toml",
+        "kind = \"collection\"\n[audience]\nlists = [\"people\"]\n[schedule]\nonce = 2026-12-01T10:00:00Z\n\
+         [[steps]]\nid = \"human\"\nchannel = \"agent\"\nskills = [\"collections\"]\n\
+         [[tags]]\non = \"promise_to_pay\"\nadd = \"promise_to_pay\"\nexpires = \"14d\"\n",
+    );
+    ws.write(
+        "contacts.csv",
+        "external_id,first_name,phone,balance\nA1,Ana,+447400100001,120\nB2,Ben,+447400100002,80\n",
+    );
+    ws.herald(&["contacts", "import", "contacts.csv", "--list", "people"])
+        .ok();
+    let run = ws
+        .herald_at(
+            "2026-12-01T10:00:00Z",
+            &["run", "--until-idle", "--format", "json"],
+        )
+        .ok()
+        .json();
+    assert_eq!(run["sent"], 2, "both calls handed to the desk: {run}");
+    ws
+}
+
+#[test]
+fn agents_take_calls_by_skill_within_their_capacity_and_record_dispositions() {
+    let ws = desk();
+    ws.herald(&["agent", "add", "bob", "--skills", "spanish"])
+        .ok();
+    let none = ws.herald(&["agent", "next", "bob"]);
+    assert_eq!(none.code, 3, "bob lacks the skill: {}", none.stdout);
+    assert!(
+        none.stdout.contains("no call is waiting"),
+        "{}",
+        none.stdout
+    );
+
+    ws.herald(&[
+        "agent",
+        "add",
+        "ana",
+        "--skills",
+        "collections,spanish",
+        "--capacity",
+        "1",
+    ])
+    .ok();
+    let call = ws
+        .herald_at(
+            "2026-12-01T10:00:30Z",
+            &["agent", "next", "ana", "--format", "json"],
+        )
+        .ok()
+        .json();
+    assert_eq!(call["result"], "call", "{call}");
+    let attempt = call["attempt"].as_i64().unwrap();
+    assert!(
+        call["contact"]["phone"]
+            .as_str()
+            .unwrap()
+            .starts_with("+447400"),
+        "the agent sees the number to dial"
+    );
+    let full = ws.herald_at("2026-12-01T10:00:40Z", &["agent", "next", "ana"]);
+    assert_eq!(full.code, 3, "capacity 1: {}", full.stdout);
+    assert!(
+        full.stdout.contains("already holds 1 call"),
+        "{}",
+        full.stdout
+    );
+
+    let not_his = ws.herald(&[
+        "agent",
+        "done",
+        &attempt.to_string(),
+        "--agent",
+        "bob",
+        "--disposition",
+        "paid",
+    ]);
+    assert_eq!(not_his.code, 1, "bob does not hold it");
+    let bad = ws.herald(&[
+        "agent",
+        "done",
+        &attempt.to_string(),
+        "--agent",
+        "ana",
+        "--disposition",
+        "opened",
+    ]);
+    assert_eq!(bad.code, 1, "`opened` is no call outcome: {}", bad.stderr);
+    ws.herald(&[
+        "agent",
+        "done",
+        &attempt.to_string(),
+        "--agent",
+        "ana",
+        "--disposition",
+        "promise_to_pay",
+        "--note",
+        "pays Friday",
+    ])
+    .ok();
+    let applied = ws
+        .herald_at(
+            "2026-12-01T10:05:00Z",
+            &["run", "--until-idle", "--format", "json"],
+        )
+        .ok()
+        .json();
+    assert_eq!(applied["events_applied"], 1, "{applied}");
+    let who = call["contact"]["external_id"].as_str().unwrap().to_string();
+    let tags = ws
+        .herald(&["tags", "list", "--contact", &who, "--format", "json"])
+        .ok()
+        .json();
+    assert_eq!(tags[0]["name"], "promise_to_pay", "{tags}");
+
+    // With the first call done, the second one goes to her, and then nothing is left.
+    let second = ws
+        .herald_at(
+            "2026-12-01T10:06:00Z",
+            &["agent", "next", "ana", "--format", "json"],
+        )
+        .ok()
+        .json();
+    assert_eq!(second["result"], "call");
+    assert_ne!(second["attempt"], attempt, "a call is given once");
+    let tally = ws
+        .herald(&["runs", "show", "1", "--format", "json"])
+        .ok()
+        .json();
+    assert!(
+        tally["attempts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["result"] == "promise_to_pay"),
+        "{tally:#}"
+    );
+}
