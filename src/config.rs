@@ -150,6 +150,9 @@ pub struct Settings {
     pub smtp: Option<crate::channel::SmtpConfig>,
     /// Agent calls go to the desk (human agents) rather than the simulated provider.
     pub agent_desk: bool,
+    /// The token agents' tools present to the desk API (`HERALD_AGENT_TOKEN`); none: the
+    /// desk API is off.
+    pub agent_token: Option<Secret>,
     /// The most each channel may send across campaigns (token buckets at send time).
     pub channel_rates: Vec<(
         crate::domain::values::Channel,
@@ -520,6 +523,7 @@ impl Settings {
             http_providers,
             channel_rates,
             agent_desk,
+            agent_token: env("HERALD_AGENT_TOKEN").map(|t| Secret(t.into_bytes())),
             config_file: path,
             database_url,
             jobs_dir,

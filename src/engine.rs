@@ -102,6 +102,8 @@ pub struct Engine<S: Store> {
     next_fire: std::sync::Mutex<BTreeMap<String, Option<DateTime<Utc>>>>,
     /// Channel-wide sending rates (`[sms] rate`...), across campaigns.
     buckets: std::sync::Mutex<BTreeMap<Channel, TokenBucket>>,
+    /// How long providers take to accept sends (served by `/metrics`).
+    pub send_latency: Arc<crate::metrics::SendLatency>,
 }
 
 /// A token bucket: `rate` sends a second on average, bursts up to a second's worth.
@@ -167,6 +169,7 @@ impl<S: Store> Engine<S> {
             clock,
             scope,
             next_fire: Default::default(),
+            send_latency: Default::default(),
             buckets: std::sync::Mutex::new(
                 settings_rates
                     .into_iter()
@@ -660,7 +663,10 @@ impl<S: Store> Engine<S> {
             campaign_kind: campaign.kind,
             unsubscribe_url: &unsubscribe_url,
         };
-        match provider.send(&out, now).await {
+        let started = std::time::Instant::now();
+        let sent = provider.send(&out, now).await;
+        self.send_latency.observe(started.elapsed().as_secs_f64());
+        match sent {
             Ok(receipt) => {
                 // Later attempts of this batch see this one in the contact's history (caps).
                 ctx.history

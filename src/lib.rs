@@ -16,6 +16,7 @@ pub mod domain;
 pub mod engine;
 pub mod examples;
 pub mod import;
+pub mod metrics;
 pub mod planning;
 pub mod queue;
 pub mod signing;

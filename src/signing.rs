@@ -43,6 +43,11 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
+/// Are two secrets equal? Takes the same time whatever the first difference.
+pub fn constant_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// A token for a link that acts on one attempt (one-click unsubscribe, a survey answer):
 /// the attempt's key and a signature, so a link cannot be forged for someone else.
 pub fn link_token(secret: &[u8], key: &str) -> String {

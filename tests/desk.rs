@@ -160,3 +160,129 @@ fn agents_take_calls_by_skill_within_their_capacity_and_record_dispositions() {
         "{tally:#}"
     );
 }
+
+#[tokio::test]
+async fn the_desk_works_over_http_with_a_token_and_metrics_show_the_queue() {
+    use std::time::{Duration, Instant};
+    let ws = Workspace::init();
+    for f in [
+        "collections_reminder",
+        "nps_after_repair",
+        "winter_promotion",
+    ] {
+        ws.remove(&format!("jobs/{f}.toml"));
+    }
+    let config = std::fs::read_to_string(ws.path("herald.toml"))
+        .unwrap()
+        .replace("call = \"08:00-21:00\"", "call = \"00:00-24:00\"");
+    ws.write(
+        "herald.toml",
+        &format!("{config}\n[agent]\nprovider = \"desk\"\n"),
+    );
+    let once = (chrono::Utc::now() - chrono::Duration::minutes(1)).format("%Y-%m-%dT%H:%M:%SZ");
+    ws.write(
+        "jobs/calls.toml",
+        &format!("kind = \"collection\"\n[audience]\nlists = [\"people\"]\n[schedule]\nonce = {once}\n[[steps]]\nid = \"human\"\nchannel = \"agent\"\n"),
+    );
+    ws.write(
+        "contacts.csv",
+        "external_id,first_name,phone,balance\nA1,Ana,+447400100001,120\nB2,Ben,+447400100002,80\n",
+    );
+    ws.herald(&["contacts", "import", "contacts.csv", "--list", "people"])
+        .ok();
+    ws.herald(&["agent", "add", "ana"]).ok();
+    let port = common::free_port();
+    let daemon = ws
+        .command(&["run"])
+        .env("HERALD_API_BIND", format!("127.0.0.1:{port}"))
+        .env("HERALD_AGENT_TOKEN", "desk-token-123")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    common::wait_port(port);
+    let until = Instant::now() + Duration::from_secs(30);
+    let next = loop {
+        let (status, body) = common::http(
+            port,
+            "GET",
+            "/agent/next?agent=ana",
+            &[("Authorization", "Bearer desk-token-123")],
+            b"",
+        );
+        if status == 200 && body.contains("\"result\":\"call\"") {
+            break serde_json::from_str::<serde_json::Value>(&body).unwrap();
+        }
+        assert!(
+            Instant::now() < until,
+            "no call reached the desk: {status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        common::http(port, "GET", "/agent/next?agent=ana", &[], b"").0,
+        401,
+        "no token"
+    );
+    assert_eq!(
+        common::http(
+            port,
+            "GET",
+            "/agent/next?agent=ana",
+            &[("Authorization", "Bearer wrong")],
+            b""
+        )
+        .0,
+        401
+    );
+    let body = format!(
+        r#"{{"agent":"ana","attempt":{},"disposition":"promise_to_pay"}}"#,
+        next["attempt"]
+    );
+    let (status, answer) = common::http(
+        port,
+        "POST",
+        "/agent/done",
+        &[("Authorization", "Bearer desk-token-123")],
+        body.as_bytes(),
+    );
+    assert_eq!(status, 202, "{answer}");
+    let (status, again) = common::http(
+        port,
+        "POST",
+        "/agent/done",
+        &[("Authorization", "Bearer desk-token-123")],
+        body.as_bytes(),
+    );
+    assert_eq!(
+        status, 202,
+        "a repeat is acknowledged (and applied once): {again}"
+    );
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        let runs = ws
+            .herald(&["runs", "show", "1", "--format", "json"])
+            .ok()
+            .json();
+        if runs["attempts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["result"] == "promise_to_pay")
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "the disposition was not applied: {runs:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, metrics) = common::http(port, "GET", "/metrics", &[], b"");
+    assert!(
+        metrics.contains("herald_queue_tasks{queue=\"herald.dispatch\""),
+        "{metrics}"
+    );
+    assert!(metrics.contains("herald_send_seconds_count 2"), "{metrics}");
+    assert!(common::stop(daemon, "-TERM").status.success());
+}

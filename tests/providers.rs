@@ -8,7 +8,7 @@ mod common;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{CONTACTS, Workspace, free_port, http, stop};
+use common::{CONTACTS, Workspace, free_port, http, stop, wait_port};
 use herald::store::SqliteStore;
 
 const SECRET: &str = "shared-secret-with-the-provider-42";
@@ -36,14 +36,6 @@ fn spawn(ws: &Workspace, args: &[&str], api_port: u16) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap()
-}
-
-fn wait_port(port: u16) {
-    let until = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < until, "nothing listens on {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[tokio::test]

@@ -39,6 +39,14 @@ pub struct ApiState<S: Store> {
     pub store: S,
     pub secret: Secret,
     pub clock: Arc<dyn Clock>,
+    /// The engine's send latency histogram.
+    pub send_latency: Arc<crate::metrics::SendLatency>,
+    /// The daemon's queue, for its depth.
+    pub queue: Option<crate::queue::Jobs>,
+    /// The token the desk API wants; `None` turns the desk API off.
+    pub agent_token: Option<Secret>,
+    /// The campaigns, for the skills agent steps need.
+    pub catalog: Option<Arc<crate::catalog::Catalog>>,
 }
 
 pub fn router<S: Store + 'static>(state: Arc<ApiState<S>>) -> Router {
@@ -50,6 +58,8 @@ pub fn router<S: Store + 'static>(state: Arc<ApiState<S>>) -> Router {
             "/u/{token}",
             get(unsubscribe_page::<S>).post(unsubscribe::<S>),
         )
+        .route("/agent/next", get(agent_next::<S>))
+        .route("/agent/done", post(agent_done::<S>))
         .with_state(state)
 }
 
@@ -95,6 +105,22 @@ async fn metrics<S: Store>(State(state): State<Arc<ApiState<S>>>) -> Response {
     );
     let _ = writeln!(out, "# TYPE herald_inbox_pending gauge");
     let _ = writeln!(out, "herald_inbox_pending {pending}");
+    if let Some(jobs) = &state.queue
+        && let Ok(counts) = jobs.counts().await
+    {
+        let _ = writeln!(
+            out,
+            "# HELP herald_queue_tasks Tasks in the daemon's queue by queue and status."
+        );
+        let _ = writeln!(out, "# TYPE herald_queue_tasks gauge");
+        for (queue, status, n) in counts {
+            let _ = writeln!(
+                out,
+                "herald_queue_tasks{{queue=\"{queue}\",status=\"{status}\"}} {n}"
+            );
+        }
+    }
+    state.send_latency.render(&mut out);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }
 
@@ -264,6 +290,123 @@ async fn unsubscribe<S: Store>(
             .into_response(),
         Err(e) => {
             tracing::error!(error = %e, "recording an unsubscribe failed");
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
+    }
+}
+
+/// Checks `Authorization: Bearer TOKEN` for the desk API, in constant time.
+fn agent_auth<S: Store>(state: &ApiState<S>, headers: &HeaderMap) -> Result<(), Box<Response>> {
+    let Some(expected) = &state.agent_token else {
+        let error = "the agent desk API is off: set HERALD_AGENT_TOKEN";
+        return Err(Box::new(
+            (
+                StatusCode::FORBIDDEN,
+                Json(serde_json::json!({ "error": error })),
+            )
+                .into_response(),
+        ));
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if crate::signing::constant_eq(given.as_bytes(), expected.bytes()) {
+        Ok(())
+    } else {
+        Err(Box::new(
+            (
+                StatusCode::UNAUTHORIZED,
+                Json(serde_json::json!({ "error": "bad agent token" })),
+            )
+                .into_response(),
+        ))
+    }
+}
+
+#[derive(Deserialize)]
+struct AgentQuery {
+    agent: String,
+}
+
+async fn agent_next<S: Store>(
+    State(state): State<Arc<ApiState<S>>>,
+    headers: HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<AgentQuery>,
+) -> Response {
+    if let Err(r) = agent_auth(&state, &headers) {
+        return *r;
+    }
+    let Some(catalog) = &state.catalog else {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    };
+    match crate::desk::next(&state.store, catalog, &q.agent, state.clock.now()).await {
+        Ok(next) => Json(next).into_response(),
+        Err(e @ crate::desk::DeskError::UnknownAgent(_)) => (
+            StatusCode::NOT_FOUND,
+            Json(serde_json::json!({ "error": e.to_string() })),
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "desk next failed");
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AgentDone {
+    agent: String,
+    attempt: i64,
+    disposition: Outcome,
+    note: Option<String>,
+}
+
+async fn agent_done<S: Store>(
+    State(state): State<Arc<ApiState<S>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = agent_auth(&state, &headers) {
+        return *r;
+    }
+    let done: AgentDone = match serde_json::from_slice(&body) {
+        Ok(d) => d,
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(serde_json::json!({ "error": e.to_string() })),
+            )
+                .into_response();
+        }
+    };
+    match crate::desk::done(
+        &state.store,
+        &done.agent,
+        done.attempt,
+        done.disposition,
+        done.note.as_deref(),
+        state.clock.now(),
+    )
+    .await
+    {
+        Ok(()) => (
+            StatusCode::ACCEPTED,
+            Json(serde_json::json!({ "accepted": true })),
+        )
+            .into_response(),
+        Err(
+            e @ (crate::desk::DeskError::NotHeld { .. }
+            | crate::desk::DeskError::NotADisposition(_)),
+        ) => (
+            StatusCode::CONFLICT,
+            Json(serde_json::json!({ "error": e.to_string() })),
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "desk done failed");
             StatusCode::SERVICE_UNAVAILABLE.into_response()
         }
     }

@@ -28,6 +28,8 @@ pub struct HttpProviderConfig {
     pub api_key_env: Option<String>,
     /// Per-request timeout in seconds (default 10).
     pub timeout_secs: Option<u64>,
+    /// Requests in flight at once to this provider (default 8).
+    pub concurrency: Option<usize>,
     /// The most this channel may send, across every campaign (`50/s`, `600/m`), whatever
     /// the provider; campaigns' own `rate_limits` apply on top.
     pub rate: Option<String>,
@@ -58,6 +60,8 @@ struct SendAnswer {
 #[derive(Clone, Debug)]
 pub struct HttpProvider {
     client: reqwest::Client,
+    /// Bounds the requests in flight to this provider.
+    in_flight: std::sync::Arc<tokio::sync::Semaphore>,
     endpoint: String,
     name: String,
     api_key: Option<String>,
@@ -87,6 +91,9 @@ impl HttpProvider {
             .map_err(|e| format!("building the HTTP client: {e}"))?;
         Ok(HttpProvider {
             client,
+            in_flight: std::sync::Arc::new(tokio::sync::Semaphore::new(
+                config.concurrency.unwrap_or(8).max(1),
+            )),
             endpoint: format!("{}/{path}", url.trim_end_matches('/')),
             name: config.name.clone().unwrap_or_else(|| channel.to_string()),
             api_key,
@@ -132,6 +139,11 @@ impl HttpProvider {
         if let Some(k) = &self.api_key {
             call = call.bearer_auth(k);
         }
+        let _permit = self
+            .in_flight
+            .acquire()
+            .await
+            .map_err(|_| SendError::Temporary("provider closed".into()))?;
         let response = call
             .send()
             .await

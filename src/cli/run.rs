@@ -92,6 +92,12 @@ async fn daemon(ctx: &Ctx) -> Result<ExitCode> {
         store: engine.store.clone(),
         secret: ctx.settings.secret.clone(),
         clock: Arc::new(SystemClock),
+        send_latency: engine.send_latency.clone(),
+        queue: crate::queue::Jobs::open_or_create(&options.queue_path)
+            .await
+            .ok(),
+        agent_token: ctx.settings.agent_token.clone(),
+        catalog: Some(Arc::new(ctx.catalog(&[]).await?)),
     });
     let mut api_stop = stop_rx.clone();
     let api = tokio::spawn(crate::api::serve(listener, api_state, async move {

@@ -332,17 +332,24 @@ async fn schedule_once(
         if claimed.is_empty() {
             break;
         }
-        let ids: Vec<i64> = claimed.iter().map(|a| a.id).collect();
-        let task = TaskBuilder::new(Dispatch {
-            attempt_ids: ids,
-            claimed_at: now,
-        })
-        .max_attempts(5)
-        .build();
-        dispatches
-            .push_task(task)
-            .await
-            .map_err(|e| QueueError::Backend(e.to_string()))?;
+        // One task per channel, so a slow provider holds up only its own channel's batch.
+        let mut by_channel: std::collections::BTreeMap<crate::domain::values::Channel, Vec<i64>> =
+            Default::default();
+        for a in &claimed {
+            by_channel.entry(a.channel).or_default().push(a.id);
+        }
+        for ids in by_channel.into_values() {
+            let task = TaskBuilder::new(Dispatch {
+                attempt_ids: ids,
+                claimed_at: now,
+            })
+            .max_attempts(5)
+            .build();
+            dispatches
+                .push_task(task)
+                .await
+                .map_err(|e| QueueError::Backend(e.to_string()))?;
+        }
     }
     if now - *last_requeue > Duration::seconds(30) {
         engine
@@ -382,6 +389,13 @@ impl Jobs {
                 path.display()
             )));
         }
+        Ok(Jobs {
+            pool: open_queue(path).await?,
+        })
+    }
+
+    /// The queue at `path`, created if missing (the daemon's own).
+    pub async fn open_or_create(path: &std::path::Path) -> Result<Jobs, QueueError> {
         Ok(Jobs {
             pool: open_queue(path).await?,
         })

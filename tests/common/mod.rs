@@ -159,6 +159,15 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Waits (with a deadline) until something listens on `port`.
+pub fn wait_port(port: u16) {
+    let until = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < until, "nothing listens on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// A plain HTTP/1.1 exchange on loopback: (status, body).
 pub fn http(
     port: u16,
