@@ -187,3 +187,129 @@ async fn a_daemon_killed_mid_dispatch_makes_the_provider_accept_each_key_once() 
     assert!(stop(daemon, "-TERM").status.success());
     let _ = stop(provider, "-INT");
 }
+
+#[tokio::test]
+async fn an_sms_then_voice_bot_then_agent_sequence_advances_by_outcomes_over_http() {
+    // SMS and calls through provider-sim over HTTP, the agent step at the desk. Every SMS
+    // is delivered and unanswered, every call answered and handed to a human.
+    let ws = Workspace::init();
+    for f in [
+        "collections_reminder",
+        "nps_after_repair",
+        "winter_promotion",
+    ] {
+        ws.remove(&format!("jobs/{f}.toml"));
+    }
+    let (api_port, sim_port) = (free_port(), free_port());
+    let config = std::fs::read_to_string(ws.path("herald.toml"))
+        .unwrap()
+        .replace("call = \"08:00-21:00\"", "call = \"00:00-24:00\"")
+        .replace("sms = \"08:00-21:00\"", "sms = \"00:00-24:00\"");
+    ws.write(
+        "herald.toml",
+        &format!(
+            "public_url = \"http://127.0.0.1:{api_port}\"\n{config}\n[sim]\nsms_delivered = 1.0\nsms_reply = 0.0\ncall_answer = 1.0\nbot_handoff = 1.0\n\n\
+             [sms]\nprovider = \"http\"\nurl = \"http://127.0.0.1:{sim_port}\"\n\n[voice_bot]\nprovider = \"http\"\nurl = \"http://127.0.0.1:{sim_port}\"\n\n[agent]\nprovider = \"desk\"\n"
+        ),
+    );
+    let once = (chrono::Utc::now() - chrono::Duration::minutes(1)).format("%Y-%m-%dT%H:%M:%SZ");
+    ws.write(
+        "jobs/seq.toml",
+        &format!(
+            "kind = \"collection\"\n[audience]\nlists = [\"people\"]\n[schedule]\nonce = {once}\n\
+             [[steps]]\nid = \"sms\"\nchannel = \"sms\"\ntemplate = \"payment_reminder\"\n\
+             [[steps]]\nid = \"bot\"\nchannel = \"voice_bot\"\nflow = \"collections_v1\"\nafter = \"2s\"\nwhen = \"no_reply\"\n\
+             [[steps]]\nid = \"human\"\nchannel = \"agent\"\nwhen = \"handed_off\"\n\
+             [[tags]]\non = \"promise_to_pay\"\nadd = \"promise_to_pay\"\n"
+        ),
+    );
+    ws.write(
+        "contacts.csv",
+        "external_id,first_name,phone,balance\nA1,Ana,+447400100001,120\n",
+    );
+    ws.herald(&["contacts", "import", "contacts.csv", "--list", "people"])
+        .ok();
+    ws.herald(&["agent", "add", "sam"]).ok();
+    let provider = spawn(
+        &ws,
+        &[
+            "provider-sim",
+            "--bind",
+            &format!("127.0.0.1:{sim_port}"),
+            "--time-scale",
+            "0",
+        ],
+        api_port,
+    );
+    wait_port(sim_port);
+    let daemon = spawn(&ws, &["run"], api_port);
+
+    // The bot hands off; the agent takes the call and records a promise to pay.
+    let until = Instant::now() + Duration::from_secs(60);
+    let call = loop {
+        let next = ws.herald(&["agent", "next", "sam", "--format", "json"]);
+        if next.code == 0 {
+            break next.json();
+        }
+        assert!(
+            Instant::now() < until,
+            "no call reached the desk: {}",
+            next.stdout
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let attempt = call["attempt"].to_string();
+    ws.herald(&[
+        "agent",
+        "done",
+        &attempt,
+        "--agent",
+        "sam",
+        "--disposition",
+        "promise_to_pay",
+    ])
+    .ok();
+    let until = Instant::now() + Duration::from_secs(30);
+    while scalar(
+        &ws,
+        "SELECT COUNT(*) FROM contact_tags WHERE tag = 'promise_to_pay'",
+    )
+    .await
+        == 0
+    {
+        assert!(Instant::now() < until, "the promise to pay was not applied");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let tally = ws
+        .herald(&["runs", "show", "1", "--format", "json"])
+        .ok()
+        .json();
+    let results: Vec<(String, String)> = tally["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["step"].as_str().unwrap().to_string(),
+                t["result"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        results,
+        vec![
+            ("sms".into(), "delivered".into()),
+            ("bot".into(), "handed_off".into()),
+            ("human".into(), "promise_to_pay".into())
+        ],
+        "{tally:#}"
+    );
+    let stats: serde_json::Value =
+        serde_json::from_str(&http(sim_port, "GET", "/v1/stats", &[], b"").1).unwrap();
+    assert_eq!(
+        stats["accepted"], 2,
+        "one SMS and one call reached the provider: {stats}"
+    );
+    assert!(stop(daemon, "-TERM").status.success());
+    let _ = stop(provider, "-INT");
+}

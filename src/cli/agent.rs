@@ -65,6 +65,10 @@ pub async fn agent(ctx: &Ctx, cmd: AgentCmd) -> Result<ExitCode> {
             let next = desk::next(&store, &catalog, &agent, ctx.now()).await?;
             if ctx.json() {
                 print_json(&next)?;
+                // No call for the agent: exit code 3, as in the table output.
+                if !matches!(next, Next::Call { .. }) {
+                    return Ok(ExitCode::from(3));
+                }
             } else {
                 match next {
                     Next::Call {
