@@ -7,25 +7,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{CONTACTS, Workspace, http, stop};
+use common::{CONTACTS, Workspace, http, scalar, stop};
 use herald::store::SqliteStore;
 
 const SECRET: &str = "test-secret-for-callbacks-0123456789";
-
-async fn scalar(ws: &Workspace, sql: &'static str) -> i64 {
-    let store = SqliteStore::open(
-        &format!("sqlite://{}", ws.path("herald.db").display()),
-        false,
-    )
-    .await
-    .unwrap();
-    let n: i64 = sqlx::query_scalar(sql)
-        .fetch_one(store.pool())
-        .await
-        .unwrap();
-    store.pool().close().await;
-    n
-}
 
 async fn key_of_first_attempt(ws: &Workspace) -> String {
     let store = SqliteStore::open(

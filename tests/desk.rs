@@ -7,14 +7,7 @@ mod common;
 use common::Workspace;
 
 fn desk() -> Workspace {
-    let ws = Workspace::init();
-    for f in [
-        "collections_reminder",
-        "nps_after_repair",
-        "winter_promotion",
-    ] {
-        ws.remove(&format!("jobs/{f}.toml"));
-    }
+    let ws = Workspace::bare();
     let config = std::fs::read_to_string(ws.path("herald.toml")).unwrap();
     ws.write(
         "herald.toml",
@@ -164,14 +157,7 @@ fn agents_take_calls_by_skill_within_their_capacity_and_record_dispositions() {
 #[tokio::test]
 async fn the_desk_works_over_http_with_a_token_and_metrics_show_the_queue() {
     use std::time::{Duration, Instant};
-    let ws = Workspace::init();
-    for f in [
-        "collections_reminder",
-        "nps_after_repair",
-        "winter_promotion",
-    ] {
-        ws.remove(&format!("jobs/{f}.toml"));
-    }
+    let ws = Workspace::bare();
     let config = std::fs::read_to_string(ws.path("herald.toml"))
         .unwrap()
         .replace("call = \"08:00-21:00\"", "call = \"00:00-24:00\"");

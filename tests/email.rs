@@ -72,14 +72,7 @@ fn messages(server: &SmtpServer) -> Vec<String> {
 #[test]
 fn an_email_campaign_delivers_one_message_per_contact_with_the_right_body() {
     let server = smtp_server();
-    let ws = Workspace::init();
-    for f in [
-        "collections_reminder",
-        "nps_after_repair",
-        "winter_promotion",
-    ] {
-        ws.remove(&format!("jobs/{f}.toml"));
-    }
+    let ws = Workspace::bare();
     let config = std::fs::read_to_string(ws.path("herald.toml")).unwrap();
     ws.write(
         "herald.toml",
@@ -163,14 +156,7 @@ fn an_unreachable_smtp_server_reschedules_instead_of_losing_the_message() {
         .local_addr()
         .unwrap()
         .port();
-    let ws = Workspace::init();
-    for f in [
-        "collections_reminder",
-        "nps_after_repair",
-        "winter_promotion",
-    ] {
-        ws.remove(&format!("jobs/{f}.toml"));
-    }
+    let ws = Workspace::bare();
     let config = std::fs::read_to_string(ws.path("herald.toml")).unwrap();
     ws.write(
         "herald.toml",

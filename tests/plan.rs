@@ -298,13 +298,7 @@ fn run_until_idle_sends_what_is_due_and_why_tells_what_happened() {
         "external_id,phone,balance\nUK1,+447400100001,10\n",
         SMS_CAMPAIGN,
     );
-    for example in [
-        "collections_reminder",
-        "nps_after_repair",
-        "winter_promotion",
-    ] {
-        ws.remove(&format!("jobs/{example}.toml"));
-    }
+    ws.remove_examples();
     // The schedule fires at 09:00 London; at 09:00 the run is planned and the SMS sent.
     let first = ws
         .herald_at(

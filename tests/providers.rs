@@ -8,25 +8,9 @@ mod common;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{CONTACTS, Workspace, free_port, http, stop, wait_port};
-use herald::store::SqliteStore;
+use common::{CONTACTS, Workspace, free_port, http, scalar, stop, wait_port};
 
 const SECRET: &str = "shared-secret-with-the-provider-42";
-
-async fn scalar(ws: &Workspace, sql: &'static str) -> i64 {
-    let store = SqliteStore::open(
-        &format!("sqlite://{}", ws.path("herald.db").display()),
-        false,
-    )
-    .await
-    .unwrap();
-    let n: i64 = sqlx::query_scalar(sql)
-        .fetch_one(store.pool())
-        .await
-        .unwrap();
-    store.pool().close().await;
-    n
-}
 
 fn spawn(ws: &Workspace, args: &[&str], api_port: u16) -> Child {
     ws.command(args)
@@ -192,14 +176,7 @@ async fn a_daemon_killed_mid_dispatch_makes_the_provider_accept_each_key_once() 
 async fn an_sms_then_voice_bot_then_agent_sequence_advances_by_outcomes_over_http() {
     // SMS and calls through provider-sim over HTTP, the agent step at the desk. Every SMS
     // is delivered and unanswered, every call answered and handed to a human.
-    let ws = Workspace::init();
-    for f in [
-        "collections_reminder",
-        "nps_after_repair",
-        "winter_promotion",
-    ] {
-        ws.remove(&format!("jobs/{f}.toml"));
-    }
+    let ws = Workspace::bare();
     let (api_port, sim_port) = (free_port(), free_port());
     let config = std::fs::read_to_string(ws.path("herald.toml"))
         .unwrap()

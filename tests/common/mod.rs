@@ -54,14 +54,7 @@ pub const CONTACTS: usize = 40;
 impl Workspace {
     /// A workspace whose only campaign is due now, SMS allowed at any hour, every SMS delivered.
     pub fn due_now(rate: &str) -> Workspace {
-        let ws = Workspace::init();
-        for f in [
-            "collections_reminder",
-            "nps_after_repair",
-            "winter_promotion",
-        ] {
-            ws.remove(&format!("jobs/{f}.toml"));
-        }
+        let ws = Workspace::bare();
         let config = std::fs::read_to_string(ws.path("herald.toml"))
             .unwrap()
             .replace("sms = \"08:00-21:00\"", "sms = \"00:00-24:00\"");
@@ -92,6 +85,24 @@ impl Workspace {
     pub fn empty() -> Workspace {
         Workspace {
             dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    /// A folder set up by `herald init` without the example campaigns (templates and config kept).
+    pub fn bare() -> Workspace {
+        let ws = Workspace::init();
+        ws.remove_examples();
+        ws
+    }
+
+    /// Removes the example campaigns.
+    pub fn remove_examples(&self) {
+        for f in [
+            "collections_reminder",
+            "nps_after_repair",
+            "winter_promotion",
+        ] {
+            self.remove(&format!("jobs/{f}.toml"));
         }
     }
 
@@ -157,6 +168,22 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// One number from the workspace's database (`SELECT COUNT(*) ...`).
+pub async fn scalar(ws: &Workspace, sql: &'static str) -> i64 {
+    let store = herald::store::SqliteStore::open(
+        &format!("sqlite://{}", ws.path("herald.db").display()),
+        false,
+    )
+    .await
+    .unwrap();
+    let n: i64 = sqlx::query_scalar(sql)
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    store.pool().close().await;
+    n
 }
 
 /// Waits (with a deadline) until something listens on `port`.
