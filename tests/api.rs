@@ -51,15 +51,7 @@ fn signed(body: &str, at: chrono::DateTime<chrono::Utc>) -> (String, String) {
 async fn callbacks_are_signed_accepted_once_and_applied_once() {
     let ws = Workspace::due_now("100/s");
     let port = common::free_port();
-    let daemon = {
-        let mut cmd = ws.command(&["run"]);
-        cmd.env("HERALD_API_BIND", format!("127.0.0.1:{port}"))
-            .env("HERALD_SECRET", SECRET);
-        cmd.stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
+    let daemon = common::spawn(&ws, &["run"], port, &[("HERALD_SECRET", SECRET)]);
     wait_for(
         &ws,
         "every attempt sent",
@@ -187,15 +179,7 @@ async fn callbacks_are_signed_accepted_once_and_applied_once() {
 async fn a_one_click_unsubscribe_opts_the_person_out_and_a_forged_link_does_nothing() {
     let ws = Workspace::due_now("100/s");
     let port = common::free_port();
-    let daemon = {
-        let mut cmd = ws.command(&["run"]);
-        cmd.env("HERALD_API_BIND", format!("127.0.0.1:{port}"))
-            .env("HERALD_SECRET", SECRET);
-        cmd.stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
+    let daemon = common::spawn(&ws, &["run"], port, &[("HERALD_SECRET", SECRET)]);
     wait_for(
         &ws,
         "every attempt sent",

@@ -19,12 +19,9 @@ fn desk() -> Workspace {
          [[steps]]\nid = \"human\"\nchannel = \"agent\"\nskills = [\"collections\"]\n\
          [[tags]]\non = \"promise_to_pay\"\nadd = \"promise_to_pay\"\nexpires = \"14d\"\n",
     );
-    ws.write(
-        "contacts.csv",
+    ws.import_people(
         "external_id,first_name,phone,balance\nA1,Ana,+447400100001,120\nB2,Ben,+447400100002,80\n",
     );
-    ws.herald(&["contacts", "import", "contacts.csv", "--list", "people"])
-        .ok();
     let run = ws
         .herald_at(
             "2026-12-01T10:00:00Z",
@@ -170,22 +167,17 @@ async fn the_desk_works_over_http_with_a_token_and_metrics_show_the_queue() {
         "jobs/calls.toml",
         &format!("kind = \"collection\"\n[audience]\nlists = [\"people\"]\n[schedule]\nonce = {once}\n[[steps]]\nid = \"human\"\nchannel = \"agent\"\n"),
     );
-    ws.write(
-        "contacts.csv",
+    ws.import_people(
         "external_id,first_name,phone,balance\nA1,Ana,+447400100001,120\nB2,Ben,+447400100002,80\n",
     );
-    ws.herald(&["contacts", "import", "contacts.csv", "--list", "people"])
-        .ok();
     ws.herald(&["agent", "add", "ana"]).ok();
     let port = common::free_port();
-    let daemon = ws
-        .command(&["run"])
-        .env("HERALD_API_BIND", format!("127.0.0.1:{port}"))
-        .env("HERALD_AGENT_TOKEN", "desk-token-123")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let daemon = common::spawn(
+        &ws,
+        &["run"],
+        port,
+        &[("HERALD_AGENT_TOKEN", "desk-token-123")],
+    );
     common::wait_port(port);
     let until = Instant::now() + Duration::from_secs(30);
     let next = loop {

@@ -85,12 +85,7 @@ fn an_email_campaign_delivers_one_message_per_contact_with_the_right_body() {
         "jobs/offer.toml",
         "kind = \"reminder\"\n[audience]\nlists = [\"people\"]\n[schedule]\nonce = 2026-12-01T10:00:00Z\n[[steps]]\nid = \"mail\"\nchannel = \"email\"\ntemplate = \"winter_offer\"\n",
     );
-    ws.write(
-        "contacts.csv",
-        "external_id,first_name,email,plan\nE1,Ana,ana@example.com,basic\nE2,Ben,ben@example.com,standard\nE3,Cy,cy@example.com,basic\n",
-    );
-    ws.herald(&["contacts", "import", "contacts.csv", "--list", "people"])
-        .ok();
+    ws.import_people("external_id,first_name,email,plan\nE1,Ana,ana@example.com,basic\nE2,Ben,ben@example.com,standard\nE3,Cy,cy@example.com,basic\n");
     ws.herald(&["validate"]).ok();
 
     let run = ws
@@ -166,12 +161,7 @@ fn an_unreachable_smtp_server_reschedules_instead_of_losing_the_message() {
         "jobs/offer.toml",
         "kind = \"reminder\"\n[audience]\nlists = [\"people\"]\n[schedule]\nonce = 2026-12-01T10:00:00Z\n[[steps]]\nid = \"mail\"\nchannel = \"email\"\ntemplate = \"winter_offer\"\n",
     );
-    ws.write(
-        "contacts.csv",
-        "external_id,first_name,email,plan\nE1,Ana,ana@example.com,basic\n",
-    );
-    ws.herald(&["contacts", "import", "contacts.csv", "--list", "people"])
-        .ok();
+    ws.import_people("external_id,first_name,email,plan\nE1,Ana,ana@example.com,basic\n");
     let run = ws
         .herald_at(
             "2026-12-01T10:00:00Z",

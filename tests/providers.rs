@@ -5,22 +5,11 @@
 
 mod common;
 
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{CONTACTS, Workspace, free_port, http, scalar, stop, wait_port};
+use common::{CONTACTS, Workspace, free_port, http, scalar, spawn, start_provider_sim, stop};
 
 const SECRET: &str = "shared-secret-with-the-provider-42";
-
-fn spawn(ws: &Workspace, args: &[&str], api_port: u16) -> Child {
-    ws.command(args)
-        .env("HERALD_SECRET", SECRET)
-        .env("HERALD_API_BIND", format!("127.0.0.1:{api_port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
 
 #[tokio::test]
 async fn sms_go_through_the_http_provider_and_its_signed_callbacks_are_applied() {
@@ -35,19 +24,8 @@ async fn sms_go_through_the_http_provider_and_its_signed_callbacks_are_applied()
             "public_url = \"http://127.0.0.1:{api_port}\"\n{config}\n[sms]\nprovider = \"http\"\nurl = \"http://127.0.0.1:{sim_port}\"\nname = \"acme-sms\"\n"
         ),
     );
-    let provider = spawn(
-        &ws,
-        &[
-            "provider-sim",
-            "--bind",
-            &format!("127.0.0.1:{sim_port}"),
-            "--time-scale",
-            "0",
-        ],
-        api_port,
-    );
-    wait_port(sim_port);
-    let daemon = spawn(&ws, &["run"], api_port);
+    let provider = start_provider_sim(&ws, sim_port, api_port, SECRET);
+    let daemon = spawn(&ws, &["run"], api_port, &[("HERALD_SECRET", SECRET)]);
 
     let until = Instant::now() + Duration::from_secs(60);
     loop {
@@ -112,19 +90,8 @@ async fn a_daemon_killed_mid_dispatch_makes_the_provider_accept_each_key_once() 
         "herald.toml",
         &format!("public_url = \"http://127.0.0.1:{api_port}\"\n{config}\n[sms]\nprovider = \"http\"\nurl = \"http://127.0.0.1:{sim_port}\"\n"),
     );
-    let provider = spawn(
-        &ws,
-        &[
-            "provider-sim",
-            "--bind",
-            &format!("127.0.0.1:{sim_port}"),
-            "--time-scale",
-            "0",
-        ],
-        api_port,
-    );
-    wait_port(sim_port);
-    let daemon = spawn(&ws, &["run"], api_port);
+    let provider = start_provider_sim(&ws, sim_port, api_port, SECRET);
+    let daemon = spawn(&ws, &["run"], api_port, &[("HERALD_SECRET", SECRET)]);
     let until = Instant::now() + Duration::from_secs(30);
     while scalar(
         &ws,
@@ -146,7 +113,7 @@ async fn a_daemon_killed_mid_dispatch_makes_the_provider_accept_each_key_once() 
             < CONTACTS as i64,
         "killed mid-dispatch"
     );
-    let daemon = spawn(&ws, &["run"], api_port);
+    let daemon = spawn(&ws, &["run"], api_port, &[("HERALD_SECRET", SECRET)]);
     let until = Instant::now() + Duration::from_secs(60);
     while scalar(&ws, "SELECT COUNT(*) FROM events WHERE kind = 'delivered'").await
         < CONTACTS as i64
@@ -200,26 +167,10 @@ async fn an_sms_then_voice_bot_then_agent_sequence_advances_by_outcomes_over_htt
              [[tags]]\non = \"promise_to_pay\"\nadd = \"promise_to_pay\"\n"
         ),
     );
-    ws.write(
-        "contacts.csv",
-        "external_id,first_name,phone,balance\nA1,Ana,+447400100001,120\n",
-    );
-    ws.herald(&["contacts", "import", "contacts.csv", "--list", "people"])
-        .ok();
+    ws.import_people("external_id,first_name,phone,balance\nA1,Ana,+447400100001,120\n");
     ws.herald(&["agent", "add", "sam"]).ok();
-    let provider = spawn(
-        &ws,
-        &[
-            "provider-sim",
-            "--bind",
-            &format!("127.0.0.1:{sim_port}"),
-            "--time-scale",
-            "0",
-        ],
-        api_port,
-    );
-    wait_port(sim_port);
-    let daemon = spawn(&ws, &["run"], api_port);
+    let provider = start_provider_sim(&ws, sim_port, api_port, SECRET);
+    let daemon = spawn(&ws, &["run"], api_port, &[("HERALD_SECRET", SECRET)]);
 
     // The bot hands off; the agent takes the call and records a promise to pay.
     let until = Instant::now() + Duration::from_secs(60);

@@ -75,9 +75,7 @@ impl Workspace {
         for i in 0..CONTACTS {
             csv.push_str(&format!("P{i},+4474001{i:05},10\n"));
         }
-        ws.write("contacts.csv", &csv);
-        ws.herald(&["contacts", "import", "contacts.csv", "--list", "people"])
-            .ok();
+        ws.import_people(&csv);
         ws
     }
 
@@ -93,6 +91,13 @@ impl Workspace {
         let ws = Workspace::init();
         ws.remove_examples();
         ws
+    }
+
+    /// Writes `csv` as contacts.csv and imports it into the list `people`.
+    pub fn import_people(&self, csv: &str) {
+        self.write("contacts.csv", csv);
+        self.herald(&["contacts", "import", "contacts.csv", "--list", "people"])
+            .ok();
     }
 
     /// Removes the example campaigns.
@@ -231,13 +236,34 @@ pub fn http(
 
 /// Starts `herald run` with its API on `port`.
 pub fn start(ws: &Workspace, port: u16) -> Child {
-    ws.command(&["run"])
-        .env("HERALD_API_BIND", format!("127.0.0.1:{port}"))
-        .env("HERALD_LOG", "herald=info")
-        .stdout(Stdio::null())
+    spawn(ws, &["run"], port, &[("HERALD_LOG", "herald=info")])
+}
+
+/// Starts `herald ARGS` in the background, its API on `port`, with extra variables.
+pub fn spawn(ws: &Workspace, args: &[&str], port: u16, env: &[(&str, &str)]) -> Child {
+    let mut cmd = ws.command(args);
+    cmd.env("HERALD_API_BIND", format!("127.0.0.1:{port}"));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap()
+}
+
+/// Starts `herald provider-sim` on `sim_port` (callbacks at once, signed with `secret`)
+/// and waits until it listens.
+pub fn start_provider_sim(ws: &Workspace, sim_port: u16, api_port: u16, secret: &str) -> Child {
+    let bind = format!("127.0.0.1:{sim_port}");
+    let child = spawn(
+        ws,
+        &["provider-sim", "--bind", &bind, "--time-scale", "0"],
+        api_port,
+        &[("HERALD_SECRET", secret)],
+    );
+    wait_port(sim_port);
+    child
 }
 
 pub fn stop(mut child: Child, signal: &str) -> std::process::Output {
