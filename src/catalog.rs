@@ -224,9 +224,9 @@ impl Catalog {
             .collect();
         campaigns.retain(|c| {
             let uses_bad = c.campaign.steps.iter().any(|s| {
-                s.template
-                    .as_ref()
-                    .is_some_and(|t| bad_templates.contains(&(s.channel.to_string(), t.clone())))
+                s.templates()
+                    .into_iter()
+                    .any(|t| bad_templates.contains(&(s.channel.to_string(), t.to_string())))
             });
             if uses_bad {
                 broken.insert(c.campaign.id.clone());
@@ -321,9 +321,19 @@ fn cross_check(
         .default_locale
         .clone()
         .unwrap_or_else(|| settings.default_locale.clone());
-    for (i, step) in def.steps.iter().enumerate() {
-        let Some(name) = &step.template else { continue };
-        let key = format!("steps[{i}].template");
+    let uses = def.steps.iter().enumerate().flat_map(|(i, step)| {
+        let own = step
+            .template
+            .as_ref()
+            .map(|t| (step, format!("steps[{i}].template"), t));
+        let variants = step.variants.iter().enumerate().filter_map(move |(j, v)| {
+            v.template
+                .as_ref()
+                .map(|t| (step, format!("steps[{i}].variants[{j}].template"), t))
+        });
+        own.into_iter().chain(variants)
+    });
+    for (step, key, name) in uses {
         let (line, col) = at(&key);
         let have = templates.locales(step.channel, name);
         let mut needed: Vec<&str> = vec![default_locale.as_str()];
@@ -385,6 +395,9 @@ fn cross_check(
         .and_then(|s| Segment::parse(s).ok())
     {
         filters.push(("audience.segment".to_string(), seg));
+    }
+    if let Some(seg) = def.goal.as_deref().and_then(|s| Segment::parse(s).ok()) {
+        filters.push(("goal".to_string(), seg));
     }
     for (i, r) in def.routing.iter().enumerate() {
         if let Ok(seg) = Segment::parse(&r.when) {

@@ -562,6 +562,10 @@ impl<S: Store> Engine<S> {
         let Some(step) = campaign.steps.get(attempt.step_index) else {
             return Ok(Self::skip(attempt, "step_removed", now));
         };
+        // The control group is recorded, never contacted.
+        if attempt.variant.as_deref() == Some(crate::domain::campaign::HOLDOUT) {
+            return Ok(Self::skip(attempt, "holdout", now));
+        }
         // The policy again, at send time: suppressions, consent, window, caps.
         let window = self
             .settings
@@ -631,7 +635,7 @@ impl<S: Store> Engine<S> {
             ));
         }
         let unsubscribe_url = self.unsubscribe_url(&attempt.idempotency_key);
-        let rendered = match &step.template {
+        let rendered = match step.template_of(attempt.variant.as_deref()) {
             Some(name) => {
                 match self.catalog.templates.render(
                     attempt.channel,
@@ -653,7 +657,7 @@ impl<S: Store> Engine<S> {
             }
             None => None,
         };
-        let flow = self.flow_of(campaign, step, attempt.channel);
+        let flow = self.flow_of(campaign, step, attempt);
         let provider = &self.providers[&attempt.channel];
         let out = Outbound {
             attempt,
@@ -761,12 +765,12 @@ impl<S: Store> Engine<S> {
         &self,
         campaign: &'a Campaign,
         step: &'a Step,
-        channel: Channel,
+        attempt: &Attempt,
     ) -> Option<&'a str> {
-        if channel != Channel::VoiceBot {
+        if attempt.channel != Channel::VoiceBot {
             return None;
         }
-        step.flow.as_deref().or_else(|| {
+        step.flow_of(attempt.variant.as_deref()).or_else(|| {
             campaign
                 .routing
                 .iter()
@@ -925,6 +929,8 @@ impl<S: Store> Engine<S> {
                 obligation: attempt.obligation.clone(),
                 after_attempt: attempt.after_attempt,
                 condition: None,
+                variant: attempt.variant.clone(),
+                prompt: None,
             })),
             NextMove::Unreachable => {
                 then.push(event(
@@ -1141,6 +1147,10 @@ fn next_attempt(
         obligation: from.obligation.clone(),
         after_attempt: Some(from.id),
         condition: step.when,
+        variant: step
+            .variant_for(&campaign.id, &contact.external_id)
+            .map(str::to_string),
+        prompt: None,
     }
 }
 

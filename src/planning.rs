@@ -107,6 +107,10 @@ pub async fn plan<S: Store>(
                         .map(|v| v.to_string()),
                     after_attempt: None,
                     condition: None,
+                    variant: campaign.steps[0]
+                        .variant_for(&campaign.id, &contact.external_id)
+                        .map(str::to_string),
+                    prompt: None,
                 });
             }
         }

@@ -86,6 +86,10 @@ pub struct CampaignDef {
     #[serde(default)]
     pub tags: Vec<TagRuleDef>,
     pub survey: Option<SurveyDef>,
+    /// A segment filter that says a contact reached the campaign's goal (`tag.paid`,
+    /// `attr.renewed = true`). Reports count it over each variant and the holdout, so the
+    /// effect of contacting is measured against contacts who were not contacted.
+    pub goal: Option<String>,
 }
 
 /// Who the campaign is for: contacts in any of `lists`, filtered by `segment`.
@@ -149,6 +153,27 @@ pub struct StepDef {
     /// Skills an agent needs to take this step (agent steps only).
     #[serde(default)]
     pub skills: Vec<String>,
+    /// A/B variants of the step's message or bot flow. Each contact always gets the same
+    /// variant (a hash of campaign, step and contact), in proportion to the weights.
+    #[serde(default)]
+    pub variants: Vec<VariantDef>,
+    /// Share of contacts (0 to 0.5) held out of this step as a control group: they are
+    /// recorded with variant `holdout` and never contacted by the step or the steps after it.
+    pub holdout: Option<f64>,
+}
+
+/// One variant of a step.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VariantDef {
+    /// Name of the variant in reports (`short`, `b`).
+    pub id: String,
+    /// The template this variant sends (default: the step's).
+    pub template: Option<String>,
+    /// The bot flow this variant runs (default: the step's).
+    pub flow: Option<String>,
+    /// Relative weight (default 1).
+    pub weight: Option<u32>,
 }
 
 /// Sends matching contacts' call steps to another call channel.
@@ -390,6 +415,89 @@ pub struct Step {
     pub after: Span,
     pub when: Option<Outcome>,
     pub skills: Vec<String>,
+    pub variants: Vec<Variant>,
+    /// Share of contacts held out, 0 when none.
+    pub holdout: f64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Variant {
+    pub id: String,
+    pub template: Option<String>,
+    pub flow: Option<String>,
+    pub weight: u32,
+}
+
+/// The variant name of contacts held out of a step.
+pub const HOLDOUT: &str = "holdout";
+
+impl Step {
+    /// The variant a contact gets on this step: `None` when the step has no variants and
+    /// holds nobody out, `Some(HOLDOUT)` for the control group. Deterministic: a hash of
+    /// campaign, step and the contact's external id, so re-planning never moves anyone.
+    pub fn variant_for(&self, campaign: &str, external_id: &str) -> Option<&str> {
+        if self.variants.is_empty() && self.holdout <= 0.0 {
+            return None;
+        }
+        let u = unit_hash(&format!("{campaign}\u{1f}{}\u{1f}{external_id}", self.id));
+        if u < self.holdout {
+            return Some(HOLDOUT);
+        }
+        if self.variants.is_empty() {
+            return None;
+        }
+        // Spread the rest over the weights.
+        let v = (u - self.holdout) / (1.0 - self.holdout);
+        let total: u32 = self.variants.iter().map(|v| v.weight).sum();
+        let mut edge = 0.0;
+        for variant in &self.variants {
+            edge += f64::from(variant.weight) / f64::from(total);
+            if v < edge {
+                return Some(&variant.id);
+            }
+        }
+        self.variants.last().map(|v| v.id.as_str())
+    }
+
+    /// The template an attempt with this variant sends.
+    pub fn template_of(&self, variant: Option<&str>) -> Option<&str> {
+        self.variant(variant)
+            .and_then(|v| v.template.as_deref())
+            .or(self.template.as_deref())
+    }
+
+    /// The bot flow an attempt with this variant runs.
+    pub fn flow_of(&self, variant: Option<&str>) -> Option<&str> {
+        self.variant(variant)
+            .and_then(|v| v.flow.as_deref())
+            .or(self.flow.as_deref())
+    }
+
+    fn variant(&self, id: Option<&str>) -> Option<&Variant> {
+        let id = id?;
+        self.variants.iter().find(|v| v.id == id)
+    }
+
+    /// Every template the step may send (its own and its variants').
+    pub fn templates(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = self.template.iter().map(String::as_str).collect();
+        for v in &self.variants {
+            if let Some(t) = &v.template
+                && !out.contains(&t.as_str())
+            {
+                out.push(t);
+            }
+        }
+        out
+    }
+}
+
+/// A uniform number in [0, 1) from a text.
+fn unit_hash(text: &str) -> f64 {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(text.as_bytes());
+    let n = u64::from_le_bytes(digest[..8].try_into().expect("8 bytes"));
+    (n >> 11) as f64 / (1u64 << 53) as f64
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -476,6 +584,7 @@ pub struct Campaign {
     pub rate_limits: BTreeMap<Channel, RateLimit>,
     pub tag_rules: Vec<TagRule>,
     pub survey: Option<Survey>,
+    pub goal: Option<Segment>,
 }
 
 impl Campaign {
@@ -759,6 +868,10 @@ impl CampaignDef {
             }
         }
 
+        let goal = self
+            .goal
+            .as_deref()
+            .and_then(|g| p.check("goal", Segment::parse(g).map_err(|e| e.to_string())));
         let survey = self.check_survey(&mut p);
         let tag_rules = self.check_tag_rules(&mut p, survey.as_ref());
 
@@ -795,6 +908,7 @@ impl CampaignDef {
             rate_limits,
             tag_rules,
             survey,
+            goal,
         })
     }
 
@@ -1089,6 +1203,8 @@ impl CampaignDef {
                     after,
                     when: s.when,
                     skills: s.skills.clone(),
+                    variants: check_variants(p, &path, s),
+                    holdout: s.holdout.unwrap_or(0.0),
                 });
             }
         }
@@ -1469,4 +1585,81 @@ template = "reminder"
         assert!(RateLimit::parse("0/s").is_err());
         assert!(RateLimit::parse("ten/s").is_err());
     }
+}
+
+/// A step's variants and holdout share.
+fn check_variants(p: &mut Problems, path: &str, s: &StepDef) -> Vec<Variant> {
+    if let Some(h) = s.holdout
+        && !(0.0..=0.5).contains(&h)
+    {
+        p.push(
+            FieldError::new(
+                format!("{path}.holdout"),
+                "a holdout is a share of contacts between 0 and 0.5",
+            )
+            .found(h)
+            .hint("write `holdout = 0.1` to keep 10% of contacts as a control group"),
+        );
+    }
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for (i, v) in s.variants.iter().enumerate() {
+        let key = format!("{path}.variants[{i}]");
+        if !is_name(&v.id) || v.id == HOLDOUT {
+            p.push(
+                FieldError::new(
+                    format!("{key}.id"),
+                    "a variant id is a name other than `holdout`",
+                )
+                .found(&v.id)
+                .expected("letters, digits, `_` or `-`"),
+            );
+        }
+        if !seen.insert(v.id.as_str()) {
+            p.push(FieldError::new(
+                format!("{key}.id"),
+                format!("variant id `{}` is used twice", v.id),
+            ));
+        }
+        if v.weight == Some(0) {
+            p.push(
+                FieldError::new(
+                    format!("{key}.weight"),
+                    "a variant with weight 0 is never sent",
+                )
+                .hint("remove the variant, or give it a weight of 1 or more"),
+            );
+        }
+        if v.template.is_some() && !matches!(s.channel, Channel::Sms | Channel::Email) {
+            p.push(
+                FieldError::new(
+                    format!("{key}.template"),
+                    "only sms and email steps send a template",
+                )
+                .found(s.channel),
+            );
+        }
+        if v.flow.is_some() && s.channel != Channel::VoiceBot {
+            p.push(
+                FieldError::new(format!("{key}.flow"), "only voice_bot steps run a bot flow")
+                    .found(s.channel),
+            );
+        }
+        out.push(Variant {
+            id: v.id.clone(),
+            template: v.template.clone(),
+            flow: v.flow.clone(),
+            weight: v.weight.unwrap_or(1),
+        });
+    }
+    if s.variants.len() == 1 {
+        p.push(
+            FieldError::new(
+                format!("{path}.variants"),
+                "a single variant compares with nothing",
+            )
+            .hint("add a second variant, or move its template to the step"),
+        );
+    }
+    out
 }

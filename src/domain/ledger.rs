@@ -74,6 +74,10 @@ pub struct Attempt {
     pub obligation: Option<String>,
     pub after_attempt: Option<i64>,
     pub condition: Option<Outcome>,
+    /// The A/B variant (`holdout` for the control group).
+    pub variant: Option<String>,
+    /// A survey follow-up message: `ask:QUESTION` or `clarify:QUESTION`.
+    pub prompt: Option<String>,
     pub connected: bool,
     pub sent_at: Option<DateTime<Utc>>,
     pub provider_ref: Option<String>,
@@ -94,6 +98,8 @@ pub struct NewAttempt {
     pub obligation: Option<String>,
     pub after_attempt: Option<i64>,
     pub condition: Option<Outcome>,
+    pub variant: Option<String>,
+    pub prompt: Option<String>,
 }
 
 impl NewAttempt {

@@ -412,6 +412,8 @@ fn attempt_from_row(row: &SqliteRow) -> Result<Attempt, StoreError> {
         obligation: row.get("obligation"),
         after_attempt: row.get("after_attempt"),
         condition: outcome_of(row.get("condition"))?,
+        variant: row.get("variant"),
+        prompt: row.get("prompt"),
         connected: row.get::<i64, _>("connected") != 0,
         sent_at: row.get("sent_at"),
         provider_ref: row.get("provider_ref"),
@@ -1613,6 +1615,8 @@ async fn write(
                 .bind(a.after_attempt)
                 .bind(a.condition.map(|c| c.as_str()))
                 .bind(now)
+                .bind(&a.variant)
+                .bind(&a.prompt)
                 .execute(&mut *conn)
                 .await
         }
@@ -1668,7 +1672,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("t.db").display());
         let store = SqliteStore::open(&url, true).await.unwrap();
-        assert_eq!(store.migrate().await.unwrap(), 3);
+        assert_eq!(store.migrate().await.unwrap(), MIGRATOR.iter().count());
         assert_eq!(
             store.migrate().await.unwrap(),
             0,
