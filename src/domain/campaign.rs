@@ -245,6 +245,9 @@ pub struct QuestionDef {
     /// The answers offered (choice questions only).
     #[serde(default)]
     pub choices: Vec<String>,
+    /// What a clarifying re-ask says before the question, after an answer that could not
+    /// be read (default: "Sorry, we could not read your answer.").
+    pub reask: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -563,6 +566,7 @@ pub struct Question {
     pub kind: QuestionKind,
     pub text: String,
     pub choices: Vec<String>,
+    pub reask: Option<String>,
 }
 
 /// A checked campaign definition.
@@ -1293,6 +1297,7 @@ impl CampaignDef {
                     kind: q.kind,
                     text: q.text.clone(),
                     choices: q.choices.clone(),
+                    reask: q.reask.clone(),
                 })
                 .collect(),
             deadline,

@@ -12,6 +12,7 @@ pub mod policy;
 pub mod schedule;
 pub mod segment;
 pub mod sms;
+pub mod survey;
 pub mod values;
 pub mod window;
 
