@@ -28,6 +28,7 @@ use crate::domain::contact::{Contact, Suppression, SuppressionKind, SuppressionT
 use crate::domain::ledger::{self, Attempt, AttemptState, InboxItem, NewAttempt, NextMove, Report};
 use crate::domain::outcome::Outcome;
 use crate::domain::policy::{self, PastAttempt, Verdict};
+use crate::domain::survey;
 use crate::domain::values::Channel;
 use crate::planning;
 use crate::store::{Store, StoreError, Write, WriteGroup};
@@ -571,14 +572,19 @@ impl<S: Store> Engine<S> {
             .settings
             .policy
             .effective_window(attempt.channel, campaign.windows.get(&attempt.channel));
-        let caps: Vec<_> = self
-            .settings
-            .policy
-            .caps
-            .iter()
-            .chain(campaign.caps.iter())
-            .cloned()
-            .collect();
+        // A survey follow-up answers the person's own reply: windows, consent and
+        // suppressions hold for it, frequency caps do not.
+        let caps: Vec<_> = if attempt.prompt.is_some() {
+            Vec::new()
+        } else {
+            self.settings
+                .policy
+                .caps
+                .iter()
+                .chain(campaign.caps.iter())
+                .cloned()
+                .collect()
+        };
         let history = ctx
             .history
             .get(&contact.id)
@@ -635,7 +641,21 @@ impl<S: Store> Engine<S> {
             ));
         }
         let unsubscribe_url = self.unsubscribe_url(&attempt.idempotency_key);
+        let survey_url = self.survey_url(&attempt.idempotency_key);
+        let follow_up = attempt
+            .prompt
+            .as_deref()
+            .and_then(|p| Some((p, campaign.survey.as_ref()?)));
         let rendered = match step.template_of(attempt.variant.as_deref()) {
+            // A survey follow-up says the question, not the step's template.
+            _ if follow_up.is_some() => {
+                let (code, survey) = follow_up.expect("checked");
+                let Some(question) = survey::asked_by(survey, Some(code)) else {
+                    return Ok(Self::skip(attempt, "question_removed", now));
+                };
+                let text = survey::prompt_text(question, code.starts_with("clarify:"));
+                Some(crate::templates::Rendered::plain_sms(&text, code))
+            }
             Some(name) => {
                 match self.catalog.templates.render(
                     attempt.channel,
@@ -645,6 +665,7 @@ impl<S: Store> Engine<S> {
                         campaign: Some(campaign),
                         step_id: Some(&step.id),
                         unsubscribe_url: Some(&unsubscribe_url),
+                        survey_url: Some(&survey_url),
                     },
                     &self.settings.default_locale,
                 ) {
@@ -666,6 +687,7 @@ impl<S: Store> Engine<S> {
             flow,
             campaign_kind: campaign.kind,
             unsubscribe_url: &unsubscribe_url,
+            questions: asked_questions(campaign, attempt),
         };
         let started = std::time::Instant::now();
         let sent = provider.send(&out, now).await;
@@ -682,8 +704,14 @@ impl<S: Store> Engine<S> {
                         connected: false,
                         obligation: attempt.obligation.clone(),
                     });
-                let payload =
-                    serde_json::json!({ "provider": provider.name(), "ref": receipt.provider_ref });
+                // What went out, for audits and A/B reports: the template (or the survey
+                // prompt) and the variant.
+                let payload = serde_json::json!({
+                    "provider": provider.name(),
+                    "ref": receipt.provider_ref,
+                    "template": rendered.as_ref().map(|r| r.template.as_str()),
+                    "variant": attempt.variant,
+                });
                 let mut then = vec![event(attempt.id, "sent", None, payload, now)];
                 then.extend(
                     receipt
@@ -698,7 +726,9 @@ impl<S: Store> Engine<S> {
                         }),
                 );
                 // Steps that follow on time alone (no condition, or no reply) are queued now.
-                if let Some(next) = ledger::timed_next_step(campaign, attempt.step_index) {
+                if let Some(next) = ledger::timed_next_step(campaign, attempt.step_index)
+                    && attempt.prompt.is_none()
+                {
                     then.push(Write::Attempt(next_attempt(
                         attempt,
                         contact,
@@ -749,6 +779,15 @@ impl<S: Store> Engine<S> {
                 Ok(Decided::Written(Dispatched::Skipped))
             }
         }
+    }
+
+    /// The signed survey link of an attempt: its answer links are `URL/QUESTION/VALUE`.
+    pub fn survey_url(&self, key: &str) -> String {
+        format!(
+            "{}/s/{}",
+            self.settings.public_url,
+            crate::signing::link_token(self.settings.secret.bytes(), key)
+        )
     }
 
     /// The signed one-click unsubscribe link of an attempt.
@@ -816,6 +855,13 @@ impl<S: Store> Engine<S> {
                 .get_mut(&item.idempotency_key)
                 .and_then(|a| contacts.get(&a.contact_id).map(|c| (a, c)))
             {
+                Some((attempt, contact)) if self.is_survey_answer(item, attempt) => {
+                    // A survey answer reads the conversation so far, so what came before
+                    // it in this batch is written first.
+                    self.store.apply_writes(&groups, now).await?;
+                    groups.clear();
+                    self.apply_answer(item, attempt, contact, now).await?;
+                }
                 Some((attempt, contact)) => {
                     self.apply(item, attempt, contact, now, &mut groups).await?
                 }
@@ -860,6 +906,12 @@ impl<S: Store> Engine<S> {
             Report::Outcome { outcome, detail } => {
                 (*outcome, detail.clone(), serde_json::Value::Null)
             }
+            // Answers to a campaign without that question (its definition changed).
+            Report::Answer { question, text } => (
+                Outcome::Replied,
+                Some(format!("answer to unknown question `{question}`")),
+                serde_json::json!({ "question": question, "text": text }),
+            ),
         };
         let mut then = vec![event(
             attempt.id,
@@ -905,6 +957,261 @@ impl<S: Store> Engine<S> {
         Ok(())
     }
 
+    /// Is this event an answer to the attempt's survey (a reply that is not an opt-out, or
+    /// an answer to one of its questions)?
+    fn is_survey_answer(&self, item: &InboxItem, attempt: &Attempt) -> bool {
+        let Some(survey) = self
+            .campaign(&attempt.campaign)
+            .and_then(|l| l.campaign.survey.as_ref())
+        else {
+            return false;
+        };
+        match &item.report {
+            Report::Reply { text } => !ledger::is_opt_out(text, &self.settings.opt_out_keywords),
+            Report::Answer { question, .. } => survey.questions.iter().any(|q| q.id == *question),
+            Report::Outcome { .. } => false,
+        }
+    }
+
+    /// Applies one survey answer, in its own transaction: the reply, the answer recorded
+    /// (replacing an earlier one to the same question), its outcome and tags, and the
+    /// conversation's next message: the next question, or one clarifying re-ask.
+    async fn apply_answer(
+        &self,
+        item: &InboxItem,
+        attempt: &mut Attempt,
+        contact: &Contact,
+        now: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        let campaign = &self
+            .campaign(&attempt.campaign)
+            .expect("checked by is_survey_answer")
+            .campaign;
+        let survey = campaign
+            .survey
+            .as_ref()
+            .expect("checked by is_survey_answer");
+        let at = item.due_at;
+        let (raw, asked, by_reply) = match &item.report {
+            Report::Reply { text } => (
+                text.as_str(),
+                survey::asked_by(survey, attempt.prompt.as_deref()),
+                true,
+            ),
+            Report::Answer { question, text } => (
+                text.as_str(),
+                survey.questions.iter().find(|q| q.id == *question),
+                false,
+            ),
+            Report::Outcome { .. } => unreachable!("not an answer"),
+        };
+        let mut then = Vec::new();
+        if by_reply {
+            then.push(event(
+                attempt.id,
+                "replied",
+                None,
+                serde_json::json!({ "text": raw }),
+                at,
+            ));
+            then.extend(self.rule_writes(attempt, contact, campaign, Outcome::Replied, now));
+        }
+        then.push(Write::Connected { id: attempt.id });
+        attempt.connected = true;
+        let Some(asked) = asked else {
+            return self.write_answer_group(item, then, now).await;
+        };
+        let so_far = self
+            .store
+            .attempts_of_contact_in_run(attempt.run_id, attempt.contact_id)
+            .await?;
+        let answers = self
+            .store
+            .responses_of_contact_in_run(attempt.run_id, attempt.contact_id)
+            .await?;
+        // Answers after the deadline are kept as events, never counted.
+        let first_sent = so_far.iter().filter_map(|a| a.sent_at).min();
+        if let (Some(deadline), Some(first)) = (survey.deadline, first_sent)
+            && at > first + deadline.to_chrono()
+        {
+            then.push(event(
+                attempt.id,
+                "answer_late",
+                None,
+                serde_json::json!({ "question": asked.id, "text": raw }),
+                at,
+            ));
+            return self.write_answer_group(item, then, now).await;
+        }
+        let answered: Vec<String> = answers.iter().map(|r| r.question.clone()).collect();
+        let clarify_code = survey::prompt_code(&asked.id, true);
+        let clarified = so_far
+            .iter()
+            .any(|a| a.prompt.as_deref() == Some(clarify_code.as_str()));
+        // Follow-up messages go out only in an SMS conversation; e-mail answers continue on
+        // the survey's web page, and a voice bot asks its questions itself.
+        let converse = by_reply && attempt.channel == Channel::Sms;
+        match survey::next_move(survey, asked, raw, &answered, clarified || !converse) {
+            survey::Move::Record {
+                score,
+                answer,
+                next,
+                completes,
+            } => {
+                let previous = answers.iter().find(|r| r.question == asked.id);
+                let outcome = survey::outcome_of(asked.kind, score);
+                then.push(Write::Response(survey::NewResponse {
+                    run_id: attempt.run_id,
+                    campaign: campaign.id.clone(),
+                    contact_id: contact.id,
+                    attempt_id: attempt.id,
+                    question: asked.id.clone(),
+                    kind: asked.kind,
+                    score,
+                    answer: answer.clone(),
+                    raw: raw.to_string(),
+                    channel: attempt.channel,
+                    variant: attempt.variant.clone(),
+                    answered_at: at,
+                }));
+                then.push(event(
+                    attempt.id,
+                    "answer",
+                    None,
+                    serde_json::json!({ "question": asked.id, "score": score, "answer": answer, "raw": raw }),
+                    at,
+                ));
+                if let Some(prev) = previous {
+                    then.push(event(
+                        attempt.id,
+                        "answer_replaced",
+                        None,
+                        serde_json::json!({ "question": asked.id, "previous": prev.answer, "answer": answer, "revision": prev.revision + 1 }),
+                        at,
+                    ));
+                    // The tags the earlier answer's class added go when the class changes.
+                    let before = survey::outcome_of(prev.kind, prev.score);
+                    if let Some(before) = before.filter(|b| Some(*b) != outcome) {
+                        then.extend(self.untag_rules(attempt, contact, campaign, before, outcome));
+                    }
+                }
+                if let Some(o) = outcome {
+                    then.push(event(
+                        attempt.id,
+                        o.as_str(),
+                        None,
+                        serde_json::Value::Null,
+                        at,
+                    ));
+                    then.extend(self.rule_writes(attempt, contact, campaign, o, now));
+                }
+                if completes {
+                    then.push(event(
+                        attempt.id,
+                        Outcome::SurveyCompleted.as_str(),
+                        None,
+                        serde_json::Value::Null,
+                        at,
+                    ));
+                    then.extend(self.rule_writes(
+                        attempt,
+                        contact,
+                        campaign,
+                        Outcome::SurveyCompleted,
+                        now,
+                    ));
+                }
+                if converse && let Some(next) = next {
+                    let code = survey::prompt_code(&next, false);
+                    if !so_far
+                        .iter()
+                        .any(|a| a.prompt.as_deref() == Some(code.as_str()))
+                    {
+                        then.push(Write::Attempt(follow_up(attempt, &so_far, code, now)));
+                    }
+                }
+            }
+            survey::Move::Clarify => {
+                then.push(event(
+                    attempt.id,
+                    "answer_unclear",
+                    None,
+                    serde_json::json!({ "question": asked.id, "text": raw, "asked_again": true }),
+                    at,
+                ));
+                then.push(Write::Attempt(follow_up(
+                    attempt,
+                    &so_far,
+                    clarify_code,
+                    now,
+                )));
+            }
+            survey::Move::GiveUp => {
+                then.push(event(
+                    attempt.id,
+                    "answer_unclear",
+                    None,
+                    serde_json::json!({ "question": asked.id, "text": raw, "asked_again": false }),
+                    at,
+                ));
+            }
+        }
+        self.write_answer_group(item, then, now).await
+    }
+
+    async fn write_answer_group(
+        &self,
+        item: &InboxItem,
+        then: Vec<Write>,
+        now: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        self.store
+            .apply_writes(
+                &[WriteGroup {
+                    guard: Some(Write::InboxApplied { id: item.id }),
+                    then,
+                }],
+                now,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Removes the tags the rules added for `before`, except those `now_outcome` adds too.
+    fn untag_rules(
+        &self,
+        attempt: &Attempt,
+        contact: &Contact,
+        campaign: &Campaign,
+        before: Outcome,
+        now_outcome: Option<Outcome>,
+    ) -> Vec<Write> {
+        let applies = |r: &&crate::domain::campaign::TagRule, o: Outcome| {
+            r.on == o && r.step.as_ref().is_none_or(|s| *s == attempt.step)
+        };
+        let kept: Vec<&String> = now_outcome
+            .map(|o| {
+                campaign
+                    .tag_rules
+                    .iter()
+                    .filter(|r| applies(r, o))
+                    .filter_map(|r| r.add.as_ref())
+                    .collect()
+            })
+            .unwrap_or_default();
+        campaign
+            .tag_rules
+            .iter()
+            .filter(|r| applies(r, before))
+            .filter_map(|r| r.add.as_ref())
+            .filter(|t| !kept.contains(t))
+            .map(|t| Write::Untag {
+                contact_id: contact.id,
+                name: t.clone(),
+            })
+            .collect()
+    }
+
     /// Closing an attempt with a final outcome (once: the guard), and what the campaign's
     /// rules make of it: a retry or `unreachable`, the next step, tags.
     fn close_group(
@@ -917,7 +1224,12 @@ impl<S: Store> Engine<S> {
     ) -> WriteGroup {
         let connected = attempt.connected || ledger::is_connection(outcome);
         let mut then = Vec::new();
-        match ledger::after_outcome(campaign, attempt.attempt_no, outcome) {
+        // Follow-up messages of a survey are not retried.
+        let next_move = match attempt.prompt {
+            Some(_) => NextMove::Done,
+            None => ledger::after_outcome(campaign, attempt.attempt_no, outcome),
+        };
+        match next_move {
             NextMove::Retry { after, attempt_no } => then.push(Write::Attempt(NewAttempt {
                 run_id: attempt.run_id,
                 contact_id: attempt.contact_id,
@@ -1151,6 +1463,51 @@ fn next_attempt(
             .variant_for(&campaign.id, &contact.external_id)
             .map(str::to_string),
         prompt: None,
+    }
+}
+
+/// The survey questions an attempt asks: all of them on a call (the bot asks them), the
+/// one its message asks otherwise.
+fn asked_questions(campaign: &Campaign, attempt: &Attempt) -> Vec<crate::channel::AskedQuestion> {
+    let Some(survey) = &campaign.survey else {
+        return Vec::new();
+    };
+    if attempt.channel.is_call() {
+        return survey
+            .questions
+            .iter()
+            .map(crate::channel::AskedQuestion::of)
+            .collect();
+    }
+    survey::asked_by(survey, attempt.prompt.as_deref())
+        .map(crate::channel::AskedQuestion::of)
+        .into_iter()
+        .collect()
+}
+
+/// A survey follow-up message in the conversation `from` belongs to: same step and
+/// channel, numbered after the conversation's earlier follow-ups, due now.
+fn follow_up(from: &Attempt, so_far: &[Attempt], prompt: String, now: DateTime<Utc>) -> NewAttempt {
+    let last = so_far
+        .iter()
+        .filter(|a| a.step_index == from.step_index)
+        .map(|a| a.attempt_no)
+        .filter(|n| *n > survey::FOLLOW_UP_BASE)
+        .max()
+        .unwrap_or(survey::FOLLOW_UP_BASE);
+    NewAttempt {
+        run_id: from.run_id,
+        contact_id: from.contact_id,
+        step: from.step.clone(),
+        step_index: from.step_index,
+        channel: from.channel,
+        attempt_no: last + 1,
+        not_before: now,
+        obligation: from.obligation.clone(),
+        after_attempt: Some(from.id),
+        condition: None,
+        variant: from.variant.clone(),
+        prompt: Some(prompt),
     }
 }
 

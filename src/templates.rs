@@ -33,7 +33,14 @@ pub const CONTACT_FIELDS: [&str; 7] = [
     "region",
 ];
 /// Top-level variables every template may read.
-pub const ROOTS: [&str; 5] = ["contact", "attr", "campaign", "step", "unsubscribe_url"];
+pub const ROOTS: [&str; 6] = [
+    "contact",
+    "attr",
+    "campaign",
+    "step",
+    "unsubscribe_url",
+    "survey",
+];
 
 /// Which part of a message a file holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -84,6 +91,8 @@ pub struct RenderFor<'a> {
     pub step_id: Option<&'a str>,
     /// The attempt's signed unsubscribe link (`None` in previews).
     pub unsubscribe_url: Option<&'a str>,
+    /// The attempt's signed survey link, the base of its answer links (`None` in previews).
+    pub survey_url: Option<&'a str>,
 }
 
 impl<'a> RenderFor<'a> {
@@ -94,6 +103,7 @@ impl<'a> RenderFor<'a> {
             campaign,
             step_id: None,
             unsubscribe_url: None,
+            survey_url: None,
         }
     }
 }
@@ -353,6 +363,7 @@ impl TemplateSet {
             campaign,
             step_id,
             unsubscribe_url,
+            survey_url,
         } = *to;
         let mut wanted: Vec<&str> = Vec::new();
         if let Some(l) = &contact.locale {
@@ -370,7 +381,14 @@ impl TemplateSet {
                 format!("the {channel} template `{name}` has no version for {} (it has {})", wanted.join(", "), have.join(", "))
             }
         })?;
-        let ctx = context(contact, campaign, step_id, channel, unsubscribe_url);
+        let ctx = context(
+            contact,
+            campaign,
+            step_id,
+            channel,
+            unsubscribe_url,
+            survey_url,
+        );
         let render = |part: Part| -> Result<Option<String>, String> {
             let Some(file) = self.get(channel, name, &locale, part) else {
                 return Ok(None);
@@ -426,6 +444,21 @@ fn subject_and_body(text: &str) -> Option<(&str, &str)> {
     Some((subject, rest.trim_start_matches(['\r', '\n'])))
 }
 
+impl Rendered {
+    /// An SMS whose text is given, not rendered from a file (a survey follow-up).
+    pub fn plain_sms(text: &str, name: &str) -> Rendered {
+        Rendered {
+            channel: Channel::Sms,
+            template: name.to_string(),
+            locale: String::new(),
+            subject: None,
+            text: text.to_string(),
+            html: None,
+            sms: Some(sms::shape(text)),
+        }
+    }
+}
+
 /// The variables a template sees.
 pub fn context(
     contact: &Contact,
@@ -433,6 +466,7 @@ pub fn context(
     step_id: Option<&str>,
     channel: Channel,
     unsubscribe_url: Option<&str>,
+    survey_url: Option<&str>,
 ) -> Value {
     let name = match (&contact.first_name, &contact.last_name) {
         (Some(f), Some(l)) => Some(format!("{f} {l}")),
@@ -489,7 +523,57 @@ pub fn context(
         // A preview has no attempt to sign a link for.
         Value::from(unsubscribe_url.unwrap_or("https://unsubscribe.invalid/preview")),
     );
+    if let Some(survey) = campaign.and_then(|c| c.survey.as_ref()) {
+        root.insert(
+            "survey",
+            survey_context(
+                survey,
+                survey_url.unwrap_or("https://survey.invalid/preview"),
+            ),
+        );
+    }
     Value::from_serialize(&root)
+}
+
+/// `survey.url`, and per question `survey.QUESTION.text` and `survey.QUESTION.answers`:
+/// the one-click links (`{value, url}`) of a scored or choice question, so an e-mail can
+/// offer `0 1 2 ... 10` as links, and `survey.QUESTION.url` for the question's own page.
+fn survey_context(survey: &crate::domain::campaign::Survey, base: &str) -> Value {
+    use crate::domain::campaign::QuestionKind;
+    let mut out: BTreeMap<String, Value> = BTreeMap::new();
+    out.insert("url".into(), Value::from(base.to_string()));
+    for q in &survey.questions {
+        let values: Vec<String> = match q.kind {
+            QuestionKind::Nps => (0..=10).map(|n| n.to_string()).collect(),
+            QuestionKind::Csat => (1..=5).map(|n| n.to_string()).collect(),
+            QuestionKind::Choice => (1..=q.choices.len()).map(|n| n.to_string()).collect(),
+            QuestionKind::Text => Vec::new(),
+        };
+        let answers: Vec<BTreeMap<&str, String>> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let label = match q.kind {
+                    QuestionKind::Choice => q.choices[i].clone(),
+                    _ => v.clone(),
+                };
+                BTreeMap::from([
+                    ("value", v.clone()),
+                    ("label", label),
+                    ("url", format!("{base}/{}/{v}", q.id)),
+                ])
+            })
+            .collect();
+        out.insert(
+            q.id.clone(),
+            Value::from_serialize(serde_json::json!({
+                "text": q.text,
+                "url": format!("{base}/{}", q.id),
+                "answers": answers,
+            })),
+        );
+    }
+    Value::from_serialize(&out)
 }
 
 #[cfg(test)]

@@ -3,122 +3,14 @@
 //! windows reschedule, pauses hold sends, retries follow the policy. No sleeps: the virtual
 //! clock jumps to the next due moment.
 
-use std::sync::Arc;
+mod common;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use herald::catalog::{Catalog, Known};
-use herald::clock::{Clock, VirtualClock};
-use herald::config::{Overrides, Settings};
+use common::world::{World, world};
+use herald::clock::Clock;
 use herald::domain::ledger::{AttemptState, Report};
 use herald::domain::outcome::Outcome;
-use herald::engine::{Engine, Scope};
-use herald::import::{ContactImport, import_contacts};
-use herald::store::{SqliteStore, Store};
-
-struct World {
-    _dir: tempfile::TempDir,
-    engine: Engine<SqliteStore>,
-    clock: VirtualClock,
-}
-
-/// Monday 2026-11-30, 08:00 UTC (London is on GMT).
-fn monday() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 30, 8, 0, 0).unwrap()
-}
-
-async fn world(campaign: &str, sim: &str, contacts: &str) -> World {
-    let dir = tempfile::tempdir().unwrap();
-    herald::examples::write_all(dir.path(), true).unwrap();
-    let config = std::fs::read_to_string(dir.path().join("herald.toml")).unwrap();
-    std::fs::write(
-        dir.path().join("herald.toml"),
-        format!("{config}\n[sim]\n{sim}\n"),
-    )
-    .unwrap();
-    for f in [
-        "collections_reminder",
-        "nps_after_repair",
-        "winter_promotion",
-    ] {
-        std::fs::remove_file(dir.path().join(format!("jobs/{f}.toml"))).unwrap();
-    }
-    std::fs::write(dir.path().join("jobs/test.toml"), campaign).unwrap();
-    let settings = Settings::load(&Overrides {
-        config: Some(dir.path().join("herald.toml")),
-        database_url: None,
-    })
-    .unwrap();
-    let store = SqliteStore::open(&settings.database_url, true)
-        .await
-        .unwrap();
-    store.migrate().await.unwrap();
-    let options = ContactImport {
-        list: Some("people".into()),
-        default_region: Some("GB".into()),
-        attributes: settings.attributes.clone(),
-    };
-    let report = import_contacts(
-        &store,
-        contacts.as_bytes(),
-        &options,
-        monday(),
-        |e| panic!("bad row {e:?}"),
-        |_| {},
-    )
-    .await
-    .unwrap();
-    assert!(report.written.inserted > 0);
-    let known = Known {
-        attributes: store.attribute_keys().await.unwrap(),
-        tags: store.tag_names().await.unwrap(),
-    };
-    let catalog = Catalog::load(std::slice::from_ref(&settings.jobs_dir), &settings, &known);
-    assert_eq!(catalog.errors(), 0, "{:#?}", catalog.diagnostics);
-    let clock = VirtualClock::new(monday());
-    let engine = Engine::simulated(
-        store,
-        catalog,
-        settings,
-        Arc::new(clock.clone()),
-        Scope::All,
-    );
-    World {
-        _dir: dir,
-        engine,
-        clock,
-    }
-}
-
-impl World {
-    async fn run_for(&self, d: Duration) {
-        self.engine
-            .simulate(&self.clock, self.clock.now() + d)
-            .await
-            .unwrap();
-    }
-
-    async fn attempts(&self, external_id: &str) -> Vec<herald::domain::ledger::Attempt> {
-        let c = self
-            .engine
-            .store
-            .contact(external_id)
-            .await
-            .unwrap()
-            .unwrap();
-        let mut all = Vec::new();
-        for run in self.engine.store.runs(None, 100).await.unwrap() {
-            all.extend(
-                self.engine
-                    .store
-                    .attempts_of_contact_in_run(run.id, c.id)
-                    .await
-                    .unwrap(),
-            );
-        }
-        all.sort_by_key(|a| a.id);
-        all
-    }
-}
+use herald::store::Store;
 
 const SEQUENCE: &str = r#"kind = "collection"
 [audience]

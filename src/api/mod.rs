@@ -9,10 +9,13 @@
 //! - `GET /u/{token}` shows a confirmation page; `POST /u/{token}` (RFC 8058 one-click,
 //!   or the page's button) records the opt-out. The token is the attempt's key signed
 //!   with the secret; a forged or altered one is 404.
+//! - `GET /s/{token}/...`: the survey's answer links and comment page (see `survey`).
 //! - `GET /healthz`, `GET /metrics` (Prometheus text).
 //!
 //! Handlers only record: the engine applies inbox items within a tick, so a callback and
 //! the daemon's own work never race on an attempt.
+
+mod survey;
 
 use std::sync::Arc;
 
@@ -57,6 +60,15 @@ pub fn router<S: Store + 'static>(state: Arc<ApiState<S>>) -> Router {
         .route(
             "/u/{token}",
             get(unsubscribe_page::<S>).post(unsubscribe::<S>),
+        )
+        .route("/s/{token}", get(survey::survey_page::<S>))
+        .route(
+            "/s/{token}/{question}",
+            get(survey::question_page::<S>).post(survey::answer_form::<S>),
+        )
+        .route(
+            "/s/{token}/{question}/{value}",
+            get(survey::answer_link::<S>),
         )
         .route("/agent/next", get(agent_next::<S>))
         .route("/agent/done", post(agent_done::<S>))
@@ -132,12 +144,15 @@ pub struct Callback {
     pub event_id: String,
     /// The attempt's idempotency key, as sent to the provider.
     pub idempotency_key: String,
-    /// `status` (with `status`) or `reply` (with `text`).
+    /// `status` (with `status`), `reply` (with `text`) or `answer` (with `question` and
+    /// `text`).
     #[serde(rename = "type")]
     pub kind: String,
     pub status: Option<Outcome>,
     pub detail: Option<String>,
     pub text: Option<String>,
+    /// The survey question an `answer` callback answers.
+    pub question: Option<String>,
     pub occurred_at: Option<DateTime<Utc>>,
 }
 
@@ -210,14 +225,20 @@ async fn webhook<S: Store>(
                 .into_response();
         }
     };
-    let report = match (callback.kind.as_str(), callback.status, callback.text) {
-        ("status", Some(outcome), _) => Report::Outcome {
+    let report = match (
+        callback.kind.as_str(),
+        callback.status,
+        callback.text,
+        callback.question,
+    ) {
+        ("status", Some(outcome), _, _) => Report::Outcome {
             outcome,
             detail: callback.detail,
         },
-        ("reply", _, Some(text)) => Report::Reply { text },
+        ("reply", _, Some(text), _) => Report::Reply { text },
+        ("answer", _, Some(text), Some(question)) => Report::Answer { question, text },
         _ => {
-            let error = "a callback is `type: status` with `status`, or `type: reply` with `text`";
+            let error = "a callback is `type: status` with `status`, `type: reply` with `text`, or `type: answer` with `question` and `text`";
             return (
                 StatusCode::BAD_REQUEST,
                 Json(serde_json::json!({ "error": error })),

@@ -129,6 +129,7 @@ impl HttpProvider {
                 "step": out.attempt.step,
                 "first_name": out.contact.first_name,
                 "locale": out.contact.locale,
+                "questions": out.questions,
             }),
         };
         let mut call = self

@@ -31,6 +31,30 @@ pub struct Outbound<'a> {
     pub campaign_kind: crate::domain::campaign::CampaignKind,
     /// The signed one-click unsubscribe link for this attempt.
     pub unsubscribe_url: &'a str,
+    /// The survey questions this message or call asks (a voice bot asks them all; a
+    /// message asks one).
+    pub questions: Vec<AskedQuestion>,
+}
+
+/// A survey question as providers see it: a voice bot asks it and reports the answer.
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+pub struct AskedQuestion {
+    pub id: String,
+    pub kind: crate::domain::campaign::QuestionKind,
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub choices: Vec<String>,
+}
+
+impl AskedQuestion {
+    pub fn of(q: &crate::domain::campaign::Question) -> AskedQuestion {
+        AskedQuestion {
+            id: q.id.clone(),
+            kind: q.kind,
+            text: q.text.clone(),
+            choices: q.choices.clone(),
+        }
+    }
 }
 
 /// A provider's acceptance of a send.

@@ -8,8 +8,8 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{Outbound, Receipt};
-use crate::domain::campaign::CampaignKind;
+use super::{AskedQuestion, Outbound, Receipt};
+use crate::domain::campaign::{CampaignKind, QuestionKind};
 use crate::domain::ledger::Report;
 use crate::domain::outcome::Outcome;
 use crate::domain::values::{Channel, Span};
@@ -49,6 +49,11 @@ pub struct SimConfig {
     pub reply_delay: Span,
     /// Length of an answered call.
     pub call_duration: Span,
+    /// Survey messages and calls that get an answer (delivered SMS, opened e-mails,
+    /// answered calls).
+    pub survey_answer: f64,
+    /// Survey answers that cannot be read ("not sure"), which earn a clarifying re-ask.
+    pub survey_unclear: f64,
 }
 
 impl Default for SimConfig {
@@ -71,6 +76,8 @@ impl Default for SimConfig {
             delivery_delay: Span::from_secs(20),
             reply_delay: Span::from_secs(2 * 3600),
             call_duration: Span::from_secs(180),
+            survey_answer: 0.4,
+            survey_unclear: 0.05,
         }
     }
 }
@@ -103,7 +110,13 @@ impl SimProvider {
         let key = out.attempt.idempotency_key.as_str();
         Receipt {
             provider_ref: format!("sim-{key}"),
-            later: self.events(key, out.attempt.channel, out.campaign_kind, now),
+            later: self.events(
+                key,
+                out.attempt.channel,
+                out.campaign_kind,
+                &out.questions,
+                now,
+            ),
         }
     }
 
@@ -114,6 +127,7 @@ impl SimProvider {
         key: &str,
         channel: Channel,
         campaign_kind: CampaignKind,
+        questions: &[AskedQuestion],
         now: DateTime<Utc>,
     ) -> Vec<(String, Report, DateTime<Utc>)> {
         let c = &self.config;
@@ -135,13 +149,20 @@ impl SimProvider {
             Channel::Sms => {
                 if d.draw("delivered") < c.sms_delivered {
                     event("delivered", outcome(Outcome::Delivered), delivered_at);
-                    if d.draw("reply") < c.sms_reply {
+                    let rate = match questions.first() {
+                        Some(_) => c.survey_answer,
+                        None => c.sms_reply,
+                    };
+                    if d.draw("reply") < rate {
                         let text = if d.draw("opt-out") < c.sms_opt_out {
-                            "STOP"
+                            "STOP".to_string()
                         } else {
-                            "OK, thanks"
+                            match questions.first() {
+                                Some(q) => self.answer_text(&d, q, true),
+                                None => "OK, thanks".to_string(),
+                            }
                         };
-                        event("reply", Report::Reply { text: text.into() }, reply_at);
+                        event("reply", Report::Reply { text }, reply_at);
                     }
                 } else {
                     event(
@@ -168,6 +189,20 @@ impl SimProvider {
                     event("delivered", outcome(Outcome::Delivered), delivered_at);
                     if d.draw("open") < c.email_open {
                         event("opened", outcome(Outcome::Opened), reply_at);
+                        // An answer link in the e-mail, clicked.
+                        if let Some(q) = questions.first()
+                            && d.draw("answer") < c.survey_answer
+                        {
+                            let text = self.answer_text(&d, q, false);
+                            event(
+                                "answer",
+                                Report::Answer {
+                                    question: q.id.clone(),
+                                    text,
+                                },
+                                reply_at + Duration::seconds(20),
+                            );
+                        }
                         if d.draw("click") < c.email_click {
                             event(
                                 "clicked",
@@ -193,6 +228,20 @@ impl SimProvider {
                 if r < c.call_answer {
                     event("answered", outcome(Outcome::Answered), ring);
                     let end = ring + c.call_duration.to_chrono();
+                    // The bot asks the survey's questions and reports each answer.
+                    if d.draw("survey") < c.survey_answer {
+                        for (i, q) in questions.iter().enumerate() {
+                            let text = self.answer_text(&d, q, false);
+                            event(
+                                &format!("answer-{}", q.id),
+                                Report::Answer {
+                                    question: q.id.clone(),
+                                    text,
+                                },
+                                ring + Duration::seconds(30 * (i as i64 + 1)),
+                            );
+                        }
+                    }
                     let handed_off =
                         channel == Channel::VoiceBot && d.draw("handoff") < c.bot_handoff;
                     let result = if handed_off {
@@ -229,4 +278,62 @@ impl SimProvider {
         }
         later
     }
+
+    /// An answer as a person would give it: mostly digits, sometimes "9/10" or a word, and
+    /// now and then something unreadable (only in free-text replies).
+    fn answer_text(&self, d: &Draws<'_>, q: &AskedQuestion, free_text: bool) -> String {
+        if free_text && d.draw(&format!("unclear-{}", q.id)) < self.config.survey_unclear {
+            return "not sure".into();
+        }
+        let u = d.draw(&format!("score-{}", q.id));
+        let pick = |weights: &[(i64, f64)]| {
+            let mut edge = 0.0;
+            for (v, w) in weights {
+                edge += w;
+                if u < edge {
+                    return *v;
+                }
+            }
+            weights.last().map_or(0, |(v, _)| *v)
+        };
+        let n = match q.kind {
+            QuestionKind::Text => return "Quick and friendly, thank you".into(),
+            QuestionKind::Choice => {
+                return q
+                    .choices
+                    .get((u * q.choices.len() as f64) as usize)
+                    .cloned()
+                    .unwrap_or_default();
+            }
+            QuestionKind::Nps => pick(&NPS_ANSWERS),
+            QuestionKind::Csat => pick(&CSAT_ANSWERS),
+        };
+        let form = d.draw(&format!("form-{}", q.id));
+        match (free_text, q.kind) {
+            (true, QuestionKind::Nps) if form < 0.1 => format!("{n}/10"),
+            (true, _) if form < 0.2 => WORDS.get(n as usize).unwrap_or(&"").to_string(),
+            _ => n.to_string(),
+        }
+    }
 }
+
+/// How the simulated people score a 0-10 question: 42 % promoters, 28 % passives.
+const NPS_ANSWERS: [(i64, f64); 11] = [
+    (10, 0.22),
+    (9, 0.20),
+    (8, 0.16),
+    (7, 0.12),
+    (6, 0.07),
+    (5, 0.07),
+    (4, 0.04),
+    (3, 0.04),
+    (2, 0.03),
+    (1, 0.03),
+    (0, 0.02),
+];
+
+const CSAT_ANSWERS: [(i64, f64); 5] = [(5, 0.35), (4, 0.3), (3, 0.15), (2, 0.1), (1, 0.1)];
+
+const WORDS: [&str; 11] = [
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+];

@@ -129,7 +129,13 @@ async fn accept(
         let kind: CampaignKind = serde_json::from_value(req.context["campaign_kind"].clone())
             .unwrap_or(CampaignKind::Reminder);
         let now = SystemClock.now();
-        for (event_key, report, at) in state.sim.events(&req.idempotency_key, channel, kind, now) {
+        let questions: Vec<crate::channel::AskedQuestion> =
+            serde_json::from_value(req.context["questions"].clone()).unwrap_or_default();
+        for (event_key, report, at) in
+            state
+                .sim
+                .events(&req.idempotency_key, channel, kind, &questions, now)
+        {
             let state = state.clone();
             let (key, url) = (req.idempotency_key.clone(), req.callback_url.clone());
             tokio::spawn(async move {
@@ -160,6 +166,9 @@ async fn callback(
         }),
         Report::Reply { text } => serde_json::json!({
             "event_id": event_id, "idempotency_key": key, "type": "reply", "text": text, "occurred_at": at,
+        }),
+        Report::Answer { question, text } => serde_json::json!({
+            "event_id": event_id, "idempotency_key": key, "type": "answer", "question": question, "text": text, "occurred_at": at,
         }),
     }
     .to_string();

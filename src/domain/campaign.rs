@@ -33,6 +33,30 @@ pub enum CampaignKind {
     Reminder,
 }
 
+impl QuestionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QuestionKind::Nps => "nps",
+            QuestionKind::Csat => "csat",
+            QuestionKind::Choice => "choice",
+            QuestionKind::Text => "text",
+        }
+    }
+}
+
+impl std::str::FromStr for QuestionKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "nps" => QuestionKind::Nps,
+            "csat" => QuestionKind::Csat,
+            "choice" => QuestionKind::Choice,
+            "text" => QuestionKind::Text,
+            other => return Err(format!("unknown question kind `{other}`")),
+        })
+    }
+}
+
 impl CampaignKind {
     pub fn as_str(self) -> &'static str {
         match self {

@@ -127,6 +127,9 @@ pub enum Report {
     },
     /// A message the person sent back.
     Reply { text: String },
+    /// An answer to a named survey question: a link in an e-mail, the comment form, a
+    /// voice bot's DTMF digits or recognised speech.
+    Answer { question: String, text: String },
 }
 
 /// A provider event waiting in the inbox.

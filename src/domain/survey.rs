@@ -5,10 +5,44 @@
 //! certainty (two different numbers, no number at all), so a wrong score is never recorded:
 //! the conversation asks once more instead ([`next_move`]).
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::campaign::{Question, QuestionKind, Survey};
 use super::outcome::Outcome;
+use super::values::Channel;
+
+/// A survey answer to record (see `Write::Response`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewResponse {
+    pub run_id: i64,
+    pub campaign: String,
+    pub contact_id: i64,
+    pub attempt_id: i64,
+    pub question: String,
+    pub kind: QuestionKind,
+    pub score: Option<i64>,
+    pub answer: String,
+    pub raw: String,
+    pub channel: Channel,
+    pub variant: Option<String>,
+    pub answered_at: DateTime<Utc>,
+}
+
+/// A recorded answer: the current one for its (run, contact, question).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Response {
+    pub question: String,
+    pub kind: QuestionKind,
+    pub score: Option<i64>,
+    pub answer: String,
+    pub raw: String,
+    pub channel: Channel,
+    /// How many answers were given (1 for the first; a later answer replaces it).
+    pub revision: u32,
+    pub first_answered_at: DateTime<Utc>,
+    pub answered_at: DateTime<Utc>,
+}
 
 /// What a reply says about one question.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

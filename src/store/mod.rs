@@ -176,6 +176,9 @@ pub enum Write {
         contact_id: i64,
         name: String,
     },
+    /// A survey answer: inserted, or replacing the earlier answer to the same question in
+    /// the same run (its revision counted up).
+    Response(crate::domain::survey::NewResponse),
 }
 
 /// Writes that belong together: `then` is applied only if `guard` (a conditional update)
@@ -404,6 +407,13 @@ pub trait Store: Send + Sync {
         run_id: i64,
         contact_id: i64,
     ) -> impl Future<Output = Result<Vec<Attempt>, StoreError>> + Send;
+
+    /// The current survey answers of one contact in one run.
+    fn responses_of_contact_in_run(
+        &self,
+        run_id: i64,
+        contact_id: i64,
+    ) -> impl Future<Output = Result<Vec<crate::domain::survey::Response>, StoreError>> + Send;
 
     /// Back to the queue until `not_before`, with the reason.
     fn reschedule(

@@ -50,6 +50,8 @@ macro_rules! named_queries {
 }
 
 named_queries!("sqlite":
+    upsert_response,
+    responses_of_contact_in_run,
     contact_by_external_id,
     contacts_by_external_ids,
     contacts_page,
@@ -983,6 +985,34 @@ impl Store for SqliteStore {
         row.as_ref().map(attempt_from_row).transpose()
     }
 
+    async fn responses_of_contact_in_run(
+        &self,
+        run_id: i64,
+        contact_id: i64,
+    ) -> Result<Vec<crate::domain::survey::Response>, StoreError> {
+        let rows = sqlx::query(QUERIES.responses_of_contact_in_run)
+            .bind(run_id)
+            .bind(contact_id)
+            .fetch_all(&self.pool)
+            .await
+            .doing("reading a contact's survey answers")?;
+        rows.iter()
+            .map(|row| {
+                Ok(crate::domain::survey::Response {
+                    question: row.get("question"),
+                    kind: parse_text(row, "kind")?,
+                    score: row.get("score"),
+                    answer: row.get("answer"),
+                    raw: row.get("raw"),
+                    channel: parse_text(row, "channel")?,
+                    revision: row.get::<i64, _>("revision") as u32,
+                    first_answered_at: row.get("first_answered_at"),
+                    answered_at: row.get("answered_at"),
+                })
+            })
+            .collect()
+    }
+
     async fn attempts_of_contact_in_run(
         &self,
         run_id: i64,
@@ -1137,6 +1167,8 @@ impl Store for SqliteStore {
                     "step": r.get::<String, _>("step"),
                     "channel": r.get::<String, _>("channel"),
                     "attempt": r.get::<i64, _>("attempt_no"),
+                    "payload": serde_json::from_str::<serde_json::Value>(r.get::<&str, _>("payload"))
+                        .unwrap_or(serde_json::Value::Null),
                 })
             })
             .collect())
@@ -1589,6 +1621,7 @@ async fn write(
             let kind = match report {
                 Report::Outcome { .. } => "outcome",
                 Report::Reply { .. } => "reply",
+                Report::Answer { .. } => "answer",
             };
             sqlx::query(QUERIES.inbox_push)
                 .bind(provider)
@@ -1648,6 +1681,23 @@ async fn write(
             sqlx::query(QUERIES.remove_tag)
                 .bind(contact_id)
                 .bind(name)
+                .execute(&mut *conn)
+                .await
+        }
+        Write::Response(r) => {
+            sqlx::query(QUERIES.upsert_response)
+                .bind(r.run_id)
+                .bind(&r.campaign)
+                .bind(r.contact_id)
+                .bind(r.attempt_id)
+                .bind(&r.question)
+                .bind(r.kind.as_str())
+                .bind(r.score)
+                .bind(&r.answer)
+                .bind(&r.raw)
+                .bind(r.channel.as_str())
+                .bind(&r.variant)
+                .bind(r.answered_at)
                 .execute(&mut *conn)
                 .await
         }

@@ -1,4 +1,4 @@
-SELECT e.occurred_at, e.kind, e.detail, a.step, a.channel, a.attempt_no, r.campaign
+SELECT e.occurred_at, e.kind, e.detail, e.payload, a.step, a.channel, a.attempt_no, r.campaign
 FROM events e
 JOIN attempts a ON a.id = e.attempt_id
 JOIN runs r ON r.id = a.run_id

@@ -1,0 +1,121 @@
+//! The engine over virtual time in a scratch folder: a real SQLite file, the example
+//! templates, one test campaign, contacts imported into list `people`, the simulated
+//! provider. No sleeps: the virtual clock jumps to the next due moment.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use herald::catalog::{Catalog, Known};
+use herald::clock::{Clock, VirtualClock};
+use herald::config::{Overrides, Settings};
+use herald::engine::{Engine, Scope};
+use herald::import::{ContactImport, import_contacts};
+use herald::store::{SqliteStore, Store};
+
+pub struct World {
+    pub dir: tempfile::TempDir,
+    pub engine: Engine<SqliteStore>,
+    pub clock: VirtualClock,
+}
+
+/// Monday 2026-11-30, 08:00 UTC (London is on GMT).
+pub fn monday() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 30, 8, 0, 0).unwrap()
+}
+
+pub async fn world(campaign: &str, sim: &str, contacts: &str) -> World {
+    world_with(&[("test", campaign)], sim, contacts).await
+}
+
+/// A world with several campaigns (`jobs/NAME.toml`).
+pub async fn world_with(campaigns: &[(&str, &str)], sim: &str, contacts: &str) -> World {
+    let dir = tempfile::tempdir().unwrap();
+    herald::examples::write_all(dir.path(), true).unwrap();
+    let config = std::fs::read_to_string(dir.path().join("herald.toml")).unwrap();
+    std::fs::write(
+        dir.path().join("herald.toml"),
+        format!("{config}\n[sim]\n{sim}\n"),
+    )
+    .unwrap();
+    for f in [
+        "collections_reminder",
+        "nps_after_repair",
+        "winter_promotion",
+    ] {
+        std::fs::remove_file(dir.path().join(format!("jobs/{f}.toml"))).unwrap();
+    }
+    for (name, campaign) in campaigns {
+        std::fs::write(dir.path().join(format!("jobs/{name}.toml")), campaign).unwrap();
+    }
+    let settings = Settings::load(&Overrides {
+        config: Some(dir.path().join("herald.toml")),
+        database_url: None,
+    })
+    .unwrap();
+    let store = SqliteStore::open(&settings.database_url, true)
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let options = ContactImport {
+        list: Some("people".into()),
+        default_region: Some("GB".into()),
+        attributes: settings.attributes.clone(),
+    };
+    let report = import_contacts(
+        &store,
+        contacts.as_bytes(),
+        &options,
+        monday(),
+        |e| panic!("bad row {e:?}"),
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert!(report.written.inserted > 0);
+    let known = Known {
+        attributes: store.attribute_keys().await.unwrap(),
+        tags: store.tag_names().await.unwrap(),
+    };
+    let catalog = Catalog::load(std::slice::from_ref(&settings.jobs_dir), &settings, &known);
+    assert_eq!(catalog.errors(), 0, "{:#?}", catalog.diagnostics);
+    let clock = VirtualClock::new(monday());
+    let engine = Engine::simulated(
+        store,
+        catalog,
+        settings,
+        Arc::new(clock.clone()),
+        Scope::All,
+    );
+    World { dir, engine, clock }
+}
+
+impl World {
+    pub async fn run_for(&self, d: Duration) {
+        self.engine
+            .simulate(&self.clock, self.clock.now() + d)
+            .await
+            .unwrap();
+    }
+
+    pub async fn attempts(&self, external_id: &str) -> Vec<herald::domain::ledger::Attempt> {
+        let c = self
+            .engine
+            .store
+            .contact(external_id)
+            .await
+            .unwrap()
+            .unwrap();
+        let mut all = Vec::new();
+        for run in self.engine.store.runs(None, 100).await.unwrap() {
+            all.extend(
+                self.engine
+                    .store
+                    .attempts_of_contact_in_run(run.id, c.id)
+                    .await
+                    .unwrap(),
+            );
+        }
+        all.sort_by_key(|a| a.id);
+        all
+    }
+}
