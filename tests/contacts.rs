@@ -354,3 +354,54 @@ fn no_phone_number_or_address_appears_unmasked_in_any_output() {
         );
     }
 }
+
+#[test]
+fn segment_preview_counts_and_samples_a_filter_over_tags_and_attributes() {
+    let ws = Workspace::bare();
+    ws.import_people(
+        "external_id,first_name,phone,balance,city\n\
+         A1,Ana,+447400100001,120,Leeds\n\
+         A2,Bo,+447400100002,20,York\n\
+         A3,Cy,+447400100003,500,Leeds\n\
+         A4,Di,+447400100004,900,York\n",
+    );
+    ws.herald(&["tags", "add", "A3", "nps_detractor"]).ok();
+    ws.herald(&["tags", "add", "A4", "nps_detractor"]).ok();
+    let out = ws
+        .herald(&[
+            "segment",
+            "preview",
+            "tag.nps_detractor and attr.city = \"Leeds\" or attr.balance < 50",
+            "--format",
+            "json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(out["considered"], 4);
+    assert_eq!(out["matching"], 2, "{out}");
+    let sample: Vec<&str> = out["sample"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["external_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(sample, vec!["A2", "A3"]);
+    assert!(
+        !out.to_string().contains("7400100003"),
+        "phones are masked in the sample"
+    );
+    // A misspelt tag is named with a suggestion; a broken filter points at its column.
+    let typo = ws.herald(&["segment", "preview", "tag.nps_detractr"]).ok();
+    assert!(
+        typo.stdout.contains("did you mean `nps_detractor`"),
+        "{}",
+        typo.stdout
+    );
+    let broken = ws.herald(&["segment", "preview", "attr.balance >> 100"]);
+    assert_eq!(broken.code, 1);
+    assert!(
+        broken.stderr.contains("does not parse"),
+        "{}",
+        broken.stderr
+    );
+}

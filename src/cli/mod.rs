@@ -19,6 +19,7 @@ mod doctor;
 mod plan;
 mod provider_sim;
 mod run;
+mod segment;
 mod setup;
 
 /// herald: outbound campaign and satisfaction-survey scheduler.
@@ -103,6 +104,9 @@ pub enum Command {
     /// Tag contacts and list tags.
     #[command(subcommand)]
     Tags(contacts::TagsCmd),
+    /// Preview a segment filter: how many contacts it selects, and a sample.
+    #[command(subcommand)]
+    Segment(segment::SegmentCmd),
     /// Preview and list message templates.
     #[command(subcommand)]
     Template(setup::TemplateCmd),
@@ -238,6 +242,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Contacts(cmd) => contacts::contacts(&ctx, cmd).await,
         Command::Dnc(cmd) => contacts::dnc(&ctx, cmd).await,
         Command::Tags(cmd) => contacts::tags(&ctx, cmd).await,
+        Command::Segment(cmd) => segment::segment(&ctx, cmd).await,
         Command::Template(cmd) => setup::template(&ctx, cmd).await,
         Command::Migrate => {
             let store = SqliteStore::open(&ctx.settings.database_url, true).await?;
