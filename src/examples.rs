@@ -20,12 +20,24 @@ pub const FILES: &[(&str, &str)] = &[
         include_str!("../jobs/winter_promotion.toml"),
     ),
     (
+        "jobs/detractor_callback.toml",
+        include_str!("../jobs/detractor_callback.toml"),
+    ),
+    (
         "templates/sms/payment_reminder.en.txt",
         include_str!("../templates/sms/payment_reminder.en.txt"),
     ),
     (
         "templates/sms/payment_reminder.es.txt",
         include_str!("../templates/sms/payment_reminder.es.txt"),
+    ),
+    (
+        "templates/sms/payment_reminder_friendly.en.txt",
+        include_str!("../templates/sms/payment_reminder_friendly.en.txt"),
+    ),
+    (
+        "templates/sms/payment_reminder_friendly.es.txt",
+        include_str!("../templates/sms/payment_reminder_friendly.es.txt"),
     ),
     (
         "templates/sms/nps_survey.en.txt",

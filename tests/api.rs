@@ -28,6 +28,23 @@ async fn key_of_first_attempt(ws: &Workspace) -> String {
     key
 }
 
+async fn phone_of_last_attempt(ws: &Workspace) -> String {
+    let store = SqliteStore::open(
+        &format!("sqlite://{}", ws.path("herald.db").display()),
+        false,
+    )
+    .await
+    .unwrap();
+    let phone: String = sqlx::query_scalar(
+        "SELECT c.phone FROM attempts a JOIN contacts c ON c.id = a.contact_id ORDER BY a.id DESC LIMIT 1",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    store.pool().close().await;
+    phone
+}
+
 async fn wait_for(ws: &Workspace, what: &str, sql: &'static str, want: i64) {
     let until = Instant::now() + Duration::from_secs(30);
     loop {
@@ -164,6 +181,40 @@ async fn callbacks_are_signed_accepted_once_and_applied_once() {
         .await,
         1
     );
+
+    // A reply addressed by the sender's number answers the latest SMS sent to them.
+    let phone = phone_of_last_attempt(&ws).await;
+    let post = |body: String| {
+        let (ts, sig) = signed(&body, chrono::Utc::now());
+        let headers = [
+            ("X-Herald-Timestamp", ts.as_str()),
+            ("X-Herald-Signature", sig.as_str()),
+        ];
+        http(
+            port,
+            "POST",
+            "/webhooks/acme-sms",
+            &headers,
+            body.as_bytes(),
+        )
+    };
+    let (status, by_phone) = post(format!(
+        r#"{{"event_id":"evt-3","from":"{phone}","type":"reply","text":"Will pay Friday"}}"#
+    ));
+    assert_eq!(status, 202, "{by_phone}");
+    assert!(by_phone.contains("\"accepted\":true"), "{by_phone}");
+    wait_for(
+        &ws,
+        "the reply by phone applied",
+        "SELECT COUNT(*) FROM events WHERE kind = 'replied'",
+        2,
+    )
+    .await;
+    let (status, stranger) = post(
+        r#"{"event_id":"evt-4","from":"+447999000111","type":"reply","text":"who is this"}"#.into(),
+    );
+    assert_eq!(status, 202);
+    assert!(stranger.contains("\"accepted\":false"), "{stranger}");
 
     let (status, metrics) = http(port, "GET", "/metrics", &[], b"");
     assert_eq!(status, 200);

@@ -10,7 +10,7 @@ fn the_shipped_examples_are_valid() {
     let run = ws.herald(&["validate"]).ok();
     assert!(
         run.stdout
-            .contains("3 campaign(s) valid, 0 broken; 0 error(s)"),
+            .contains("4 campaign(s) valid, 0 broken; 0 error(s)"),
         "{}",
         run.stdout
     );
@@ -86,7 +86,7 @@ fn every_problem_in_a_broken_definition_is_reported_with_file_line_and_hint() {
     assert_eq!(voicebot["line"], 17);
     assert_eq!(voicebot["hint"], "did you mean `voice_bot`?");
     // Every structural problem was found at once; the other valid campaigns still load.
-    assert_eq!(out["campaigns"].as_array().unwrap().len(), 3);
+    assert_eq!(out["campaigns"].as_array().unwrap().len(), 4);
 
     // Fix the structure: the semantic checks now speak, each with its line.
     ws.write(
@@ -250,7 +250,7 @@ fn two_files_with_one_campaign_id_are_an_error_and_neither_loads() {
         run.stdout
     );
     assert!(
-        run.stdout.contains("2 campaign(s) valid, 1 broken"),
+        run.stdout.contains("3 campaign(s) valid, 1 broken"),
         "{}",
         run.stdout
     );

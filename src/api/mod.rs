@@ -142,8 +142,11 @@ async fn metrics<S: Store>(State(state): State<Arc<ApiState<S>>>) -> Response {
 pub struct Callback {
     /// Unique per provider: a repeat of the same event is ignored.
     pub event_id: String,
-    /// The attempt's idempotency key, as sent to the provider.
-    pub idempotency_key: String,
+    /// The attempt's idempotency key, as sent to the provider. An inbound reply may give
+    /// `from` instead: it then answers the latest message sent to that number.
+    pub idempotency_key: Option<String>,
+    /// The sender's phone number (E.164), for inbound replies without a key.
+    pub from: Option<String>,
     /// `status` (with `status`), `reply` (with `text`) or `answer` (with `question` and
     /// `text`).
     #[serde(rename = "type")]
@@ -247,7 +250,33 @@ async fn webhook<S: Store>(
         }
     };
     let due = callback.occurred_at.map_or(now, |t| t.min(now));
-    let item = (callback.event_id, callback.idempotency_key, report, due);
+    let key = match (callback.idempotency_key, &callback.from, &report) {
+        (Some(key), _, _) => key,
+        (None, Some(from), Report::Reply { .. }) => {
+            match reply_key(&state.store, from, now).await {
+                Ok(Some(key)) => key,
+                Ok(None) => {
+                    // Nothing to attach it to: acknowledged so the provider does not retry.
+                    return (
+                    StatusCode::ACCEPTED,
+                    Json(serde_json::json!({ "accepted": false, "reason": "no message was sent to this number in the last 30 days" })),
+                )
+                    .into_response();
+                }
+                Err(response) => return *response,
+            }
+        }
+        _ => {
+            let error =
+                "a callback names the attempt (`idempotency_key`), or a reply its sender (`from`)";
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(serde_json::json!({ "error": error })),
+            )
+                .into_response();
+        }
+    };
+    let item = (callback.event_id, key, report, due);
     match state
         .store
         .inbox_push(&provider, std::slice::from_ref(&item), now)
@@ -263,6 +292,31 @@ async fn webhook<S: Store>(
             StatusCode::SERVICE_UNAVAILABLE.into_response()
         }
     }
+}
+
+/// The key of the latest SMS sent to `from` within 30 days: the message a reply without a
+/// key answers.
+async fn reply_key<S: Store>(
+    store: &S,
+    from: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<String>, Box<Response>> {
+    let phone = crate::domain::values::PhoneNumber::parse(from, None).map_err(|e| {
+        Box::new(
+            (
+                StatusCode::BAD_REQUEST,
+                Json(serde_json::json!({ "error": format!("`from` is not a phone number: {e}") })),
+            )
+                .into_response(),
+        )
+    })?;
+    store
+        .latest_sms_to(&phone, now - chrono::Duration::days(30))
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "finding the message a reply answers failed");
+            Box::new(StatusCode::SERVICE_UNAVAILABLE.into_response())
+        })
 }
 
 async fn unsubscribe_page<S: Store>(

@@ -408,6 +408,14 @@ pub trait Store: Send + Sync {
         contact_id: i64,
     ) -> impl Future<Output = Result<Vec<Attempt>, StoreError>> + Send;
 
+    /// The idempotency key of the latest SMS sent since `since` to a contact with this
+    /// phone number (the message an inbound reply without a key answers).
+    fn latest_sms_to(
+        &self,
+        phone: &crate::domain::values::PhoneNumber,
+        since: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+
     /// The current survey answers of one contact in one run.
     fn responses_of_contact_in_run(
         &self,

@@ -50,6 +50,7 @@ macro_rules! named_queries {
 }
 
 named_queries!("sqlite":
+    latest_sms_to,
     upsert_response,
     responses_of_contact_in_run,
     contact_by_external_id,
@@ -983,6 +984,19 @@ impl Store for SqliteStore {
             .await
             .doing("reading an attempt")?;
         row.as_ref().map(attempt_from_row).transpose()
+    }
+
+    async fn latest_sms_to(
+        &self,
+        phone: &PhoneNumber,
+        since: DateTime<Utc>,
+    ) -> Result<Option<String>, StoreError> {
+        sqlx::query_scalar(QUERIES.latest_sms_to)
+            .bind(phone.as_str())
+            .bind(since)
+            .fetch_optional(&self.pool)
+            .await
+            .doing("finding the message a reply answers")
     }
 
     async fn responses_of_contact_in_run(

@@ -104,12 +104,10 @@ impl Workspace {
 
     /// Removes the example campaigns.
     pub fn remove_examples(&self) {
-        for f in [
-            "collections_reminder",
-            "nps_after_repair",
-            "winter_promotion",
-        ] {
-            self.remove(&format!("jobs/{f}.toml"));
+        for (path, _) in herald::examples::FILES {
+            if path.starts_with("jobs/") {
+                self.remove(path);
+            }
         }
     }
 

@@ -37,12 +37,10 @@ pub async fn world_with(campaigns: &[(&str, &str)], sim: &str, contacts: &str) -
         format!("{config}\n[sim]\n{sim}\n"),
     )
     .unwrap();
-    for f in [
-        "collections_reminder",
-        "nps_after_repair",
-        "winter_promotion",
-    ] {
-        std::fs::remove_file(dir.path().join(format!("jobs/{f}.toml"))).unwrap();
+    for (path, _) in herald::examples::FILES {
+        if path.starts_with("jobs/") {
+            std::fs::remove_file(dir.path().join(path)).unwrap();
+        }
     }
     for (name, campaign) in campaigns {
         std::fs::write(dir.path().join(format!("jobs/{name}.toml")), campaign).unwrap();
