@@ -47,7 +47,7 @@ header p { margin: 0; color: var(--muted); }
 h2 { font-size: 16px; margin: 0 0 12px; }
 section { background: var(--card); border: 1px solid var(--line); border-radius: 8px;
   padding: 18px 20px; margin-top: 18px; }
-.kpis { display: grid; grid-template-columns: repeat(auto-fit, minmax(160px, 1fr)); gap: 12px;
+.kpis { display: grid; grid-template-columns: repeat(auto-fit, minmax(140px, 1fr)); gap: 12px;
   margin-top: 18px; }
 .kpi { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 12px 14px; }
 .kpi .label { color: var(--muted); font-size: 12px; text-transform: uppercase; letter-spacing: .04em; }
@@ -71,6 +71,7 @@ svg .muted { fill: var(--muted); }
 .legend span { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 5px; }
 .notes { color: #8a5a00; background: #fff8e6; border-color: #f3dfb0; }
 .notes p { margin: 4px 0; }
+p.muted { color: var(--muted); font-size: 12px; }
 .good { color: var(--converted); }
 .bad { color: var(--detractor); }
 footer { color: var(--muted); font-size: 12px; margin-top: 18px; }
@@ -270,31 +271,31 @@ fn funnel_chart(out: &mut String, r: &Report) {
         ("Converted", f.converted),
     ];
     let max = stages.iter().map(|s| s.1).max().unwrap_or(0).max(1) as f64;
-    let (width, label_w, bar_h, gap) = (560.0, 170.0, 26.0, 10.0);
-    let bar_w = width - label_w - 70.0;
+    // Sized to the half-width column it sits in, so its text shows at the page's size.
+    let (width, label_w, bar_h, gap) = (490.0, 150.0, 30.0, 14.0);
+    let bar_w = width - label_w - 90.0;
     let height = stages.len() as f64 * (bar_h + gap) + gap;
     let _ = write!(
         out,
         "<svg id=\"chart-funnel\" role=\"img\" aria-labelledby=\"chart-funnel-title\" viewBox=\"0 0 {width} {height}\">\
          <title id=\"chart-funnel-title\">Funnel: contacts at each stage</title>"
     );
+    let mut previous: Option<u64> = None;
     for (i, (label, value)) in stages.iter().enumerate() {
         let y = gap + i as f64 * (bar_h + gap);
         let w = (bar_w * *value as f64 / max).max(if *value > 0 { 2.0 } else { 0.0 });
-        let share = if f.considered > 0 {
-            format!(
-                " ({:.1}% of considered)",
-                100.0 * *value as f64 / f.considered as f64
-            )
-        } else {
-            String::new()
+        // Each stage as a share of the one before: where the funnel loses people.
+        let step = match previous {
+            Some(p) if p > 0 => format!(" · {:.0}%", 100.0 * *value as f64 / p as f64),
+            _ => String::new(),
         };
+        previous = Some(*value);
         let _ = write!(
             out,
             "<text x=\"0\" y=\"{:.1}\" dominant-baseline=\"middle\">{label}</text>\
              <rect class=\"bar\" x=\"{label_w}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{bar_h}\" rx=\"3\" fill=\"var(--accent)\" fill-opacity=\"{:.2}\">\
-             <title>{label}: {}{share}</title></rect>\
-             <text x=\"{:.1}\" y=\"{:.1}\" dominant-baseline=\"middle\" class=\"muted\">{}</text>",
+             <title>{label}: {}{step} of the stage before</title></rect>\
+             <text x=\"{:.1}\" y=\"{:.1}\" dominant-baseline=\"middle\" class=\"muted\">{}{step}</text>",
             y + bar_h / 2.0,
             1.0 - 0.1 * i as f64,
             n(*value),
@@ -609,7 +610,7 @@ fn experiment(out: &mut String, r: &Report, x: &super::report::Experiment) {
     if let Some(h) = &x.holdout {
         let _ = write!(
             out,
-            "<tr><td>{HOLDOUT} (not contacted)</td><td>{}</td><td>-</td><td>-</td><td>-</td>",
+            "<tr><td>{HOLDOUT}</td><td>{}</td><td>-</td><td>-</td><td>-</td>",
             n(h.contacts)
         );
         if has_nps {
@@ -625,6 +626,12 @@ fn experiment(out: &mut String, r: &Report, x: &super::report::Experiment) {
         out.push_str("</tr>");
     }
     out.push_str("</table>");
+    if x.holdout.is_some() {
+        out.push_str(
+            "<p class=\"muted\">The holdout is never contacted: it converts only through the goal, \
+             which is measured the same way for every group.</p>",
+        );
+    }
     if let Some(g) = &x.goal {
         let _ = write!(
             out,

@@ -427,6 +427,8 @@ pub async fn gather<S: Store>(
                     *funnel.suppressed.entry(reason).or_default() += n;
                 }
             }
+            // A missed occurrence was never planned: it has nothing to miss.
+            None if r.state == "missed" => {}
             None => notes.push(format!(
                 "run {} has no plan summary: its audience and planning figures are missing",
                 r.id
