@@ -439,6 +439,30 @@ async fn a_bad_segment_or_an_unknown_run_is_refused_with_a_reason() {
     assert!(missing.stderr.contains("no run 99"), "{}", missing.stderr);
 }
 
+#[tokio::test]
+async fn a_holdout_without_a_goal_is_reported_as_needing_one() {
+    let ws = survey_workspace().await;
+    ws.write(
+        "jobs/repair_nps.toml",
+        &SURVEY.replace("goal = \"tag.renewed\"\n", ""),
+    );
+    let r = ws
+        .herald_at(
+            "2026-12-05T12:00:00Z",
+            &["report", "repair_nps", "--format", "json"],
+        )
+        .ok()
+        .json();
+    assert!(r["experiment"]["goal"].is_null());
+    assert_eq!(r["experiment"]["holdout"]["contacts"], 4);
+    assert!(r["experiment"]["holdout"]["goal"].is_null());
+    let notes = r["notes"].to_string();
+    assert!(
+        notes.contains("holds contacts out") && notes.contains("goal"),
+        "{notes}"
+    );
+}
+
 /// One count from the workspace's database, for queries built at run time.
 async fn count(ws: &Workspace, sql: &str) -> u64 {
     let store = herald::store::SqliteStore::open(
