@@ -167,6 +167,28 @@ async fn replies_nine_three_nine_abc_and_a_late_second_answer_give_the_right_sco
         d += i32::from(*s <= 6);
     }
     assert_eq!((p, d, n), (2, 2, 5));
+    // The campaign report says the same: NPS 0 over 5 answers, 5 of 6 responded.
+    let campaign = w.campaign("test").await;
+    let report = herald::export::report::gather(
+        &w.engine.store,
+        &campaign,
+        None,
+        &herald::export::report::SegmentBy::List,
+        w.clock.now(),
+    )
+    .await
+    .unwrap();
+    let survey = report.survey.as_ref().unwrap();
+    assert_eq!(survey.responded, 5);
+    let nps = survey.nps.as_ref().unwrap();
+    assert_eq!(
+        (nps.answers, nps.promoters, nps.passives, nps.detractors),
+        (5, 2, 1, 2)
+    );
+    assert_eq!(nps.score.as_ref().unwrap().value, 0.0);
+    assert!(nps.score.as_ref().unwrap().margin > 0.0);
+    let rr = report.rates.response_rate.as_ref().unwrap();
+    assert_eq!((rr.count, rr.of), (5, 6));
     // Exactly one clarification in the whole run, and no second one for anybody.
     let mut clarifications = 0;
     for who in ["S1", "S2", "S3", "S4", "S5", "S6"] {
@@ -501,6 +523,25 @@ text = "What is the main reason for your score?"
 "#;
 
 impl World {
+    /// A campaign of this world's jobs folder, checked.
+    async fn campaign(&self, id: &str) -> herald::domain::campaign::Campaign {
+        let settings = herald::config::Settings::load(&herald::config::Overrides {
+            config: Some(self.dir.path().join("herald.toml")),
+            database_url: None,
+        })
+        .unwrap();
+        let known = herald::catalog::Known {
+            attributes: self.engine.store.attribute_keys().await.unwrap(),
+            tags: self.engine.store.tag_names().await.unwrap(),
+        };
+        let catalog = herald::catalog::Catalog::load(
+            std::slice::from_ref(&settings.jobs_dir),
+            &settings,
+            &known,
+        );
+        catalog.campaign(id).unwrap().campaign.clone()
+    }
+
     /// The daemon's HTTP API over this world's database, on a free loopback port.
     async fn serve_api(&self) -> String {
         let settings = herald::config::Settings::load(&herald::config::Overrides {

@@ -18,6 +18,7 @@ mod demo;
 mod doctor;
 mod plan;
 mod provider_sim;
+mod report;
 mod run;
 mod segment;
 mod setup;
@@ -79,6 +80,8 @@ pub enum Command {
     Run(run::RunArgs),
     /// Forecast a campaign: run it over simulated days on a copy of the data.
     Simulate(run::SimulateArgs),
+    /// A campaign's funnel, rates, NPS/CSAT, breakdowns and A/B results (text, JSON, HTML).
+    Report(report::ReportArgs),
     /// Runs of campaigns: list, and one run's attempts.
     #[command(subcommand)]
     Runs(run::RunsCmd),
@@ -234,6 +237,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Campaign(cmd) => setup::campaign(&ctx, cmd).await,
         Command::Run(args) => run::run(&ctx, &args).await,
         Command::Simulate(args) => run::simulate(&ctx, &args).await,
+        Command::Report(args) => report::report(&ctx, &args).await,
         Command::Runs(cmd) => run::runs(&ctx, cmd).await,
         Command::Jobs(cmd) => run::jobs(&ctx, cmd).await,
         Command::Doctor => doctor::doctor(&ctx).await,

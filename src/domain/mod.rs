@@ -5,6 +5,7 @@
 
 pub mod campaign;
 pub mod contact;
+pub mod conversion;
 pub mod ledger;
 pub mod outcome;
 pub mod plan;
@@ -12,6 +13,7 @@ pub mod policy;
 pub mod schedule;
 pub mod segment;
 pub mod sms;
+pub mod stats;
 pub mod survey;
 pub mod values;
 pub mod window;

@@ -120,6 +120,78 @@ pub struct CampaignStats {
     pub events: Vec<(String, i64)>,
 }
 
+/// Which part of a campaign's ledger a report reads, and what it counts as a conversion.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReportScope {
+    pub campaign: String,
+    /// One run, or every run of the campaign.
+    pub run: Option<i64>,
+    /// Outcomes that convert, as an attempt's outcome or an event on it.
+    pub conversions: Vec<Outcome>,
+    /// A delivery (or connected call) converts (reminders).
+    pub delivery_converts: bool,
+    /// A survey answer converts (surveys).
+    pub answer_converts: bool,
+    /// The campaign's NPS and CSAT questions, whose scores are read per contact.
+    pub nps_question: Option<String>,
+    pub csat_question: Option<String>,
+    /// The step whose A/B variant (or holdout) each contact is reported under.
+    pub ab_step: Option<String>,
+}
+
+/// What happened to one contact in one run, as reports count it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ContactRun {
+    pub run_id: i64,
+    pub contact_id: i64,
+    /// An attempt was sent.
+    pub attempted: bool,
+    /// A message was delivered (or opened, clicked, replied to) or a call connected.
+    pub delivered: bool,
+    /// An attempt connected (a call answered, a reply, an answer).
+    pub reached: bool,
+    pub wrong_number: bool,
+    pub promised: bool,
+    pub paid: bool,
+    /// An outcome or event among the scope's conversions.
+    pub converted_by_outcome: bool,
+    /// A row in `responses`.
+    pub responded: bool,
+    /// An attempt is still queued or being sent.
+    pub open: bool,
+    /// Reason (or state) of the latest skipped or cancelled attempt.
+    pub skip_reason: Option<String>,
+    /// The contact has an attempt on the scope's A/B step ...
+    pub on_ab_step: bool,
+    /// ... with this variant (`holdout` for the control group; `None` when the step has
+    /// a holdout but no variants and the contact was not held out).
+    pub variant: Option<String>,
+    pub nps: Option<i64>,
+    pub csat: Option<i64>,
+}
+
+/// Contacts (one per run) and sends of one step or channel.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct BreakdownCounts {
+    pub key: String,
+    pub contacts: u64,
+    pub attempted: u64,
+    pub delivered: u64,
+    pub reached: u64,
+    pub converted: u64,
+    pub sends: u64,
+}
+
+/// Sends in one quarter hour with one result (`converted`, `reached`, `delivered`,
+/// `pending`, `not_reached`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SendsAt {
+    /// Start of the quarter hour (UTC).
+    pub at: DateTime<Utc>,
+    pub result: String,
+    pub sends: u64,
+}
+
 /// One change to the ledger, for [`Store::apply_writes`].
 #[derive(Clone, Debug, PartialEq)]
 pub enum Write {
@@ -629,4 +701,37 @@ pub trait Store: Send + Sync {
         agent: &str,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    // --- reports --------------------------------------------------------------------
+
+    /// What happened to each contact in each run of the scope, for contacts with ids in
+    /// (`after`, `last`], ordered by contact and run.
+    fn report_contact_runs(
+        &self,
+        scope: &ReportScope,
+        after: i64,
+        last: i64,
+    ) -> impl Future<Output = Result<Vec<ContactRun>, StoreError>> + Send;
+
+    /// Contacts and sends of the scope by step (`by_step`) or by channel.
+    fn report_breakdown(
+        &self,
+        scope: &ReportScope,
+        by_step: bool,
+    ) -> impl Future<Output = Result<Vec<BreakdownCounts>, StoreError>> + Send;
+
+    /// Sends of the scope by quarter hour and result.
+    fn report_sends_by_time(
+        &self,
+        scope: &ReportScope,
+    ) -> impl Future<Output = Result<Vec<SendsAt>, StoreError>> + Send;
+
+    /// (contact id, list name) for each list these contacts belong to.
+    fn lists_of_contacts(
+        &self,
+        ids: &[i64],
+    ) -> impl Future<Output = Result<Vec<(i64, String)>, StoreError>> + Send;
+
+    /// The highest contact id (0 without contacts).
+    fn max_contact_id(&self) -> impl Future<Output = Result<i64, StoreError>> + Send;
 }

@@ -16,8 +16,8 @@ use sqlx::{Row, SqliteConnection};
 use tracing::instrument;
 
 use super::{
-    CampaignStats, Doing, NamedCount, NewContact, Present, Store, StoreError, UpsertCounts, Write,
-    WriteGroup,
+    BreakdownCounts, CampaignStats, ContactRun, Doing, NamedCount, NewContact, Present,
+    ReportScope, SendsAt, Store, StoreError, UpsertCounts, Write, WriteGroup,
 };
 use crate::domain::contact::{
     AttributeValue, Consent, Consents, Contact, Suppression, SuppressionKind, SuppressionTarget,
@@ -126,6 +126,11 @@ named_queries!("sqlite":
     desk_waiting,
     desk_held_by,
     desk_take,
+    report_contact_runs,
+    report_breakdown,
+    report_sends_by_time,
+    report_lists_of_contacts,
+    max_contact_id,
 );
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -1548,6 +1553,138 @@ impl Store for SqliteStore {
             .await
             .doing("giving a call to an agent")?;
         Ok(done.rows_affected() > 0)
+    }
+
+    #[instrument(skip_all, fields(campaign = %scope.campaign, after, last))]
+    async fn report_contact_runs(
+        &self,
+        scope: &ReportScope,
+        after: i64,
+        last: i64,
+    ) -> Result<Vec<ContactRun>, StoreError> {
+        let rows = sqlx::query(QUERIES.report_contact_runs)
+            .bind(&scope.campaign)
+            .bind(scope.run)
+            .bind(json_array(scope.conversions.iter().map(|o| o.as_str())))
+            .bind(&scope.nps_question)
+            .bind(&scope.csat_question)
+            .bind(&scope.ab_step)
+            .bind(after)
+            .bind(last)
+            .fetch_all(&self.pool)
+            .await
+            .doing("reading what happened to a campaign's contacts")?;
+        // Flags are SQL booleans that are NULL when every operand was NULL.
+        let flag = |r: &SqliteRow, col: &str| r.get::<Option<i64>, _>(col).unwrap_or(0) != 0;
+        Ok(rows
+            .iter()
+            .map(|r| ContactRun {
+                run_id: r.get("run_id"),
+                contact_id: r.get("contact_id"),
+                attempted: flag(r, "attempted"),
+                delivered: flag(r, "delivered"),
+                reached: flag(r, "reached"),
+                wrong_number: flag(r, "wrong_number"),
+                promised: flag(r, "promised"),
+                paid: flag(r, "paid"),
+                converted_by_outcome: flag(r, "converted"),
+                responded: flag(r, "responded"),
+                open: flag(r, "open"),
+                skip_reason: r.get("skip_reason"),
+                on_ab_step: r.get::<Option<String>, _>("variant").is_some(),
+                variant: r
+                    .get::<Option<String>, _>("variant")
+                    .filter(|v| !v.is_empty()),
+                nps: r.get("nps"),
+                csat: r.get("csat"),
+            })
+            .collect())
+    }
+
+    #[instrument(skip_all, fields(campaign = %scope.campaign, by_step))]
+    async fn report_breakdown(
+        &self,
+        scope: &ReportScope,
+        by_step: bool,
+    ) -> Result<Vec<BreakdownCounts>, StoreError> {
+        let rows = sqlx::query(QUERIES.report_breakdown)
+            .bind(&scope.campaign)
+            .bind(scope.run)
+            .bind(if by_step { "step" } else { "channel" })
+            .bind(json_array(scope.conversions.iter().map(|o| o.as_str())))
+            .bind(scope.delivery_converts)
+            .bind(scope.answer_converts)
+            .fetch_all(&self.pool)
+            .await
+            .doing("counting a campaign's contacts by step or channel")?;
+        let count =
+            |r: &SqliteRow, col: &str| r.get::<Option<i64>, _>(col).unwrap_or(0).max(0) as u64;
+        Ok(rows
+            .iter()
+            .map(|r| BreakdownCounts {
+                key: r.get("key"),
+                contacts: count(r, "contacts"),
+                attempted: count(r, "attempted"),
+                delivered: count(r, "delivered"),
+                reached: count(r, "reached"),
+                converted: count(r, "converted"),
+                sends: count(r, "sends"),
+            })
+            .collect())
+    }
+
+    #[instrument(skip_all, fields(campaign = %scope.campaign))]
+    async fn report_sends_by_time(&self, scope: &ReportScope) -> Result<Vec<SendsAt>, StoreError> {
+        let rows = sqlx::query(QUERIES.report_sends_by_time)
+            .bind(&scope.campaign)
+            .bind(scope.run)
+            .bind(json_array(scope.conversions.iter().map(|o| o.as_str())))
+            .bind(scope.delivery_converts)
+            .bind(scope.answer_converts)
+            .fetch_all(&self.pool)
+            .await
+            .doing("counting a campaign's sends by time")?;
+        rows.iter()
+            .map(|r| {
+                let day: String = r.get("day");
+                let hour: i64 = r.get("hour");
+                let quarter: i64 = r.get("quarter");
+                let at = chrono::NaiveDate::parse_from_str(&day, "%Y-%m-%d")
+                    .ok()
+                    .and_then(|d| d.and_hms_opt(hour as u32, (quarter * 15) as u32, 0))
+                    .ok_or_else(|| {
+                        StoreError::Corrupt(format!("sent_at `{day} {hour}:{quarter}`"))
+                    })?
+                    .and_utc();
+                Ok(SendsAt {
+                    at,
+                    result: r.get("result"),
+                    sends: r.get::<i64, _>("sends").max(0) as u64,
+                })
+            })
+            .collect()
+    }
+
+    async fn lists_of_contacts(&self, ids: &[i64]) -> Result<Vec<(i64, String)>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(QUERIES.report_lists_of_contacts)
+            .bind(json_array(ids.iter().copied()))
+            .fetch_all(&self.pool)
+            .await
+            .doing("reading the lists of contacts")?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get("contact_id"), r.get("name")))
+            .collect())
+    }
+
+    async fn max_contact_id(&self) -> Result<i64, StoreError> {
+        sqlx::query_scalar(QUERIES.max_contact_id)
+            .fetch_one(&self.pool)
+            .await
+            .doing("reading the highest contact id")
     }
 }
 
