@@ -241,3 +241,81 @@ async fn an_sms_then_voice_bot_then_agent_sequence_advances_by_outcomes_over_htt
     assert!(stop(daemon, "-TERM").status.success());
     let _ = stop(provider, "-INT");
 }
+
+#[tokio::test]
+async fn an_sms_survey_runs_as_a_conversation_with_the_http_provider() {
+    let ws = Workspace::due_now("100/s");
+    let (api_port, sim_port) = (free_port(), free_port());
+    let config = std::fs::read_to_string(ws.path("herald.toml"))
+        .unwrap()
+        .replace(
+            "sms_reply = 0.0",
+            "sms_opt_out = 0.0\nsurvey_answer = 1.0\nsurvey_unclear = 0.0",
+        );
+    ws.write(
+        "herald.toml",
+        &format!(
+            "public_url = \"http://127.0.0.1:{api_port}\"\n{config}\n[sms]\nprovider = \"http\"\nurl = \"http://127.0.0.1:{sim_port}\"\nname = \"acme-sms\"\n"
+        ),
+    );
+    // The due campaign becomes a two-question survey.
+    let job = std::fs::read_to_string(ws.path("jobs/now.toml"))
+        .unwrap()
+        .replace("kind = \"reminder\"", "kind = \"survey\"")
+        .replace("payment_reminder", "nps_survey");
+    ws.write(
+        "jobs/now.toml",
+        &format!(
+            "{job}[survey]\n[[survey.questions]]\nid = \"nps\"\nkind = \"nps\"\ntext = \"How likely are you to recommend us?\"\n\
+             [[survey.questions]]\nid = \"reason\"\nkind = \"text\"\ntext = \"Why?\"\n"
+        ),
+    );
+    let provider = start_provider_sim(&ws, sim_port, api_port, SECRET);
+    let daemon = spawn(&ws, &["run"], api_port, &[("HERALD_SECRET", SECRET)]);
+
+    // Each person answers the score, gets the second question and answers it too.
+    let until = Instant::now() + Duration::from_secs(60);
+    loop {
+        let answers = scalar(&ws, "SELECT COUNT(*) FROM responses").await;
+        if answers == 2 * CONTACTS as i64 {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "answers recorded: {answers} of {}",
+            2 * CONTACTS
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        scalar(
+            &ws,
+            "SELECT COUNT(*) FROM responses WHERE question = 'nps' AND score BETWEEN 0 AND 10"
+        )
+        .await,
+        CONTACTS as i64
+    );
+    assert_eq!(
+        scalar(
+            &ws,
+            "SELECT COUNT(*) FROM events WHERE kind = 'survey_completed'"
+        )
+        .await,
+        CONTACTS as i64
+    );
+    // The follow-up question went out once per person, under its own key.
+    assert_eq!(
+        scalar(
+            &ws,
+            "SELECT COUNT(*) FROM attempts WHERE prompt = 'ask:reason' AND sent_at IS NOT NULL"
+        )
+        .await,
+        CONTACTS as i64
+    );
+    let (_, stats) = http(sim_port, "GET", "/v1/stats", &[], b"");
+    let stats: serde_json::Value = serde_json::from_str(&stats).unwrap();
+    assert_eq!(stats["accepted"], 2 * CONTACTS, "{stats}");
+    assert_eq!(stats["duplicates"], 0, "{stats}");
+    assert!(stop(daemon, "-TERM").status.success());
+    let _ = stop(provider, "-INT");
+}
