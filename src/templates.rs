@@ -459,6 +459,23 @@ impl Rendered {
     }
 }
 
+/// Escapes text for HTML content and attribute values (herald's own pages: survey
+/// answers, reports).
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// The variables a template sees.
 pub fn context(
     contact: &Contact,

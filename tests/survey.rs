@@ -74,13 +74,7 @@ impl World {
     }
 
     async fn responses(&self, external_id: &str) -> Vec<Response> {
-        let c = self
-            .engine
-            .store
-            .contact(external_id)
-            .await
-            .unwrap()
-            .unwrap();
+        let c = self.contact(external_id).await;
         let run = self.engine.store.runs(None, 10).await.unwrap();
         let mut out = Vec::new();
         for r in run {
@@ -105,13 +99,7 @@ impl World {
     }
 
     async fn tags(&self, external_id: &str) -> Vec<String> {
-        let c = self
-            .engine
-            .store
-            .contact(external_id)
-            .await
-            .unwrap()
-            .unwrap();
+        let c = self.contact(external_id).await;
         c.tags.into_iter().map(|t| t.name).collect()
     }
 }
@@ -502,62 +490,24 @@ async fn variants_and_the_holdout_are_assigned_by_contact_and_the_holdout_is_nev
     assert_eq!(sent["payload"]["variant"], "b");
 }
 
-const EMAIL: &str = r#"kind = "survey"
-[audience]
-lists = ["people"]
-[schedule]
-once = 2026-11-30T09:00:00Z
-[[steps]]
-id = "mail"
-channel = "email"
-template = "nps_reminder"
-[survey]
-[[survey.questions]]
-id = "nps"
-kind = "nps"
-text = "How likely are you to recommend us?"
-[[survey.questions]]
-id = "reason"
-kind = "text"
-text = "What is the main reason for your score?"
-"#;
+/// The two-question survey, asked by e-mail.
+fn email_survey() -> String {
+    TWO_QUESTIONS.replace(
+        "id = \"ask\"\nchannel = \"sms\"\ntemplate = \"nps_survey\"",
+        "id = \"mail\"\nchannel = \"email\"\ntemplate = \"nps_reminder\"",
+    )
+}
 
 impl World {
     /// A campaign of this world's jobs folder, checked.
     async fn campaign(&self, id: &str) -> herald::domain::campaign::Campaign {
-        let settings = herald::config::Settings::load(&herald::config::Overrides {
-            config: Some(self.dir.path().join("herald.toml")),
-            database_url: None,
-        })
-        .unwrap();
-        let known = herald::catalog::Known {
-            attributes: self.engine.store.attribute_keys().await.unwrap(),
-            tags: self.engine.store.tag_names().await.unwrap(),
-        };
-        let catalog = herald::catalog::Catalog::load(
-            std::slice::from_ref(&settings.jobs_dir),
-            &settings,
-            &known,
-        );
+        let (_, catalog) = self.catalog().await;
         catalog.campaign(id).unwrap().campaign.clone()
     }
 
     /// The daemon's HTTP API over this world's database, on a free loopback port.
     async fn serve_api(&self) -> String {
-        let settings = herald::config::Settings::load(&herald::config::Overrides {
-            config: Some(self.dir.path().join("herald.toml")),
-            database_url: None,
-        })
-        .unwrap();
-        let known = herald::catalog::Known {
-            attributes: self.engine.store.attribute_keys().await.unwrap(),
-            tags: self.engine.store.tag_names().await.unwrap(),
-        };
-        let catalog = herald::catalog::Catalog::load(
-            std::slice::from_ref(&settings.jobs_dir),
-            &settings,
-            &known,
-        );
+        let (settings, catalog) = self.catalog().await;
         let state = std::sync::Arc::new(herald::api::ApiState {
             store: self.engine.store.clone(),
             secret: settings.secret.clone(),
@@ -580,7 +530,7 @@ impl World {
 
 #[tokio::test]
 async fn e_mail_answer_links_record_one_click_answers_then_the_comment_page_takes_the_reason() {
-    let w = world(EMAIL, QUIET, SIX).await;
+    let w = world(&email_survey(), QUIET, SIX).await;
     w.run_for(Duration::hours(2)).await;
     let base = w.serve_api().await;
     let key = w.key_of("S1", "mail").await;

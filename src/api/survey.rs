@@ -23,6 +23,7 @@ use crate::domain::campaign::{Question, QuestionKind, Survey};
 use crate::domain::ledger::Report;
 use crate::domain::survey;
 use crate::store::Store;
+use crate::templates::escape_html as escape;
 
 /// The longest typed answer kept.
 const MAX_ANSWER: usize = 2_000;
@@ -242,19 +243,4 @@ fn shell(body: &str) -> String {
          .choice:hover{{background:#e4e7eb}}textarea{{width:100%}}.notice{{color:#b44d12}}</style>\
          <body>{body}</body></html>"
     )
-}
-
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
 }

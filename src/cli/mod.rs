@@ -168,6 +168,16 @@ impl Ctx {
         Ok(Catalog::load(&paths, &self.settings, &known))
     }
 
+    /// One valid campaign of the catalog, by id (an error names what is wrong with it).
+    pub async fn campaign(&self, id: &str) -> Result<crate::domain::campaign::Campaign> {
+        let catalog = self.catalog(&[]).await?;
+        Ok(catalog
+            .campaign(id)
+            .map_err(anyhow::Error::msg)?
+            .campaign
+            .clone())
+    }
+
     pub fn json(&self) -> bool {
         self.format == Format::Json
     }

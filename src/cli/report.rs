@@ -32,12 +32,7 @@ pub async fn report(ctx: &Ctx, args: &ReportArgs) -> Result<ExitCode> {
         Some(text) => SegmentBy::parse(text).map_err(anyhow::Error::msg)?,
         None => SegmentBy::List,
     };
-    let catalog = ctx.catalog(&[]).await?;
-    let campaign = catalog
-        .campaign(&args.campaign)
-        .map_err(anyhow::Error::msg)?
-        .campaign
-        .clone();
+    let campaign = ctx.campaign(&args.campaign).await?;
     let store = ctx.store().await?;
     let report = gather(&store, &campaign, args.run, &by, ctx.now())
         .await

@@ -13,21 +13,7 @@ use super::report::{
 };
 use crate::domain::campaign::HOLDOUT;
 
-/// Escapes text for HTML content and attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use crate::templates::escape_html as escape;
 
 fn n(v: u64) -> String {
     crate::cli::thousands(v)
@@ -89,10 +75,7 @@ pub fn render_html(r: &Report) -> String {
          <title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<main>\n",
         escape(&title)
     );
-    let scope = match r.run {
-        Some(id) => format!("run {id}"),
-        None => format!("{} run(s)", r.runs.len()),
-    };
+    let scope = r.scope();
     let _ = write!(
         out,
         "<header><h1>{}</h1><p>{} · {} campaign · {} · conversion: {} · hours in {} · generated {}</p></header>\n",
@@ -338,18 +321,16 @@ fn hours_chart(out: &mut String, hours: &[HourRow]) {
         "<svg id=\"chart-hours\" role=\"img\" aria-labelledby=\"chart-hours-title\" viewBox=\"0 0 {width} {height}\">\
          <title id=\"chart-hours-title\">Sends by hour of day, stacked by result</title>"
     );
-    for k in 0..=4 {
-        let v = scale_max as f64 * k as f64 / 4.0;
-        let y = top + plot_h - plot_h * k as f64 / 4.0;
-        let _ = write!(
-            out,
-            "<line class=\"axis\" x1=\"{left}\" x2=\"{:.1}\" y1=\"{y:.1}\" y2=\"{y:.1}\"/>\
-             <text x=\"{:.1}\" y=\"{y:.1}\" text-anchor=\"end\" dominant-baseline=\"middle\" class=\"muted\">{}</text>",
-            width - 8.0,
-            left - 6.0,
-            n(v.round() as u64)
-        );
-    }
+    value_grid(
+        out,
+        Plot {
+            width,
+            left,
+            top,
+            plot_h,
+        },
+        scale_max,
+    );
     for h in hours {
         let x = left + h.hour as f64 * col_w + col_w * 0.15;
         let w = col_w * 0.7;
@@ -389,6 +370,37 @@ fn hours_chart(out: &mut String, hours: &[HourRow]) {
     out.push_str("</ul>");
 }
 
+/// Where a column chart draws.
+#[derive(Clone, Copy)]
+struct Plot {
+    width: f64,
+    left: f64,
+    top: f64,
+    plot_h: f64,
+}
+
+/// Five horizontal grid lines from 0 to `scale_max`, labelled on the left.
+fn value_grid(out: &mut String, p: Plot, scale_max: u64) {
+    let Plot {
+        width,
+        left,
+        top,
+        plot_h,
+    } = p;
+    for k in 0..=4 {
+        let v = scale_max as f64 * k as f64 / 4.0;
+        let y = top + plot_h - plot_h * k as f64 / 4.0;
+        let _ = write!(
+            out,
+            "<line class=\"axis\" x1=\"{left}\" x2=\"{:.1}\" y1=\"{y:.1}\" y2=\"{y:.1}\"/>\
+             <text x=\"{:.1}\" y=\"{y:.1}\" text-anchor=\"end\" dominant-baseline=\"middle\" class=\"muted\">{}</text>",
+            width - 8.0,
+            left - 6.0,
+            n(v.round() as u64)
+        );
+    }
+}
+
 /// 11 columns, one per score 0-10, coloured detractor, passive, promoter.
 fn nps_chart(out: &mut String, distribution: &[u64]) {
     let (width, height, left, bottom, top) = (520.0, 240.0, 44.0, 28.0, 16.0);
@@ -402,18 +414,16 @@ fn nps_chart(out: &mut String, distribution: &[u64]) {
         "<svg id=\"chart-nps\" role=\"img\" aria-labelledby=\"chart-nps-title\" viewBox=\"0 0 {width} {height}\">\
          <title id=\"chart-nps-title\">Answers per NPS score, 0 to 10: detractors 0-6, passives 7-8, promoters 9-10</title>"
     );
-    for k in 0..=4 {
-        let v = scale_max as f64 * k as f64 / 4.0;
-        let y = top + plot_h - plot_h * k as f64 / 4.0;
-        let _ = write!(
-            out,
-            "<line class=\"axis\" x1=\"{left}\" x2=\"{:.1}\" y1=\"{y:.1}\" y2=\"{y:.1}\"/>\
-             <text x=\"{:.1}\" y=\"{y:.1}\" text-anchor=\"end\" dominant-baseline=\"middle\" class=\"muted\">{}</text>",
-            width - 8.0,
-            left - 6.0,
-            n(v.round() as u64)
-        );
-    }
+    value_grid(
+        out,
+        Plot {
+            width,
+            left,
+            top,
+            plot_h,
+        },
+        scale_max,
+    );
     for (score, count) in distribution.iter().enumerate() {
         let (group, colour) = match score {
             0..=6 => ("detractor", "var(--detractor)"),

@@ -369,6 +369,16 @@ impl Tally {
     }
 }
 
+impl Report {
+    /// What the report covers: `run 12` or `14 run(s)`.
+    pub fn scope(&self) -> String {
+        match self.run {
+            Some(id) => format!("run {id}"),
+            None => format!("{} run(s)", self.runs.len()),
+        }
+    }
+}
+
 /// Gathers the report of `campaign`'s runs (or of run `run`) at `now`.
 pub async fn gather<S: Store>(
     store: &S,
@@ -895,10 +905,7 @@ fn n(v: u64) -> String {
 pub fn render_text(r: &Report) -> String {
     use std::fmt::Write;
     let mut out = String::new();
-    let scope = match r.run {
-        Some(id) => format!("run {id}"),
-        None => format!("{} run(s)", r.runs.len()),
-    };
+    let scope = r.scope();
     let _ = writeln!(
         out,
         "{} ({}) — {} campaign, {scope}; conversion: {}; hours in {}\n",

@@ -95,14 +95,33 @@ impl World {
             .unwrap();
     }
 
-    pub async fn attempts(&self, external_id: &str) -> Vec<herald::domain::ledger::Attempt> {
-        let c = self
-            .engine
+    /// A contact by external id (it must exist).
+    pub async fn contact(&self, external_id: &str) -> herald::domain::contact::Contact {
+        self.engine
             .store
             .contact(external_id)
             .await
             .unwrap()
-            .unwrap();
+            .unwrap()
+    }
+
+    /// The world's settings and campaigns, loaded again as a command would.
+    pub async fn catalog(&self) -> (Settings, Catalog) {
+        let settings = Settings::load(&Overrides {
+            config: Some(self.dir.path().join("herald.toml")),
+            database_url: None,
+        })
+        .unwrap();
+        let known = Known {
+            attributes: self.engine.store.attribute_keys().await.unwrap(),
+            tags: self.engine.store.tag_names().await.unwrap(),
+        };
+        let catalog = Catalog::load(std::slice::from_ref(&settings.jobs_dir), &settings, &known);
+        (settings, catalog)
+    }
+
+    pub async fn attempts(&self, external_id: &str) -> Vec<herald::domain::ledger::Attempt> {
+        let c = self.contact(external_id).await;
         let mut all = Vec::new();
         for run in self.engine.store.runs(None, 100).await.unwrap() {
             all.extend(
