@@ -521,6 +521,13 @@ pub async fn run(args: &DemoArgs, format: Format) -> Result<ExitCode> {
         );
         println!("  herald runs list");
         println!(
+            "  herald report nps_after_repair --html nps.html   # NPS with its margin, charts in one page"
+        );
+        println!(
+            "  herald report collections_reminder           # the A/B test of the first SMS and its holdout"
+        );
+        println!("  herald segment preview 'tag.nps_detractor'   # who the callback campaign calls");
+        println!(
             "  herald simulate winter_promotion --days 7   # a forecast on a copy of the data"
         );
         println!("  herald template preview payment_reminder --contact C00002");
