@@ -589,3 +589,25 @@ async fn e_mail_answer_links_record_one_click_answers_then_the_comment_page_take
     assert_eq!(reason.answer, "Fast <b>and</b> friendly");
     assert_eq!(reason.channel, herald::domain::values::Channel::Email);
 }
+
+#[tokio::test]
+async fn follow_up_questions_are_not_held_back_by_frequency_caps() {
+    // One SMS a day at most: the survey's first message uses it, yet the second question
+    // goes out at once, because it answers the person's own reply.
+    let capped = TWO_QUESTIONS.replace(
+        "[survey]",
+        "[[caps]]\nchannel = \"sms\"\nmax = 1\nper = \"1d\"\n[survey]",
+    );
+    let w = world(&capped, QUIET, SIX).await;
+    w.run_for(Duration::hours(2)).await;
+    let key = w.key_of("S1", "ask").await;
+    let replied_at = w.clock.now();
+    w.reply(&key, "7").await;
+    let next = w
+        .attempts("S1")
+        .await
+        .into_iter()
+        .find(|a| a.prompt.as_deref() == Some("ask:reason"))
+        .unwrap();
+    assert_eq!(next.sent_at, Some(replied_at), "{next:#?}");
+}

@@ -526,7 +526,9 @@ pub async fn run(args: &DemoArgs, format: Format) -> Result<ExitCode> {
         println!(
             "  herald report collections_reminder           # the A/B test of the first SMS and its holdout"
         );
-        println!("  herald segment preview 'tag.nps_detractor'   # who the callback campaign calls");
+        println!(
+            "  herald segment preview 'tag.nps_detractor'   # who the callback campaign calls"
+        );
         println!(
             "  herald simulate winter_promotion --days 7   # a forecast on a copy of the data"
         );
