@@ -567,6 +567,31 @@ impl<S: Store> Engine<S> {
         if attempt.variant.as_deref() == Some(crate::domain::campaign::HOLDOUT) {
             return Ok(Self::skip(attempt, "holdout", now));
         }
+        // Survey conditions are read against the answers as they are now: a follow-up to
+        // a question answered meanwhile, or a step for detractors when the person has
+        // since changed their score, is not sent.
+        if let Some(survey) = &campaign.survey
+            && (attempt.prompt.is_some()
+                || attempt
+                    .condition
+                    .is_some_and(|c| c.survey_question_needed().is_some()))
+        {
+            let answers = self
+                .store
+                .responses_of_contact_in_run(attempt.run_id, attempt.contact_id)
+                .await?;
+            if let Some(q) = survey::asked_by(survey, attempt.prompt.as_deref())
+                .filter(|_| attempt.prompt.is_some())
+                && answers.iter().any(|r| r.question == q.id)
+            {
+                return Ok(Self::skip(attempt, "already_answered", now));
+            }
+            if let Some(condition) = attempt.condition
+                && !survey::condition_holds(survey, &answers, condition)
+            {
+                return Ok(Self::skip(attempt, "condition_not_met", now));
+            }
+        }
         // The policy again, at send time: suppressions, consent, window, caps.
         let window = self
             .settings
@@ -967,7 +992,9 @@ impl<S: Store> Engine<S> {
             return false;
         };
         match &item.report {
-            Report::Reply { text } => !ledger::is_opt_out(text, &self.settings.opt_out_keywords),
+            // Opt-outs in a survey conversation are told apart in `apply_answer`, which
+            // knows the question the reply answers.
+            Report::Reply { .. } => true,
             Report::Answer { question, .. } => survey.questions.iter().any(|q| q.id == *question),
             Report::Outcome { .. } => false,
         }
@@ -992,12 +1019,32 @@ impl<S: Store> Engine<S> {
             .as_ref()
             .expect("checked by is_survey_answer");
         let at = item.due_at;
+        let so_far = self
+            .store
+            .attempts_of_contact_in_run(attempt.run_id, attempt.contact_id)
+            .await?;
+        let answers = self
+            .store
+            .responses_of_contact_in_run(attempt.run_id, attempt.contact_id)
+            .await?;
+        let answered: Vec<String> = answers.iter().map(|r| r.question.clone()).collect();
         let (raw, asked, by_reply) = match &item.report {
-            Report::Reply { text } => (
-                text.as_str(),
-                survey::asked_by(survey, attempt.prompt.as_deref()),
-                true,
-            ),
+            // A reply answers the conversation's latest question still without an answer
+            // (a second message often finishes the first), else its latest question.
+            Report::Reply { text } => {
+                let mut conversation: Vec<&Attempt> = so_far
+                    .iter()
+                    .filter(|a| a.step_index == attempt.step_index)
+                    .collect();
+                conversation.sort_by_key(|a| a.id);
+                let prompts: Vec<Option<&str>> =
+                    conversation.iter().map(|a| a.prompt.as_deref()).collect();
+                (
+                    text.as_str(),
+                    survey::reply_target(survey, &prompts, &answered),
+                    true,
+                )
+            }
             Report::Answer { question, text } => (
                 text.as_str(),
                 survey.questions.iter().find(|q| q.id == *question),
@@ -1005,6 +1052,30 @@ impl<S: Store> Engine<S> {
             ),
             Report::Outcome { .. } => unreachable!("not an answer"),
         };
+        if by_reply {
+            // An answer to a free-text question opts out only when it is the keyword alone:
+            // "Baja calidad del servicio" is a comment, not BAJA.
+            let keywords = &self.settings.opt_out_keywords;
+            let opts_out = match asked {
+                Some(q) if q.kind == crate::domain::campaign::QuestionKind::Text => {
+                    ledger::is_opt_out_exactly(raw, keywords)
+                }
+                _ => ledger::is_opt_out(raw, keywords),
+            };
+            if opts_out {
+                let then = vec![event(
+                    attempt.id,
+                    Outcome::OptedOut.as_str(),
+                    None,
+                    serde_json::json!({ "text": raw }),
+                    at,
+                )];
+                self.write_answer_group(item, then, now).await?;
+                self.opt_out(attempt, contact, campaign, now).await?;
+                attempt.outcome = Some(Outcome::OptedOut);
+                return Ok(());
+            }
+        }
         let mut then = Vec::new();
         if by_reply {
             then.push(event(
@@ -1021,14 +1092,30 @@ impl<S: Store> Engine<S> {
         let Some(asked) = asked else {
             return self.write_answer_group(item, then, now).await;
         };
-        let so_far = self
-            .store
-            .attempts_of_contact_in_run(attempt.run_id, attempt.contact_id)
-            .await?;
-        let answers = self
-            .store
-            .responses_of_contact_in_run(attempt.run_id, attempt.contact_id)
-            .await?;
+        // A mail scanner following every answer link is not a person answering.
+        if item.provider == "web" && item.event_key.starts_with("link:") {
+            let w = survey::LINK_SCAN_WINDOW;
+            let sweep = self
+                .store
+                .link_answers_near(
+                    &attempt.idempotency_key,
+                    &asked.id,
+                    item.due_at - w,
+                    item.due_at + w,
+                )
+                .await?;
+            if sweep >= survey::LINK_SCAN_ANSWERS {
+                // Nothing else: a scan neither connects nor answers.
+                let ignored = vec![event(
+                    attempt.id,
+                    "answer_ignored",
+                    Some("link scan"),
+                    serde_json::json!({ "question": asked.id, "text": raw, "answers_within_a_minute": sweep }),
+                    at,
+                )];
+                return self.write_answer_group(item, ignored, now).await;
+            }
+        }
         // Answers after the deadline are kept as events, never counted.
         let first_sent = so_far.iter().filter_map(|a| a.sent_at).min();
         if let (Some(deadline), Some(first)) = (survey.deadline, first_sent)
@@ -1043,7 +1130,21 @@ impl<S: Store> Engine<S> {
             ));
             return self.write_answer_group(item, then, now).await;
         }
-        let answered: Vec<String> = answers.iter().map(|r| r.question.clone()).collect();
+        // A message that arrives after a newer answer to the same question does not
+        // replace it.
+        if let Some(newer) = answers
+            .iter()
+            .find(|r| r.question == asked.id && r.answered_at > at)
+        {
+            then.push(event(
+                attempt.id,
+                "answer_stale",
+                None,
+                serde_json::json!({ "question": asked.id, "text": raw, "current": newer.answer }),
+                at,
+            ));
+            return self.write_answer_group(item, then, now).await;
+        }
         let clarify_code = survey::prompt_code(&asked.id, true);
         let clarified = so_far
             .iter()
@@ -1051,7 +1152,10 @@ impl<S: Store> Engine<S> {
         // Follow-up messages go out only in an SMS conversation; e-mail answers continue on
         // the survey's web page, and a voice bot asks its questions itself.
         let converse = by_reply && attempt.channel == Channel::Sms;
-        match survey::next_move(survey, asked, raw, &answered, clarified || !converse) {
+        // An answered question is never asked again: an unreadable second message is kept
+        // as such and the answer stands.
+        let no_reask = clarified || !converse || answered.contains(&asked.id);
+        match survey::next_move(survey, asked, raw, &answered, no_reask) {
             survey::Move::Record {
                 score,
                 answer,

@@ -215,6 +215,14 @@ async fn callbacks_are_signed_accepted_once_and_applied_once() {
     );
     assert_eq!(status, 202);
     assert!(stranger.contains("\"accepted\":false"), "{stranger}");
+    // Once a second contact shares the number, a reply from it is not guessed at.
+    ws.write("twin.csv", &format!("external_id,phone\nTWIN,{phone}\n"));
+    ws.herald(&["contacts", "import", "twin.csv"]).ok();
+    let (status, shared) = post(format!(
+        r#"{{"event_id":"evt-5","from":"{phone}","type":"reply","text":"Who sent this?"}}"#
+    ));
+    assert_eq!(status, 202);
+    assert!(shared.contains("several contacts"), "{shared}");
 
     let (status, metrics) = http(port, "GET", "/metrics", &[], b"");
     assert_eq!(status, 200);

@@ -56,12 +56,17 @@ const QUIET: &str = "sms_delivered = 1.0\nsurvey_answer = 0.0\nemail_bounce = 0.
 impl World {
     /// A reply from the person, to the message with this key, applied at once.
     async fn reply(&self, key: &str, text: &str) {
+        self.reply_at(key, text, self.clock.now()).await;
+    }
+
+    /// A reply that happened at `at` (a provider may deliver it late).
+    async fn reply_at(&self, key: &str, text: &str, at: chrono::DateTime<chrono::Utc>) {
         let now = self.clock.now();
         let item = (
             format!("{key}:{text}:{}", now.timestamp()),
             key.to_string(),
             Report::Reply { text: text.into() },
-            now,
+            at,
         );
         let added = self
             .engine
@@ -580,7 +585,8 @@ async fn e_mail_answer_links_record_one_click_answers_then_the_comment_page_take
         .unwrap();
     assert_eq!(forged.status(), 404);
 
-    w.engine.run_until_idle().await.unwrap();
+    // One-click answers are applied after the link-scan window.
+    w.run_for(Duration::minutes(3)).await;
     let r = w.responses("S1").await;
     assert_eq!(score(&r, "nps"), Some(9), "{r:#?}");
     assert_eq!(r.iter().filter(|x| x.question == "nps").count(), 1);
@@ -610,4 +616,198 @@ async fn follow_up_questions_are_not_held_back_by_frequency_caps() {
         .find(|a| a.prompt.as_deref() == Some("ask:reason"))
         .unwrap();
     assert_eq!(next.sent_at, Some(replied_at), "{next:#?}");
+}
+
+#[tokio::test]
+async fn a_link_scanner_following_every_answer_link_records_nothing_and_the_person_still_can() {
+    let w = world(&email_survey(), QUIET, SIX).await;
+    w.run_for(Duration::hours(2)).await;
+    let base = w.serve_api().await;
+    let key = w.key_of("S2", "mail").await;
+    let link = w.engine.survey_url(&key);
+    let path = &link[link.find("/s/").unwrap()..];
+    let http = reqwest::Client::new();
+    // A scanner opens every link, with no prefetch header.
+    for n in 0..=10 {
+        let r = http
+            .get(format!("{base}{path}/nps/{n}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    w.run_for(Duration::minutes(5)).await;
+    assert!(
+        w.responses("S2").await.is_empty(),
+        "the sweep recorded nothing"
+    );
+    let c = w.contact("S2").await;
+    let events = w.engine.store.events_of_contact(c.id, 100).await.unwrap();
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e["kind"] == "answer_ignored")
+            .count(),
+        11
+    );
+    // The person opens the e-mail later and clicks 8.
+    http.get(format!("{base}{path}/nps/8"))
+        .send()
+        .await
+        .unwrap();
+    w.run_for(Duration::minutes(5)).await;
+    assert_eq!(score(&w.responses("S2").await, "nps"), Some(8));
+}
+
+#[tokio::test]
+async fn a_second_message_finishes_the_conversation_instead_of_replacing_the_score() {
+    let w = world(TWO_QUESTIONS, QUIET, SIX).await;
+    w.run_for(Duration::hours(2)).await;
+    // "9" then, before reading the next question, the reason.
+    let key = w.key_of("S1", "ask").await;
+    w.reply(&key, "9").await;
+    w.reply(&key, "Fixed in 2 days").await;
+    let r = w.responses("S1").await;
+    assert_eq!(score(&r, "nps"), Some(9), "{r:#?}");
+    let reason = r.iter().find(|x| x.question == "reason").unwrap();
+    assert_eq!(reason.answer, "Fixed in 2 days");
+    assert!(
+        !w.attempts("S1")
+            .await
+            .iter()
+            .any(|a| a.prompt.as_deref() == Some("clarify:nps")),
+        "an answered question is never asked again"
+    );
+    // "abc" and "8" arrive together: the re-ask "abc" earned is not sent after all.
+    let key2 = w.key_of("S2", "ask").await;
+    let now = w.clock.now();
+    let items = vec![
+        (
+            "a".to_string(),
+            key2.clone(),
+            Report::Reply { text: "abc".into() },
+            now,
+        ),
+        (
+            "b".to_string(),
+            key2.clone(),
+            Report::Reply { text: "8".into() },
+            now,
+        ),
+    ];
+    w.engine
+        .store
+        .inbox_push("http-sms", &items, now)
+        .await
+        .unwrap();
+    w.engine.run_until_idle().await.unwrap();
+    assert_eq!(score(&w.responses("S2").await, "nps"), Some(8));
+    let clarify = w
+        .attempts("S2")
+        .await
+        .into_iter()
+        .find(|a| a.prompt.as_deref() == Some("clarify:nps"))
+        .unwrap();
+    assert_eq!(clarify.reason.as_deref(), Some("already_answered"));
+    assert!(clarify.sent_at.is_none());
+}
+
+#[tokio::test]
+async fn a_reply_delivered_late_does_not_replace_a_newer_answer() {
+    let w = world(NPS, QUIET, SIX).await;
+    w.run_for(Duration::hours(2)).await;
+    let key = w.key_of("S1", "ask").await;
+    let earlier = w.clock.now() - Duration::minutes(5);
+    w.reply(&key, "9").await;
+    w.reply_at(&key, "3", earlier).await;
+    let r = w.responses("S1").await;
+    assert_eq!((score(&r, "nps"), r[0].revision), (Some(9), 1));
+}
+
+#[tokio::test]
+async fn a_step_for_detractors_is_not_sent_to_someone_who_changed_their_score() {
+    // The step after the question goes to detractors, two hours later.
+    let sorry = NPS.replace(
+        "id = \"remind\"\nchannel = \"email\"\ntemplate = \"nps_reminder\"\nafter = \"24h\"\nwhen = \"no_reply\"",
+        "id = \"sorry\"\nchannel = \"sms\"\ntemplate = \"nps_survey\"\nafter = \"2h\"\nwhen = \"nps_detractor\"",
+    );
+    assert!(sorry.contains("sorry"));
+    let w = world(&sorry, QUIET, SIX).await;
+    w.run_for(Duration::hours(2)).await;
+    let key = w.key_of("S1", "ask").await;
+    w.reply(&key, "3").await;
+    w.run_for(Duration::minutes(10)).await;
+    w.reply(&key, "10").await;
+    w.run_for(Duration::hours(3)).await;
+    let step = w
+        .attempts("S1")
+        .await
+        .into_iter()
+        .find(|a| a.step == "sorry")
+        .unwrap();
+    assert_eq!(step.reason.as_deref(), Some("condition_not_met"));
+    assert!(step.sent_at.is_none());
+    // Someone who stays a detractor gets it.
+    let w2 = world(&sorry, QUIET, SIX).await;
+    w2.run_for(Duration::hours(2)).await;
+    let key = w2.key_of("S1", "ask").await;
+    w2.reply(&key, "2").await;
+    w2.run_for(Duration::hours(3)).await;
+    let step = w2
+        .attempts("S1")
+        .await
+        .into_iter()
+        .find(|a| a.step == "sorry")
+        .unwrap();
+    assert!(step.sent_at.is_some(), "{step:#?}");
+}
+
+#[tokio::test]
+async fn a_comment_that_starts_with_an_opt_out_word_is_a_comment_and_stop_alone_still_opts_out() {
+    let w = world(TWO_QUESTIONS, QUIET, SIX).await;
+    w.run_for(Duration::hours(2)).await;
+    for who in ["S1", "S2"] {
+        let key = w.key_of(who, "ask").await;
+        w.reply(&key, "4").await;
+    }
+    let follow_up = |a: Vec<herald::domain::ledger::Attempt>| {
+        a.into_iter()
+            .find(|a| a.prompt.as_deref() == Some("ask:reason"))
+            .unwrap()
+            .idempotency_key
+    };
+    let k1 = follow_up(w.attempts("S1").await);
+    w.reply(&k1, "Baja calidad del servicio").await;
+    let r = w.responses("S1").await;
+    assert_eq!(
+        r.iter().find(|x| x.question == "reason").unwrap().answer,
+        "Baja calidad del servicio"
+    );
+    let c1 = w.contact("S1").await;
+    assert!(
+        w.engine
+            .store
+            .suppressions_for(std::slice::from_ref(&c1))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let k2 = follow_up(w.attempts("S2").await);
+    w.reply(&k2, "STOP").await;
+    let c2 = w.contact("S2").await;
+    assert_eq!(
+        w.engine
+            .store
+            .suppressions_for(std::slice::from_ref(&c2))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        !w.responses("S2")
+            .await
+            .iter()
+            .any(|x| x.question == "reason")
+    );
 }

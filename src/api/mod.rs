@@ -254,14 +254,15 @@ async fn webhook<S: Store>(
         (Some(key), _, _) => key,
         (None, Some(from), Report::Reply { .. }) => {
             match reply_key(&state.store, from, now).await {
-                Ok(Some(key)) => key,
-                Ok(None) => {
+                Ok(Ok(key)) => key,
+                Ok(Err(reason)) => {
                     // Nothing to attach it to: acknowledged so the provider does not retry.
+                    tracing::warn!(%provider, reason, "reply by phone number not attributed");
                     return (
-                    StatusCode::ACCEPTED,
-                    Json(serde_json::json!({ "accepted": false, "reason": "no message was sent to this number in the last 30 days" })),
-                )
-                    .into_response();
+                        StatusCode::ACCEPTED,
+                        Json(serde_json::json!({ "accepted": false, "reason": reason })),
+                    )
+                        .into_response();
                 }
                 Err(response) => return *response,
             }
@@ -295,12 +296,12 @@ async fn webhook<S: Store>(
 }
 
 /// The key of the latest SMS sent to `from` within 30 days: the message a reply without a
-/// key answers.
+/// key answers. A number that several contacts share is not guessed at.
 async fn reply_key<S: Store>(
     store: &S,
     from: &str,
     now: DateTime<Utc>,
-) -> Result<Option<String>, Box<Response>> {
+) -> Result<Result<String, &'static str>, Box<Response>> {
     let phone = crate::domain::values::PhoneNumber::parse(from, None).map_err(|e| {
         Box::new(
             (
@@ -310,13 +311,20 @@ async fn reply_key<S: Store>(
                 .into_response(),
         )
     })?;
-    store
+    let found = store
         .latest_sms_to(&phone, now - chrono::Duration::days(30))
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "finding the message a reply answers failed");
             Box::new(StatusCode::SERVICE_UNAVAILABLE.into_response())
-        })
+        })?;
+    Ok(match found {
+        None => Err("no message was sent to this number in the last 30 days"),
+        Some((_, holders)) if holders > 1 => {
+            Err("several contacts have this number: send the idempotency key")
+        }
+        Some((key, _)) => Ok(key),
+    })
 }
 
 async fn unsubscribe_page<S: Store>(

@@ -1,8 +1,11 @@
 //! The survey's web pages: one-click answer links from e-mails and the comment page.
 //!
 //! - `GET /s/{token}/{question}/{value}` records the answer (one click from the e-mail)
-//!   and shows the next question, or thanks. Link prefetches by browsers and mail scanners
-//!   (`Sec-Purpose: prefetch`, `Purpose: prefetch`, `HEAD`) record nothing.
+//!   and shows the next question, or thanks. Prefetches (`Sec-Purpose: prefetch`,
+//!   `Purpose: prefetch`, `HEAD`) record nothing. Mail scanners that follow every link
+//!   with a plain GET are told apart by the engine: a link answer is applied a minute
+//!   after the click, and when three or more different answers to one question came by
+//!   link within that minute of each other, none of them is recorded.
 //! - `GET /s/{token}` and `GET /s/{token}/{question}` show a question with its answers as
 //!   links, or a text box for a comment.
 //! - `POST /s/{token}/{question}` (form field `answer`) records a typed answer.
@@ -67,7 +70,19 @@ pub async fn answer_link<S: Store>(
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|v| v.contains("prefetch") || v.contains("preview"))
         });
-    record(&state, &token, &question, &value, !prefetch).await
+    let how = if prefetch { Via::Prefetch } else { Via::Link };
+    record(&state, &token, &question, &value, how).await
+}
+
+/// How an answer came.
+#[derive(Clone, Copy, PartialEq)]
+enum Via {
+    /// A link followed: recorded a minute later, unless a link scan shows up meanwhile.
+    Link,
+    /// A typed answer posted from the page.
+    Form,
+    /// A prefetch or preview: shown, never recorded.
+    Prefetch,
 }
 
 #[derive(Deserialize)]
@@ -87,16 +102,16 @@ pub async fn answer_form<S: Store>(
             Err(r) => r,
         };
     }
-    record(&state, &token, &question, &answer, true).await
+    record(&state, &token, &question, &answer, Via::Form).await
 }
 
-/// Records an answer (unless `store` is false) and shows what comes next.
+/// Records an answer (not a prefetch's) and shows what comes next.
 async fn record<S: Store>(
     state: &ApiState<S>,
     token: &str,
     question: &str,
     text: &str,
-    store: bool,
+    via: Via,
 ) -> Response {
     let (key, survey) = match find(state, token).await {
         Ok(found) => found,
@@ -115,15 +130,26 @@ async fn record<S: Store>(
             Some("That answer is not one of the choices. Please pick one below."),
         );
     }
-    if store {
+    if via != Via::Prefetch {
         let now = state.clock.now();
         let digest = crate::signing::sign(key.as_bytes(), text.as_bytes());
-        let event_key = format!("web:{key}:{question}:{}:{}", &digest[..16], now.timestamp());
+        let kind = if via == Via::Link { "link" } else { "form" };
+        let event_key = format!(
+            "{kind}:{question}:{}:{}:{key}",
+            &digest[..16],
+            now.timestamp()
+        );
         let report = Report::Answer {
             question: question.to_string(),
             text: text.to_string(),
         };
-        let item = (event_key, key.clone(), report, now);
+        // A link answer waits out the scan window, so the engine can see whether it was
+        // one of a scanner's sweep over every answer link.
+        let due = match via {
+            Via::Link => now + survey::LINK_SCAN_WINDOW,
+            _ => now,
+        };
+        let item = (event_key, key.clone(), report, due);
         if let Err(e) = state
             .store
             .inbox_push("web", std::slice::from_ref(&item), now)

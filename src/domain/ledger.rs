@@ -278,6 +278,13 @@ pub fn is_opt_out(text: &str, keywords: &[String]) -> bool {
     })
 }
 
+/// Is this reply nothing but an opt-out keyword? (For free-text answers, where a first
+/// word such as "Baja" may start a sentence.)
+pub fn is_opt_out_exactly(text: &str, keywords: &[String]) -> bool {
+    let t = text.trim().trim_end_matches(['.', '!']).to_lowercase();
+    keywords.iter().any(|k| t == k.to_lowercase())
+}
+
 impl fmt::Display for AttemptState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -93,20 +93,26 @@ pub fn read_answer(question: &Question, text: &str) -> Reading {
 
 /// A choice by its text (any case) or by its 1-based number.
 fn read_choice(choices: &[String], t: &str) -> Reading {
-    let folded = t.to_lowercase();
-    let folded = folded.trim_end_matches(['.', '!']);
-    if let Some(c) = choices.iter().find(|c| c.to_lowercase() == folded) {
-        return Reading::Answer {
-            score: None,
-            answer: c.clone(),
+    // A bare number is the choice's position, as the prompts and links number them, even
+    // when a choice's own text is a number.
+    let digits = t.trim_end_matches(['.', '!']).trim();
+    if !digits.is_empty() && digits.chars().all(|c| digit(c).is_some()) {
+        return match single_number(digits, choices.len() as i64) {
+            Some(n) if n >= 1 && (n as usize) <= choices.len() => Reading::Answer {
+                score: None,
+                answer: choices[n as usize - 1].clone(),
+            },
+            Some(n) => Reading::OutOfRange { number: n },
+            None => Reading::Unclear,
         };
     }
-    match single_number(t, choices.len() as i64) {
-        Some(n) if n >= 1 && (n as usize) <= choices.len() => Reading::Answer {
+    let folded = t.to_lowercase();
+    let folded = folded.trim_end_matches(['.', '!']).trim();
+    match choices.iter().find(|c| c.to_lowercase() == folded) {
+        Some(c) => Reading::Answer {
             score: None,
-            answer: choices[n as usize - 1].clone(),
+            answer: c.clone(),
         },
-        Some(n) => Reading::OutOfRange { number: n },
         None => Reading::Unclear,
     }
 }
@@ -161,26 +167,37 @@ const WORDS: &[(&str, i64)] = &[
     ("dez", 10),
 ];
 
-/// The one number a reply gives, if it gives exactly one. A second number that is the
-/// scale's maximum after `/`, "of", "out of", "de" or "sur" ("9/10", "8 out of 10") is the
-/// scale, not a second answer. Digits may be ASCII or full-width; words may be English,
-/// Spanish, French, German or Portuguese; Chinese numerals 零 to 十 are read too.
+/// The one number a reply gives, if it gives exactly one and says nothing else. A second
+/// number that is the scale's maximum after `/`, "of", "out of", "de" or "sur" ("9/10",
+/// "8 out of 10") is the scale, not a second answer. Digits may be ASCII or full-width;
+/// words may be English, Spanish, French, German or Portuguese; Chinese numerals 零 to 十
+/// are read too. Besides the number, a reply may hold only lead-ins such as "I'd say",
+/// "my score is", "a" and a unit ("points", 分): "Called 3 times" or "一般" (so-so) are
+/// not answers, so they are never recorded as scores.
 pub fn single_number(text: &str, scale_max: i64) -> Option<i64> {
     #[derive(Clone, Copy, PartialEq)]
     enum Tok {
         Num(i64),
         Scale,
+        Filler,
+        Other,
+    }
+    fn word_tok(word: &str) -> Tok {
+        if is_scale_word(word) {
+            Tok::Scale
+        } else if let Some(v) = word_number(word) {
+            Tok::Num(v)
+        } else if FILLERS.contains(&word) {
+            Tok::Filler
+        } else {
+            Tok::Other
+        }
     }
     fn flush(word: &mut String, toks: &mut Vec<Tok>) {
-        if word.is_empty() {
-            return;
+        if !word.is_empty() {
+            toks.push(word_tok(word));
+            word.clear();
         }
-        if is_scale_word(word) {
-            toks.push(Tok::Scale);
-        } else if let Some(v) = word_number(word) {
-            toks.push(Tok::Num(v));
-        }
-        word.clear();
     }
     let chars: Vec<char> = text.to_lowercase().chars().collect();
     let mut toks: Vec<Tok> = Vec::new();
@@ -214,19 +231,26 @@ pub fn single_number(text: &str, scale_max: i64) -> Option<i64> {
         if c == '/' || c == '／' {
             flush(&mut word, &mut toks);
             toks.push(Tok::Scale);
-        } else if c.is_alphabetic() && !is_cjk(c) {
-            word.push(c);
+        } else if is_cjk(c) {
+            flush(&mut word, &mut toks);
+            // 分 ("points") may follow a score; any other character says something else.
+            toks.push(if c == '分' { Tok::Filler } else { Tok::Other });
+        } else if c.is_alphabetic() || c == '\'' || c == '’' {
+            word.push(if c == '’' { '\'' } else { c });
         } else {
             flush(&mut word, &mut toks);
         }
         i += 1;
     }
     flush(&mut word, &mut toks);
+    if toks.contains(&Tok::Other) {
+        return None;
+    }
     let mut nums: Vec<i64> = toks
         .iter()
         .filter_map(|t| match t {
             Tok::Num(n) => Some(*n),
-            Tok::Scale => None,
+            _ => None,
         })
         .collect();
     // "9/10", "8 out of 10": the last number, after a scale word, is the scale.
@@ -239,12 +263,18 @@ pub fn single_number(text: &str, scale_max: i64) -> Option<i64> {
             nums.pop();
         }
     }
-    nums.dedup();
     match nums.as_slice() {
         [n] => Some(*n),
         _ => None,
     }
 }
+
+/// Words a score may come with ("I'd say 8", "my score is 9", "a 10", "8 points").
+const FILLERS: &[&str] = &[
+    "i", "i'd", "id", "d", "would", "say", "give", "it", "its", "it's", "a", "an", "is", "my",
+    "score", "rating", "rate", "answer", "out", "points", "point", "pts", "yo", "je", "ich", "le",
+    "la", "un", "une", "eine", "ein", "es", "c'est",
+];
 
 fn is_cjk(c: char) -> bool {
     ('\u{3000}'..='\u{9fff}').contains(&c) || ('\u{ff00}'..='\u{ffef}').contains(&c)
@@ -421,6 +451,59 @@ pub fn asked_by<'a>(survey: &'a Survey, prompt: Option<&str>) -> Option<&'a Ques
     survey.questions.iter().find(|q| q.id == id)
 }
 
+/// The question a reply answers, given the conversation's messages in order (`None` for
+/// the step's own message, else each follow-up's prompt) and the questions answered so
+/// far: the latest question asked that has no answer yet, else the latest asked (a later
+/// answer to it replaces the earlier one).
+pub fn reply_target<'a>(
+    survey: &'a Survey,
+    conversation: &[Option<&str>],
+    answered: &[String],
+) -> Option<&'a Question> {
+    let asked: Vec<&Question> = conversation
+        .iter()
+        .filter_map(|p| asked_by(survey, *p))
+        .collect();
+    asked
+        .iter()
+        .rev()
+        .find(|q| !answered.contains(&q.id))
+        .or(asked.last())
+        .copied()
+        .or_else(|| survey.questions.first())
+}
+
+/// Does a step condition about survey answers (`nps_detractor`, `csat_satisfied`,
+/// `survey_completed`...) hold for the answers as they are now? Other conditions hold.
+pub fn condition_holds(survey: &Survey, answers: &[Response], condition: Outcome) -> bool {
+    let class_of = |kind: QuestionKind| {
+        let q = survey.questions.iter().find(|q| q.kind == kind)?;
+        let r = answers.iter().find(|r| r.question == q.id)?;
+        outcome_of(kind, r.score)
+    };
+    match condition {
+        Outcome::NpsPromoter | Outcome::NpsPassive | Outcome::NpsDetractor => {
+            class_of(QuestionKind::Nps) == Some(condition)
+        }
+        Outcome::CsatSatisfied | Outcome::CsatUnsatisfied => {
+            class_of(QuestionKind::Csat) == Some(condition)
+        }
+        Outcome::SurveyCompleted => survey
+            .questions
+            .iter()
+            .all(|q| answers.iter().any(|r| r.question == q.id)),
+        _ => true,
+    }
+}
+
+/// How long a one-click answer waits before it is applied, and the span within which
+/// [`LINK_SCAN_ANSWERS`] different answers to one question mark a link scanner's sweep.
+pub const LINK_SCAN_WINDOW: chrono::Duration = chrono::Duration::seconds(60);
+
+/// Different answers to one question, by link, within the window, that make a sweep: a
+/// person changes their mind once, a scanner follows every link.
+pub const LINK_SCAN_ANSWERS: i64 = 3;
+
 /// Attempt numbers of follow-up messages start here, so they never collide with the
 /// step's own attempts and retries.
 pub const FOLLOW_UP_BASE: u32 = 1000;
@@ -472,6 +555,11 @@ mod tests {
             ("7 de 10", 7),
             ("3 sur 10", 3),
             ("10分", 10),
+            ("九分", 9),
+            ("My score is 7", 7),
+            ("I’d give it a 9", 9),
+            ("8 points", 8),
+            ("10!", 10),
         ] {
             assert_eq!(nps(text), score(n), "{text}");
         }
@@ -479,7 +567,24 @@ mod tests {
 
     #[test]
     fn replies_without_one_clear_number_are_unclear() {
-        for text in ["abc", "", "  ", "7 or 8", "7.5", "ok thanks", "9 and 3"] {
+        for text in [
+            "abc",
+            "",
+            "  ",
+            "7 or 8",
+            "7.5",
+            "ok thanks",
+            "9 and 3",
+            "一般",
+            "一般般吧",
+            "非常好，一定会推荐",
+            "The best one I've used",
+            "Es uno de los mejores",
+            "Not a ten",
+            "null Probleme",
+            "Called 3 times, still broken",
+            "10 10",
+        ] {
             assert_eq!(nps(text), Reading::Unclear, "{text:?}");
         }
     }
@@ -506,6 +611,14 @@ mod tests {
         assert_eq!(read_answer(&c, "2"), yes("No"));
         assert_eq!(read_answer(&c, "4"), Reading::OutOfRange { number: 4 });
         assert_eq!(read_answer(&c, "perhaps"), Reading::Unclear);
+        // Links and numbered prompts give positions, even when choices are numbers.
+        let numeric = Question {
+            choices: vec!["0".into(), "1".into(), "2+".into()],
+            ..q(QuestionKind::Choice)
+        };
+        assert_eq!(read_answer(&numeric, "1"), yes("0"));
+        assert_eq!(read_answer(&numeric, "2"), yes("1"));
+        assert_eq!(read_answer(&numeric, "2+"), yes("2+"));
     }
 
     #[test]

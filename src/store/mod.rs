@@ -481,12 +481,23 @@ pub trait Store: Send + Sync {
     ) -> impl Future<Output = Result<Vec<Attempt>, StoreError>> + Send;
 
     /// The idempotency key of the latest SMS sent since `since` to a contact with this
-    /// phone number (the message an inbound reply without a key answers).
+    /// phone number (the message an inbound reply without a key answers), and how many
+    /// contacts have that number.
     fn latest_sms_to(
         &self,
         phone: &crate::domain::values::PhoneNumber,
         since: DateTime<Utc>,
-    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Option<(String, i64)>, StoreError>> + Send;
+
+    /// How many different answers to `question` came by one-click link for attempt `key`
+    /// with due moments between `from` and `to` (a link scanner's sweep gives many).
+    fn link_answers_near(
+        &self,
+        key: &str,
+        question: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> impl Future<Output = Result<i64, StoreError>> + Send;
 
     /// The current survey answers of one contact in one run.
     fn responses_of_contact_in_run(

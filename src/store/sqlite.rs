@@ -50,6 +50,7 @@ macro_rules! named_queries {
 }
 
 named_queries!("sqlite":
+    link_answers_near,
     latest_sms_to,
     upsert_response,
     responses_of_contact_in_run,
@@ -995,13 +996,31 @@ impl Store for SqliteStore {
         &self,
         phone: &PhoneNumber,
         since: DateTime<Utc>,
-    ) -> Result<Option<String>, StoreError> {
-        sqlx::query_scalar(QUERIES.latest_sms_to)
+    ) -> Result<Option<(String, i64)>, StoreError> {
+        let row = sqlx::query(QUERIES.latest_sms_to)
             .bind(phone.as_str())
             .bind(since)
             .fetch_optional(&self.pool)
             .await
-            .doing("finding the message a reply answers")
+            .doing("finding the message a reply answers")?;
+        Ok(row.map(|r| (r.get("idempotency_key"), r.get("holders"))))
+    }
+
+    async fn link_answers_near(
+        &self,
+        key: &str,
+        question: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        sqlx::query_scalar(QUERIES.link_answers_near)
+            .bind(key)
+            .bind(format!("link:{question}:"))
+            .bind(from)
+            .bind(to)
+            .fetch_one(&self.pool)
+            .await
+            .doing("counting answers by link")
     }
 
     async fn responses_of_contact_in_run(

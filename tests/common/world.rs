@@ -88,11 +88,13 @@ pub async fn world_with(campaigns: &[(&str, &str)], sim: &str, contacts: &str) -
 }
 
 impl World {
+    /// Runs what falls due over the next `d`, and ends with the clock `d` later.
     pub async fn run_for(&self, d: Duration) {
-        self.engine
-            .simulate(&self.clock, self.clock.now() + d)
-            .await
-            .unwrap();
+        let until = self.clock.now() + d;
+        self.engine.simulate(&self.clock, until).await.unwrap();
+        if self.clock.now() < until {
+            self.clock.set(until);
+        }
     }
 
     /// A contact by external id (it must exist).
