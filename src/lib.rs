@@ -15,6 +15,7 @@ pub mod diagnostics;
 pub mod domain;
 pub mod engine;
 pub mod examples;
+pub mod export;
 pub mod import;
 pub mod metrics;
 pub mod planning;
