@@ -17,7 +17,7 @@ use clap::Args;
 use super::{Ctx, Format, thousands};
 use crate::clock::parse_moment;
 use crate::export::{self, Filter, Masking, Table};
-use crate::store::Store;
+use crate::store::{SqliteStore, Store};
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
@@ -83,12 +83,18 @@ pub async fn export(ctx: &Ctx, args: &ExportArgs, format: Option<Format>) -> Res
         until,
         now,
     };
-    let Some(store) = ctx.existing_store().await? else {
+    // Opened once as usual (to bring an older schema up to date), then for the long read.
+    let url = &ctx.settings.database_url;
+    let Some(migrated) = ctx.existing_store().await? else {
         bail!(
             "there is no database at {} yet: nothing to export (run `herald contacts import` or `herald run` first)",
-            crate::config::redact_url(&ctx.settings.database_url)
+            crate::config::redact_url(url)
         );
     };
+    migrated.pool().close().await;
+    let store = SqliteStore::open_reader(url)
+        .await
+        .with_context(|| format!("opening the database {}", crate::config::redact_url(url)))?;
 
     let columns = args.table.columns();
     let target = match &args.output {

@@ -13,7 +13,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{Row, SqliteConnection};
+use sqlx::{ConnectOptions as _, Row, SqliteConnection};
 use tracing::instrument;
 
 use super::{
@@ -160,21 +160,40 @@ impl SqliteStore {
         Self::open_with(url, true, SqliteSynchronous::Off).await
     }
 
+    /// Opens an existing database for long reads (exports), where a statement that
+    /// streams for minutes is expected and not logged as slow.
+    pub async fn open_reader(url: &str) -> Result<SqliteStore, StoreError> {
+        let options =
+            Self::options(url, false, SqliteSynchronous::Normal)?.disable_statement_logging();
+        Self::open_options(options).await
+    }
+
     async fn open_with(
         url: &str,
         create: bool,
         synchronous: SqliteSynchronous,
     ) -> Result<SqliteStore, StoreError> {
+        Self::open_options(Self::options(url, create, synchronous)?).await
+    }
+
+    fn options(
+        url: &str,
+        create: bool,
+        synchronous: SqliteSynchronous,
+    ) -> Result<SqliteConnectOptions, StoreError> {
         if !url.starts_with("sqlite:") {
             return Err(StoreError::UnsupportedUrl(url.to_string()));
         }
-        let options = SqliteConnectOptions::from_str(url)
+        Ok(SqliteConnectOptions::from_str(url)
             .doing("reading the database URL")?
             .create_if_missing(create)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(synchronous)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(Duration::from_secs(10)))
+    }
+
+    async fn open_options(options: SqliteConnectOptions) -> Result<SqliteStore, StoreError> {
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
