@@ -418,6 +418,19 @@ fn a_bad_moment_an_unknown_table_or_parquet_on_stdout_is_refused_and_writes_no_f
         assert!(run.stdout.is_empty(), "{args:?} wrote data: {}", run.stdout);
     }
     assert!(!ws.path("out.csv").exists());
+    let json = ws.herald(&["export", "events", "--format", "json"]);
+    assert!(
+        json.stderr.contains("use --format csv, jsonl or parquet"),
+        "{}",
+        json.stderr
+    );
+    let other = ws.herald(&["campaign", "list", "--format", "parquet"]);
+    assert_ne!(other.code, 0);
+    assert!(
+        other.stderr.contains("is for `herald export`"),
+        "{}",
+        other.stderr
+    );
     assert_eq!(files(), before, "no file left behind");
 
     // A good export then writes the file, with no temporary file left.
