@@ -16,6 +16,7 @@ mod agent;
 mod contacts;
 mod demo;
 mod doctor;
+mod export;
 mod plan;
 mod provider_sim;
 mod report;
@@ -44,9 +45,10 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "URL")]
     pub database_url: Option<String>,
 
-    /// Output format for data printed to stdout.
-    #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
+    /// Output format for data: table or json [default: table]; for `export`, csv, jsonl
+    /// or parquet [default: csv].
+    #[arg(long, global = true, value_enum)]
+    pub format: Option<Format>,
 
     /// More logging on stderr (-v info, -vv debug); HERALD_LOG takes a filter too.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -60,6 +62,12 @@ pub struct Cli {
 pub enum Format {
     Table,
     Json,
+    /// `export` only.
+    Csv,
+    /// `export` only: JSON Lines.
+    Jsonl,
+    /// `export` only.
+    Parquet,
 }
 
 #[derive(Debug, Subcommand)]
@@ -90,6 +98,8 @@ pub enum Command {
     Jobs(run::JobsCmd),
     /// Check the installation: config, database, migrations, campaigns, SMTP, secret, API port.
     Doctor,
+    /// Export attempts, events, survey responses, contacts or tags as CSV, JSON Lines or Parquet.
+    Export(export::ExportArgs),
     /// The agent desk: add agents, take the next call, record its outcome.
     #[command(subcommand)]
     Agent(agent::AgentCmd),
@@ -203,9 +213,21 @@ pub fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> Result<ExitCode> {
+    // The file formats belong to `export`; every other command prints a table or JSON.
+    let format = match (&cli.command, cli.format) {
+        (Command::Export(_), _) => Format::Table,
+        (_, Some(f @ (Format::Csv | Format::Jsonl | Format::Parquet))) => {
+            bail!(
+                "--format {} is for `herald export`; this command prints `table` or `json`",
+                f.to_possible_value()
+                    .map_or("?".into(), |v| v.get_name().to_string())
+            )
+        }
+        (_, f) => f.unwrap_or(Format::Table),
+    };
     // Commands that need no settings.
     match &cli.command {
-        Command::Demo(args) => return demo::run(args, cli.format).await,
+        Command::Demo(args) => return demo::run(args, format).await,
         Command::Init(args) => return setup::init(args),
         Command::Schema(args) => return setup::schema(args),
         _ => {}
@@ -238,7 +260,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     let ctx = Ctx {
         settings,
         clock,
-        format: cli.format,
+        format,
     };
     match cli.command {
         Command::Validate(args) => setup::validate(&ctx, &args).await,
@@ -251,6 +273,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Runs(cmd) => run::runs(&ctx, cmd).await,
         Command::Jobs(cmd) => run::jobs(&ctx, cmd).await,
         Command::Doctor => doctor::doctor(&ctx).await,
+        Command::Export(args) => export::export(&ctx, &args, cli.format).await,
         Command::Agent(cmd) => agent::agent(&ctx, cmd).await,
         Command::ProviderSim(args) => provider_sim::run(&ctx, &args).await,
         Command::Contacts(cmd) => contacts::contacts(&ctx, cmd).await,

@@ -220,6 +220,15 @@ pub fn mask_email(email: &str) -> String {
     }
 }
 
+/// Masks a person's name for shared files: the first letter kept, `J***`. The length is
+/// hidden too, since a short name with its length is easy to guess.
+pub fn mask_name(name: &str) -> String {
+    match name.trim().chars().next() {
+        Some(first) => format!("{first}***"),
+        None => String::new(),
+    }
+}
+
 /// An e-mail address checked for the shape mail servers accept: `local@domain.tld`,
 /// no spaces, the domain lower-cased.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -517,6 +526,8 @@ mod tests {
     fn masking_hides_the_middle_of_numbers_and_addresses() {
         assert_eq!(mask_phone("+447400123456"), "+44********56");
         assert_eq!(mask_email("jane.doe@example.com"), "j***@example.com");
+        assert_eq!(mask_name("Jane"), "J***");
+        assert_eq!(mask_name(""), "");
     }
 
     #[test]

@@ -16,6 +16,7 @@ use crate::domain::ledger::{Attempt, AttemptState, InboxItem, NewAttempt, Report
 use crate::domain::outcome::Outcome;
 use crate::domain::policy::PastAttempt;
 use crate::domain::values::Channel;
+use crate::export::{Cell, ExportError, Filter, Table};
 
 pub mod sqlite;
 
@@ -36,6 +37,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("unsupported database URL `{0}`: expected sqlite://PATH")]
     UnsupportedUrl(String),
+    /// The callback given rows (an export's writer) failed; reading stopped there.
+    #[error("{0}")]
+    Sink(#[source] crate::export::ExportError),
 }
 
 /// Adds what was being done to a sqlx error.
@@ -745,4 +749,15 @@ pub trait Store: Send + Sync {
 
     /// The highest contact id (0 without contacts).
     fn max_contact_id(&self) -> impl Future<Output = Result<i64, StoreError>> + Send;
+
+    /// Streams the rows of one export table, oldest id first, as cells in the order of
+    /// `table.columns()`, to `sink` as they are read: memory stays flat however many
+    /// rows match. Stops at the first error of `sink` (as [`StoreError::Sink`]). Returns
+    /// how many rows were given.
+    fn export_rows(
+        &self,
+        table: Table,
+        filter: &Filter,
+        sink: &mut (dyn FnMut(&mut [Cell]) -> Result<(), ExportError> + Send),
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
