@@ -1,6 +1,6 @@
-//! The store conformance suite: one set of behaviours every `Store` must have, run here on
-//! a fresh SQLite file per test. (PostgreSQL joins when its store exists, through the same
-//! functions.)
+//! The store conformance suite: one set of behaviours every `Store` must have, run on a
+//! fresh SQLite file per test and on a fresh PostgreSQL database per test (on the server
+//! `HERALD_TEST_POSTGRES_URL` names; CI always sets it).
 
 use std::collections::BTreeMap;
 
@@ -332,7 +332,36 @@ macro_rules! on_sqlite {
     };
 }
 
-on_sqlite!(
+/// The same behaviours on a fresh PostgreSQL database per test, on the server
+/// `HERALD_TEST_POSTGRES_URL` names (skipped, with a note, when it is not set).
+macro_rules! on_postgres {
+    ($($name:ident),* $(,)?) => {
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let Some(url) = herald::store::postgres::fresh_test_database().await else {
+                        eprintln!("HERALD_TEST_POSTGRES_URL is not set: skipped on PostgreSQL");
+                        return;
+                    };
+                    let store = herald::store::PgStore::open(&url).await.unwrap();
+                    herald::store::Store::migrate(&store).await.unwrap();
+                    super::$name(&store).await;
+                }
+            )*
+        }
+    };
+}
+
+/// Every conformance behaviour, on every store.
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        on_sqlite!($($name),*);
+        on_postgres!($($name),*);
+    };
+}
+
+conformance!(
     upserts_count_new_changed_and_unchanged_rows,
     absent_columns_keep_stored_values_and_attributes_merge,
     audience_pages_visit_each_member_once_in_id_order,

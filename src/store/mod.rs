@@ -18,8 +18,34 @@ use crate::domain::policy::PastAttempt;
 use crate::domain::values::Channel;
 use crate::export::{Cell, ExportError, Filter, Table};
 
+/// Declares a dialect's named queries, embedded from `queries/DIALECT/NAME.sql`.
+macro_rules! named_queries {
+    ($dialect:literal: $($name:ident),* $(,)?) => {
+        /// The named queries of this dialect.
+        pub struct Queries {
+            $(pub $name: &'static str,)*
+        }
+
+        /// Every named query, embedded from `queries/<dialect>/NAME.sql`.
+        pub const QUERIES: Queries = Queries {
+            $($name: include_str!(concat!("queries/", $dialect, "/", stringify!($name), ".sql")),)*
+        };
+
+        impl Queries {
+            /// (name, SQL) of every query, for the test that prepares them all.
+            pub fn all(&self) -> Vec<(&'static str, &'static str)> {
+                vec![$((stringify!($name), self.$name),)*]
+            }
+        }
+    };
+}
+
+pub mod any;
+pub mod postgres;
 pub mod sqlite;
 
+pub use any::AnyStore;
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 /// Errors at the store boundary, each with what was being done.

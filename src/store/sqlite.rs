@@ -30,27 +30,6 @@ use crate::domain::policy::PastAttempt;
 use crate::domain::values::{Channel, ChannelFamily, EmailAddress, PhoneNumber, TimeZone};
 use crate::export::{Cell, Column, ColumnType, ExportError, Filter, Table};
 
-macro_rules! named_queries {
-    ($dialect:literal: $($name:ident),* $(,)?) => {
-        /// The named queries of this dialect.
-        pub struct Queries {
-            $(pub $name: &'static str,)*
-        }
-
-        /// Every named query, embedded from `queries/<dialect>/NAME.sql`.
-        pub const QUERIES: Queries = Queries {
-            $($name: include_str!(concat!("queries/", $dialect, "/", stringify!($name), ".sql")),)*
-        };
-
-        impl Queries {
-            /// (name, SQL) of every query, for the test that prepares them all.
-            pub fn all(&self) -> Vec<(&'static str, &'static str)> {
-                vec![$((stringify!($name), self.$name),)*]
-            }
-        }
-    };
-}
-
 named_queries!("sqlite":
     link_answers_near,
     latest_sms_to,
