@@ -17,6 +17,7 @@ mod contacts;
 mod demo;
 mod doctor;
 mod export;
+mod migrate;
 mod plan;
 mod provider_sim;
 mod report;
@@ -124,7 +125,7 @@ pub enum Command {
     #[command(subcommand)]
     Template(setup::TemplateCmd),
     /// Create or update the database schema.
-    Migrate,
+    Migrate(migrate::MigrateArgs),
     /// Show the settings in force and where each came from.
     #[command(subcommand)]
     Config(setup::ConfigCmd),
@@ -281,12 +282,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Tags(cmd) => contacts::tags(&ctx, cmd).await,
         Command::Segment(cmd) => segment::segment(&ctx, cmd).await,
         Command::Template(cmd) => setup::template(&ctx, cmd).await,
-        Command::Migrate => {
-            let store = SqliteStore::open(&ctx.settings.database_url, true).await?;
-            let applied = store.migrate().await?;
-            println!("{applied} migration(s) applied; the database is up to date");
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Migrate(args) => migrate::migrate(&ctx, &args).await,
         Command::Config(cmd) => setup::config(&ctx, cmd),
         Command::Demo(_) | Command::Init(_) | Command::Schema(_) => unreachable!("handled above"),
     }

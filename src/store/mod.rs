@@ -41,6 +41,7 @@ macro_rules! named_queries {
 }
 
 pub mod any;
+pub mod copy;
 pub mod postgres;
 pub mod sqlite;
 
