@@ -41,12 +41,11 @@ pub async fn doctor(ctx: &Ctx) -> Result<ExitCode> {
     // Opening migrates, as every command does: a migration that cannot apply shows here.
     match ctx.store().await {
         Ok(store) => {
-            let applied: i64 =
-                sqlx::query_scalar("SELECT COUNT(*) FROM herald_migrations WHERE success")
-                    .fetch_one(store.pool())
-                    .await
-                    .unwrap_or(0);
-            let available = crate::store::sqlite::migrator().iter().count() as i64;
+            let (applied, available) = store.migration_counts().await;
+            let available = available as i64;
+            if let crate::store::AnyStore::Postgres(pg) = &store {
+                postgres_check(pg, &mut check).await;
+            }
             check(
                 "database",
                 true,
@@ -190,4 +189,42 @@ pub async fn doctor(ctx: &Ctx) -> Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// The oldest PostgreSQL herald is tested with: identity columns, `jsonb`, `SKIP LOCKED`
+/// and multi-array `UNNEST` are older than it. No extension is needed.
+const MIN_POSTGRES: i64 = 120_000;
+
+/// The server's version, and the extensions herald needs (none).
+async fn postgres_check(
+    pg: &crate::store::PgStore,
+    check: &mut impl FnMut(&'static str, bool, bool, String),
+) {
+    let version: Result<(String, String), _> = sqlx::query_as(
+        "SELECT current_setting('server_version_num'), current_setting('server_version')",
+    )
+    .fetch_one(pg.pool())
+    .await;
+    match version {
+        Ok((num, text)) => {
+            let num: i64 = num.parse().unwrap_or(0);
+            let ok = num >= MIN_POSTGRES;
+            check(
+                "postgres",
+                ok,
+                false,
+                if ok {
+                    format!("server {text}; no extension needed")
+                } else {
+                    format!("server {text} is older than PostgreSQL 12, which herald needs")
+                },
+            );
+        }
+        Err(e) => check(
+            "postgres",
+            false,
+            false,
+            format!("cannot read the server version: {e}"),
+        ),
+    }
 }

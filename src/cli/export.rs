@@ -17,7 +17,7 @@ use clap::Args;
 use super::{Ctx, Format, thousands};
 use crate::clock::parse_moment;
 use crate::export::{self, Filter, Masking, Table};
-use crate::store::{SqliteStore, Store};
+use crate::store::{AnyStore, Store};
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
@@ -91,8 +91,8 @@ pub async fn export(ctx: &Ctx, args: &ExportArgs, format: Option<Format>) -> Res
             crate::config::redact_url(url)
         );
     };
-    migrated.pool().close().await;
-    let store = SqliteStore::open_reader(url)
+    migrated.close().await;
+    let store = AnyStore::open_reader(url)
         .await
         .with_context(|| format!("opening the database {}", crate::config::redact_url(url)))?;
 

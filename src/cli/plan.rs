@@ -12,7 +12,7 @@ use crate::domain::campaign::Campaign;
 use crate::domain::plan::PlanSummary;
 use crate::domain::policy::{SkipReason, Verdict};
 use crate::planning;
-use crate::store::SqliteStore;
+use crate::store::AnyStore;
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
@@ -26,7 +26,7 @@ pub struct PlanArgs {
 }
 
 /// The campaign (only if it loaded cleanly), the moment of the run, and the store.
-async fn load(ctx: &Ctx, id: &str, at: &AtArg) -> Result<(Campaign, DateTime<Utc>, SqliteStore)> {
+async fn load(ctx: &Ctx, id: &str, at: &AtArg) -> Result<(Campaign, DateTime<Utc>, AnyStore)> {
     let catalog = ctx.catalog(&[]).await?;
     let campaign = catalog
         .campaign(id)

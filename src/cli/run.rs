@@ -14,7 +14,7 @@ use crate::config::Settings;
 use crate::domain::campaign::{Campaign, CampaignKind};
 use crate::domain::outcome::Outcome;
 use crate::engine::{Engine, Scope};
-use crate::store::{CampaignStats, SqliteStore, Store};
+use crate::store::{AnyStore, CampaignStats, SqliteStore, Store};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -170,7 +170,7 @@ pub async fn simulate(ctx: &Ctx, args: &SimulateArgs) -> Result<ExitCode> {
     let real = ctx.store().await?;
     let scratch = tempfile::Builder::new().prefix("herald-sim-").tempdir()?;
     let copy = scratch.path().join("copy.db");
-    real.copy_to(&copy)
+    copy_to(&real, &copy)
         .await
         .context("copying the database for the simulation")?;
     let store = SqliteStore::open_scratch(&format!("sqlite://{}", copy.display())).await?;
@@ -381,15 +381,20 @@ pub async fn runs(ctx: &Ctx, cmd: RunsCmd) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-impl SqliteStore {
-    /// Writes a consistent copy of the database to `path` (for simulations).
-    pub async fn copy_to(&self, path: &std::path::Path) -> Result<()> {
-        sqlx::query("VACUUM INTO ?1")
-            .bind(path.display().to_string())
-            .execute(self.pool())
-            .await
-            .context("VACUUM INTO")?;
-        Ok(())
+/// Writes a consistent copy of the database to the SQLite file `path` (for simulations).
+async fn copy_to(store: &AnyStore, path: &std::path::Path) -> Result<()> {
+    match store {
+        AnyStore::Sqlite(s) => {
+            sqlx::query("VACUUM INTO ?1")
+                .bind(path.display().to_string())
+                .execute(s.pool())
+                .await
+                .context("VACUUM INTO")?;
+            Ok(())
+        }
+        AnyStore::Postgres(_) => bail!(
+            "`herald simulate` copies an embedded SQLite database; on PostgreSQL, simulate on a copy made with `herald migrate copy` into SQLite is not available yet"
+        ),
     }
 }
 

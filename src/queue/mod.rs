@@ -30,7 +30,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::{BATCH, Engine, LEASE};
-use crate::store::{SqliteStore, Store};
+use crate::store::{AnyStore, Store};
 
 /// Plan one occurrence of a campaign.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -102,7 +102,7 @@ impl From<TaskFailed> for BoxDynError {
     }
 }
 
-type SharedEngine = Arc<Engine<SqliteStore>>;
+type SharedEngine = Arc<Engine<AnyStore>>;
 
 async fn handle_plan(task: PlanRun, engine: Data<SharedEngine>) -> Result<(), TaskFailed> {
     let now = engine.now();

@@ -26,6 +26,44 @@ impl AnyStore {
         }
     }
 
+    /// Opens an existing database for long reads (exports).
+    pub async fn open_reader(url: &str) -> Result<AnyStore, StoreError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(AnyStore::Postgres(PgStore::open(url).await?))
+        } else {
+            Ok(AnyStore::Sqlite(SqliteStore::open_reader(url).await?))
+        }
+    }
+
+    /// Closes the connections.
+    pub async fn close(&self) {
+        match self {
+            AnyStore::Sqlite(s) => s.pool().close().await,
+            AnyStore::Postgres(s) => s.pool().close().await,
+        }
+    }
+
+    /// (migrations applied, migrations this build has) for the database's dialect.
+    pub async fn migration_counts(&self) -> (i64, usize) {
+        let sql = "SELECT COUNT(*) FROM herald_migrations WHERE success";
+        match self {
+            AnyStore::Sqlite(s) => (
+                sqlx::query_scalar(sql)
+                    .fetch_one(s.pool())
+                    .await
+                    .unwrap_or(0),
+                super::sqlite::migrator().iter().count(),
+            ),
+            AnyStore::Postgres(s) => (
+                sqlx::query_scalar(sql)
+                    .fetch_one(s.pool())
+                    .await
+                    .unwrap_or(0),
+                super::postgres::migrator().iter().count(),
+            ),
+        }
+    }
+
     /// `sqlite` or `postgres`.
     pub fn dialect(&self) -> &'static str {
         match self {
