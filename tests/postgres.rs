@@ -181,3 +181,126 @@ fn migrate_status_lists_each_migration_and_whether_it_is_applied() {
         "{after}"
     );
 }
+
+/// `herald` in `ws` against the PostgreSQL database `url`, with the clock at `now`.
+fn on_pg(ws: &Workspace, url: &str, now: &str, args: &[&str]) -> common::Run {
+    ws.command(args)
+        .env("HERALD_DATABASE_URL", url)
+        .env("HERALD_NOW", now)
+        .output()
+        .expect("run herald")
+        .into()
+}
+
+#[tokio::test]
+async fn a_campaign_runs_on_postgres_from_import_to_report_and_export() {
+    let Some(url) = herald::store::postgres::fresh_test_database().await else {
+        eprintln!("HERALD_TEST_POSTGRES_URL is not set: skipped");
+        return;
+    };
+    let ws = Workspace::init();
+    let mut csv = String::from("external_id,first_name,phone,email,balance,debt_id\n");
+    for i in 0..40 {
+        csv.push_str(&format!(
+            "P{i},Name{i},+4474006{i:05},p{i}@example.com,{},D{i}\n",
+            100 + i
+        ));
+    }
+    ws.write("overdue.csv", &csv);
+    let now = "2026-12-01T09:00:00Z";
+    let import = on_pg(
+        &ws,
+        &url,
+        now,
+        &["contacts", "import", "overdue.csv", "--list", "overdue"],
+    );
+    assert_eq!(import.code, 0, "{}{}", import.stdout, import.stderr);
+    let plan = on_pg(
+        &ws,
+        &url,
+        now,
+        &[
+            "plan",
+            "collections_reminder",
+            "--dry-run",
+            "--at",
+            now,
+            "--format",
+            "json",
+        ],
+    )
+    .ok()
+    .json();
+    assert_eq!(plan["considered"], 40, "{plan}");
+    let run = on_pg(&ws, &url, now, &["run", "--until-idle", "--format", "json"])
+        .ok()
+        .json();
+    let sent = run["sent"].as_i64().unwrap();
+    assert!(sent > 0, "{run}");
+    // The same moment again plans and sends nothing more: the run is unique per occurrence.
+    let again = on_pg(&ws, &url, now, &["run", "--until-idle", "--format", "json"])
+        .ok()
+        .json();
+    assert_eq!(again["runs_planned"], 0, "{again}");
+    assert_eq!(again["sent"], 0, "{again}");
+    let later = on_pg(&ws, &url, "2026-12-01T10:00:00Z", &["run", "--until-idle"]);
+    assert_eq!(later.code, 0, "{}", later.stderr);
+
+    let pg = sqlx::PgPool::connect(&url).await.unwrap();
+    let (attempts, distinct_keys): (i64, i64) = sqlx::query_as(
+        "SELECT COUNT(*), COUNT(DISTINCT idempotency_key) FROM attempts WHERE sent_at IS NOT NULL",
+    )
+    .fetch_one(&pg)
+    .await
+    .unwrap();
+    assert_eq!(attempts, distinct_keys);
+    assert!(attempts >= sent);
+
+    let report = on_pg(
+        &ws,
+        &url,
+        "2026-12-01T10:00:00Z",
+        &["report", "collections_reminder", "--format", "json"],
+    )
+    .ok()
+    .json();
+    let attempted: i64 = sqlx::query_scalar(
+        "SELECT COUNT(DISTINCT (run_id, contact_id)) FROM attempts WHERE sent_at IS NOT NULL",
+    )
+    .fetch_one(&pg)
+    .await
+    .unwrap();
+    assert_eq!(
+        report["funnel"]["attempted"].as_i64(),
+        Some(attempted),
+        "{report}"
+    );
+    let export = on_pg(
+        &ws,
+        &url,
+        now,
+        &[
+            "export",
+            "attempts",
+            "--campaign",
+            "collections_reminder",
+            "--format",
+            "csv",
+        ],
+    )
+    .ok();
+    assert_eq!(
+        export.stdout.lines().count() as i64 - 1,
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM attempts")
+            .fetch_one(&pg)
+            .await
+            .unwrap()
+    );
+    let doctor = on_pg(&ws, &url, now, &["doctor"]);
+    assert!(doctor.stdout.contains("postgres"), "{}", doctor.stdout);
+    assert!(
+        doctor.stdout.contains("no extension needed"),
+        "{}",
+        doctor.stdout
+    );
+}
