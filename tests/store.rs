@@ -12,6 +12,14 @@ use herald::domain::contact::{
 use herald::domain::values::{ChannelFamily, EmailAddress, PhoneNumber};
 use herald::store::{NewContact, Present, SqliteStore, Store};
 
+// The ledger half's behaviours.
+use herald::domain::campaign::QuestionKind;
+use herald::domain::ledger::{AttemptState, NewAttempt, Report};
+use herald::domain::outcome::Outcome;
+use herald::domain::survey::NewResponse;
+use herald::domain::values::Channel;
+use herald::store::{Write, WriteGroup};
+
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 1, 12, 0, 0).unwrap()
 }
@@ -367,4 +375,1033 @@ conformance!(
     audience_pages_visit_each_member_once_in_id_order,
     suppressions_deduplicate_match_and_expire,
     tags_count_only_while_in_force,
+    attempts_insert_once_and_keep_every_field,
+    claims_take_due_attempts_of_active_campaigns_once,
+    concurrent_claims_never_take_the_same_attempt,
+    attempts_move_through_their_states_once,
+    cancels_touch_only_queued_attempts_they_name,
+    a_write_group_applies_only_when_its_guard_holds,
+    a_failed_batch_of_writes_leaves_nothing,
+    the_inbox_takes_each_event_once_and_applies_it_once,
+    survey_answers_revise_and_replies_find_their_message,
+    the_desk_gives_each_call_to_one_agent,
 );
+
+// --- the ledger: attempts, claims, writes, inbox, desk, survey answers ---------------
+
+/// Two contacts (A, B) and one running run of campaign `c1`: (run id, A's id, B's id).
+async fn ledger_fixture(store: &impl Store) -> (i64, i64, i64) {
+    store
+        .upsert_contacts(
+            &[
+                person("A", "+447400100001", 1.0),
+                person("B", "+447400100002", 1.0),
+            ],
+            ALL,
+            None,
+            t0(),
+        )
+        .await
+        .unwrap();
+    let a = store.contact("A").await.unwrap().unwrap().id;
+    let b = store.contact("B").await.unwrap().unwrap().id;
+    let version = store
+        .campaign_version("c1", "hash1", "source", t0())
+        .await
+        .unwrap();
+    let run = store
+        .create_run("c1", version, t0(), "running", t0())
+        .await
+        .unwrap()
+        .unwrap();
+    (run, a, b)
+}
+
+fn new_attempt(
+    run_id: i64,
+    contact_id: i64,
+    step: &str,
+    channel: Channel,
+    not_before: DateTime<Utc>,
+) -> NewAttempt {
+    NewAttempt {
+        run_id,
+        contact_id,
+        step: step.into(),
+        step_index: 0,
+        channel,
+        attempt_no: 1,
+        not_before,
+        obligation: None,
+        after_attempt: None,
+        condition: None,
+        variant: None,
+        prompt: None,
+    }
+}
+
+async fn attempts_insert_once_and_keep_every_field(store: &impl Store) {
+    let (run, a, b) = ledger_fixture(store).await;
+    let first = new_attempt(run, a, "sms1", Channel::Sms, t0());
+    assert_eq!(
+        store
+            .insert_attempts(std::slice::from_ref(&first), t0())
+            .await
+            .unwrap(),
+        1
+    );
+    let first_id = store
+        .attempt_by_key(&first.idempotency_key())
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let full = NewAttempt {
+        step_index: 2,
+        attempt_no: 3,
+        obligation: Some("debt-7".into()),
+        after_attempt: Some(first_id),
+        condition: Some(Outcome::NoReply),
+        variant: Some("b".into()),
+        prompt: Some("ask:nps".into()),
+        ..new_attempt(run, a, "call", Channel::VoiceBot, t0() + Duration::hours(2))
+    };
+    let other = new_attempt(run, b, "sms1", Channel::Sms, t0());
+    // The repeat of `first` (same key) is left alone, in the batch as across batches.
+    let batch = vec![first.clone(), full.clone(), other.clone(), full.clone()];
+    assert_eq!(store.insert_attempts(&batch, t0()).await.unwrap(), 2);
+    assert_eq!(store.insert_attempts(&batch, t0()).await.unwrap(), 0);
+    assert_eq!(store.insert_attempts(&[], t0()).await.unwrap(), 0);
+
+    let got = store
+        .attempt_by_key(&full.idempotency_key())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (got.run_id, got.contact_id, got.campaign.as_str()),
+        (run, a, "c1")
+    );
+    assert_eq!((got.step.as_str(), got.step_index), ("call", 2));
+    assert_eq!((got.channel, got.attempt_no), (Channel::VoiceBot, 3));
+    assert_eq!(got.not_before, t0() + Duration::hours(2));
+    assert_eq!(got.state, AttemptState::Queued);
+    assert_eq!(got.idempotency_key, full.idempotency_key());
+    assert_eq!(got.obligation.as_deref(), Some("debt-7"));
+    assert_eq!(got.after_attempt, Some(first_id));
+    assert_eq!(got.condition, Some(Outcome::NoReply));
+    assert_eq!(got.variant.as_deref(), Some("b"));
+    assert_eq!(got.prompt.as_deref(), Some("ask:nps"));
+    assert!(!got.connected);
+    assert_eq!(
+        (got.sent_at, got.provider_ref, got.outcome),
+        (None, None, None)
+    );
+    assert!(store.attempt_by_key("nope").await.unwrap().is_none());
+
+    let of_a = store.attempts_of_contact_in_run(run, a).await.unwrap();
+    assert_eq!(
+        of_a.iter().map(|x| x.step.as_str()).collect::<Vec<_>>(),
+        vec!["sms1", "call"],
+        "in id order, which is the batch's order"
+    );
+    let both = store
+        .attempts_of_contacts_in_runs(&[run], &[a, b])
+        .await
+        .unwrap();
+    assert_eq!(both.len(), 3);
+    assert!(both.windows(2).all(|w| w[0].id < w[1].id));
+    assert!(
+        store
+            .attempts_of_contacts_in_runs(&[run + 100], &[a, b])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .attempts_of_contacts_in_runs(&[], &[a])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let by_keys = store
+        .attempts_by_keys(&[other.idempotency_key(), "nope".into()])
+        .await
+        .unwrap();
+    assert_eq!(by_keys.len(), 1);
+    assert_eq!(by_keys[0].contact_id, b);
+    assert!(store.attempts_by_keys(&[]).await.unwrap().is_empty());
+}
+
+async fn claims_take_due_attempts_of_active_campaigns_once(store: &impl Store) {
+    let (run, a, b) = ledger_fixture(store).await;
+    let batch = vec![
+        new_attempt(run, a, "s1", Channel::Sms, t0()),
+        new_attempt(run, b, "s1", Channel::Sms, t0() - Duration::minutes(5)),
+        new_attempt(run, a, "s2", Channel::Email, t0() + Duration::hours(1)),
+    ];
+    store.insert_attempts(&batch, t0()).await.unwrap();
+    assert_eq!(
+        store.next_due().await.unwrap(),
+        Some(t0() - Duration::minutes(5))
+    );
+
+    store
+        .set_campaign_state("c1", "paused", t0())
+        .await
+        .unwrap();
+    assert!(store.claim_due(t0(), 10).await.unwrap().is_empty());
+    assert_eq!(
+        store.next_due().await.unwrap(),
+        None,
+        "a paused campaign waits for nothing"
+    );
+    store
+        .set_campaign_state("c1", "active", t0())
+        .await
+        .unwrap();
+
+    let first = store.claim_due(t0(), 1).await.unwrap();
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].contact_id, b, "the earliest due first");
+    assert_eq!(first[0].state, AttemptState::Sending);
+    let second = store.claim_due(t0(), 10).await.unwrap();
+    assert_eq!(
+        second.len(),
+        1,
+        "the later attempt is not due yet: {second:?}"
+    );
+    assert_eq!((second[0].contact_id, second[0].step.as_str()), (a, "s1"));
+    assert!(store.claim_due(t0(), 10).await.unwrap().is_empty());
+    assert_eq!(
+        store.next_due().await.unwrap(),
+        Some(t0() + Duration::hours(1))
+    );
+
+    let ids = [first[0].id, second[0].id];
+    assert_eq!(store.attempts_claimed(&ids, t0()).await.unwrap().len(), 2);
+    assert!(
+        store
+            .attempts_claimed(&ids, t0() + Duration::seconds(1))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.attempts_claimed(&[], t0()).await.unwrap().is_empty());
+
+    // A dispatcher that died: its claims go back to the queue and are claimed again.
+    let later = t0() + Duration::minutes(10);
+    assert_eq!(store.requeue_stale(t0(), later).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .requeue_stale(t0() + Duration::seconds(1), later)
+            .await
+            .unwrap(),
+        2
+    );
+    let again = store.claim_due(later, 10).await.unwrap();
+    assert_eq!(again.len(), 2);
+    assert!(store.attempts_claimed(&ids, t0()).await.unwrap().is_empty());
+    assert_eq!(store.attempts_claimed(&ids, later).await.unwrap().len(), 2);
+}
+
+async fn concurrent_claims_never_take_the_same_attempt(store: &impl Store) {
+    let (run, a, _) = ledger_fixture(store).await;
+    let batch: Vec<NewAttempt> = (0..60)
+        .map(|i| {
+            let mut x = new_attempt(run, a, &format!("s{i}"), Channel::Sms, t0());
+            x.step_index = i;
+            x
+        })
+        .collect();
+    assert_eq!(store.insert_attempts(&batch, t0()).await.unwrap(), 60);
+    let (w, x, y, z) = tokio::join!(
+        store.claim_due(t0(), 20),
+        store.claim_due(t0(), 20),
+        store.claim_due(t0(), 20),
+        store.claim_due(t0(), 20),
+    );
+    let mut ids: Vec<i64> = [w, x, y, z]
+        .into_iter()
+        .flat_map(|r| r.unwrap())
+        .map(|a| a.id)
+        .collect();
+    let claimed = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), claimed, "an attempt was claimed twice");
+    assert_eq!(claimed, 60, "every due attempt is claimed by someone");
+}
+
+async fn attempts_move_through_their_states_once(store: &impl Store) {
+    let (run, a, _) = ledger_fixture(store).await;
+    let batch = vec![
+        new_attempt(run, a, "s1", Channel::Sms, t0()),
+        new_attempt(run, a, "s2", Channel::Sms, t0()),
+        new_attempt(run, a, "s3", Channel::Sms, t0() + Duration::days(1)),
+    ];
+    store.insert_attempts(&batch, t0()).await.unwrap();
+    let claimed = store.claim_due(t0(), 10).await.unwrap();
+    let (one, two) = (claimed[0].id, claimed[1].id);
+    let three = store
+        .attempt_by_key(&batch[2].idempotency_key())
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+
+    let at = t0() + Duration::seconds(3);
+    assert!(store.mark_sent(one, at, "prov-1").await.unwrap());
+    assert!(
+        !store.mark_sent(one, at, "prov-2").await.unwrap(),
+        "only from sending"
+    );
+    assert!(
+        !store.mark_sent(three, at, "prov-3").await.unwrap(),
+        "not from queued"
+    );
+    let sent = store
+        .attempt_by_key(&batch[0].idempotency_key())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(sent.state, AttemptState::Sent);
+    assert_eq!(
+        (sent.sent_at, sent.provider_ref.as_deref()),
+        (Some(at), Some("prov-1"))
+    );
+
+    store.set_connected(one, at).await.unwrap();
+    assert!(
+        store
+            .attempt_by_key(&batch[0].idempotency_key())
+            .await
+            .unwrap()
+            .unwrap()
+            .connected
+    );
+    assert!(
+        store
+            .close_attempt(
+                one,
+                AttemptState::Done,
+                Some(Outcome::Delivered),
+                true,
+                Some("ok"),
+                at
+            )
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .close_attempt(
+                one,
+                AttemptState::Done,
+                Some(Outcome::Failed),
+                false,
+                None,
+                at
+            )
+            .await
+            .unwrap(),
+        "a second outcome changes nothing"
+    );
+    let done = store
+        .attempt_by_key(&batch[0].idempotency_key())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(done.state, AttemptState::Done);
+    assert_eq!(done.outcome, Some(Outcome::Delivered));
+    assert_eq!(done.reason.as_deref(), Some("ok"));
+
+    // An opt-out replaces the outcome of a closed attempt and closes an open one.
+    store.mark_opted_out(one, at).await.unwrap();
+    store.mark_opted_out(three, at).await.unwrap();
+    let one_now = store
+        .attempt_by_key(&batch[0].idempotency_key())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (one_now.state, one_now.outcome),
+        (AttemptState::Done, Some(Outcome::OptedOut))
+    );
+    let three_now = store
+        .attempt_by_key(&batch[2].idempotency_key())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (three_now.state, three_now.outcome),
+        (AttemptState::Done, Some(Outcome::OptedOut))
+    );
+    assert!(three_now.connected);
+
+    // Rescheduled from sending: back to the queue with its reason, its claim dropped.
+    let later = t0() + Duration::hours(4);
+    store
+        .reschedule(two, later, "quiet hours", at)
+        .await
+        .unwrap();
+    let two_now = store
+        .attempt_by_key(&batch[1].idempotency_key())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (two_now.state, two_now.not_before),
+        (AttemptState::Queued, later)
+    );
+    assert_eq!(two_now.reason.as_deref(), Some("quiet hours"));
+    assert!(
+        store
+            .attempts_claimed(&[two], t0())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // ... but a closed attempt is never reopened.
+    store.reschedule(one, later, "again", at).await.unwrap();
+    assert_eq!(
+        store
+            .attempt_by_key(&batch[0].idempotency_key())
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
+        AttemptState::Done
+    );
+    assert_eq!(store.next_due().await.unwrap(), Some(later));
+}
+
+async fn cancels_touch_only_queued_attempts_they_name(store: &impl Store) {
+    let (run, a, b) = ledger_fixture(store).await;
+    let version = store
+        .campaign_version("c2", "hash2", "source", t0())
+        .await
+        .unwrap();
+    let run2 = store
+        .create_run("c2", version, t0(), "running", t0())
+        .await
+        .unwrap()
+        .unwrap();
+    let later = t0() + Duration::hours(1);
+    let batch = vec![
+        new_attempt(run, a, "sms", Channel::Sms, later),
+        new_attempt(run, a, "mail", Channel::Email, later),
+        new_attempt(run, a, "call", Channel::VoiceBot, later),
+        new_attempt(run2, a, "sms", Channel::Sms, later),
+        new_attempt(run, b, "sms", Channel::Sms, later),
+        new_attempt(run, b, "now", Channel::Sms, t0()),
+    ];
+    store.insert_attempts(&batch, t0()).await.unwrap();
+    let sending = store.claim_due(t0(), 10).await.unwrap();
+    assert_eq!(sending.len(), 1);
+
+    let state = |i: usize| {
+        let key = batch[i].idempotency_key();
+        async move { store.attempt_by_key(&key).await.unwrap().unwrap() }
+    };
+    assert_eq!(
+        store
+            .cancel_queued_for_contact(
+                a,
+                &[Channel::Sms, Channel::Email],
+                Some(run),
+                "opted out",
+                t0()
+            )
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(state(0).await.state, AttemptState::Cancelled);
+    assert_eq!(state(0).await.reason.as_deref(), Some("opted out"));
+    assert_eq!(state(1).await.state, AttemptState::Cancelled);
+    assert_eq!(
+        state(2).await.state,
+        AttemptState::Queued,
+        "another channel"
+    );
+    assert_eq!(state(3).await.state, AttemptState::Queued, "another run");
+    assert_eq!(
+        store
+            .cancel_queued_for_contact(a, &[Channel::Sms], None, "opted out", t0())
+            .await
+            .unwrap(),
+        1,
+        "every run"
+    );
+    assert_eq!(state(3).await.state, AttemptState::Cancelled);
+
+    assert_eq!(
+        store
+            .cancel_queued_for_campaign("c1", "cancelled", t0())
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(state(2).await.state, AttemptState::Cancelled);
+    assert_eq!(state(4).await.state, AttemptState::Cancelled);
+    assert_eq!(
+        state(5).await.state,
+        AttemptState::Sending,
+        "only queued ones"
+    );
+    assert_eq!(
+        store
+            .cancel_queued_for_campaign("c1", "cancelled", t0())
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+async fn a_write_group_applies_only_when_its_guard_holds(store: &impl Store) {
+    let (run, a, b) = ledger_fixture(store).await;
+    let batch = vec![
+        new_attempt(run, a, "s1", Channel::Sms, t0()),
+        new_attempt(run, b, "s1", Channel::Sms, t0() + Duration::hours(1)),
+    ];
+    store.insert_attempts(&batch, t0()).await.unwrap();
+    let claimed = store.claim_due(t0(), 10).await.unwrap();
+    let sending = claimed[0].id;
+    let queued = store
+        .attempt_by_key(&batch[1].idempotency_key())
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let at = t0() + Duration::seconds(5);
+    let vip = Tag {
+        name: "vip".into(),
+        source: "c1".into(),
+        expires_at: Some(t0() + Duration::days(30)),
+    };
+    let event = |id: i64, kind: &str| Write::Event {
+        attempt_id: id,
+        kind: kind.into(),
+        detail: Some("d".into()),
+        payload: serde_json::json!({"n": 1, "s": "x"}),
+        occurred_at: at,
+    };
+    let follow_up = new_attempt(run, a, "s2", Channel::Email, t0() + Duration::days(1));
+    let groups = vec![
+        WriteGroup {
+            guard: Some(Write::MarkSent {
+                id: sending,
+                at,
+                provider_ref: "p1".into(),
+            }),
+            then: vec![
+                event(sending, "sent"),
+                Write::Connected { id: sending },
+                Write::Tag {
+                    contact_id: a,
+                    tag: vip.clone(),
+                },
+                Write::Attempt(follow_up.clone()),
+            ],
+        },
+        // Its guard fails (the attempt is queued, not sending): nothing of it happens.
+        WriteGroup {
+            guard: Some(Write::MarkSent {
+                id: queued,
+                at,
+                provider_ref: "p2".into(),
+            }),
+            then: vec![
+                event(queued, "sent"),
+                Write::Untag {
+                    contact_id: a,
+                    name: "imported".into(),
+                },
+            ],
+        },
+        WriteGroup {
+            guard: None,
+            then: vec![
+                Write::Reschedule {
+                    id: queued,
+                    not_before: t0() + Duration::hours(3),
+                    reason: "window".into(),
+                },
+                Write::Inbox {
+                    provider: "sms-gw".into(),
+                    event_key: "e1".into(),
+                    idempotency_key: batch[0].idempotency_key(),
+                    report: Report::Reply { text: "YES".into() },
+                    due_at: at,
+                },
+            ],
+        },
+        // A later group sees the writes of the earlier ones in the same transaction.
+        WriteGroup {
+            guard: Some(Write::Close {
+                id: sending,
+                state: AttemptState::Done,
+                outcome: Some(Outcome::Replied),
+                connected: true,
+                reason: None,
+            }),
+            then: vec![Write::Untag {
+                contact_id: a,
+                name: "imported".into(),
+            }],
+        },
+        WriteGroup {
+            guard: Some(Write::Close {
+                id: sending,
+                state: AttemptState::Done,
+                outcome: Some(Outcome::Failed),
+                connected: false,
+                reason: None,
+            }),
+            then: vec![event(sending, "never")],
+        },
+    ];
+    assert_eq!(
+        store.apply_writes(&groups, at).await.unwrap(),
+        vec![true, false, true, true, false]
+    );
+
+    let first = store
+        .attempt_by_key(&batch[0].idempotency_key())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.provider_ref.as_deref(), Some("p1"));
+    assert!(first.connected);
+    assert_eq!(
+        (first.state, first.outcome),
+        (AttemptState::Done, Some(Outcome::Replied))
+    );
+    let second = store
+        .attempt_by_key(&batch[1].idempotency_key())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(second.state, AttemptState::Queued);
+    assert_eq!(second.provider_ref, None);
+    assert_eq!(second.not_before, t0() + Duration::hours(3));
+    assert!(
+        store
+            .attempt_by_key(&follow_up.idempotency_key())
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    let contact = store.contact("A").await.unwrap().unwrap();
+    let tags: Vec<&str> = contact.tags.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(tags, vec!["vip"], "vip added, imported removed");
+    assert_eq!(contact.tags[0].expires_at, vip.expires_at);
+
+    let events = store.events_of_contact(a, 10).await.unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["kind"], "sent");
+    assert_eq!(events[0]["detail"], "d");
+    assert_eq!(events[0]["campaign"], "c1");
+    assert_eq!(events[0]["step"], "s1");
+    assert_eq!(events[0]["channel"], "sms");
+    assert_eq!(events[0]["attempt"], 1);
+    assert_eq!(events[0]["payload"], serde_json::json!({"n": 1, "s": "x"}));
+    assert!(store.events_of_contact(b, 10).await.unwrap().is_empty());
+
+    let inbox = store.inbox_due(at, 10).await.unwrap();
+    assert_eq!(inbox.len(), 1);
+    assert_eq!(inbox[0].report, Report::Reply { text: "YES".into() });
+    // Applying the same item twice: the second write changes nothing.
+    let applied = WriteGroup {
+        guard: Some(Write::InboxApplied { id: inbox[0].id }),
+        then: vec![],
+    };
+    assert_eq!(
+        store
+            .apply_writes(&[applied.clone(), applied], at)
+            .await
+            .unwrap(),
+        vec![true, false]
+    );
+    assert_eq!(store.inbox_pending().await.unwrap(), 0);
+    assert!(store.apply_writes(&[], at).await.unwrap().is_empty());
+}
+
+async fn a_failed_batch_of_writes_leaves_nothing(store: &impl Store) {
+    let (run, a, _) = ledger_fixture(store).await;
+    let first = new_attempt(run, a, "s1", Channel::Sms, t0());
+    store
+        .insert_attempts(std::slice::from_ref(&first), t0())
+        .await
+        .unwrap();
+    let id = store.claim_due(t0(), 1).await.unwrap()[0].id;
+    let groups = vec![
+        WriteGroup {
+            guard: Some(Write::MarkSent {
+                id,
+                at: t0(),
+                provider_ref: "p1".into(),
+            }),
+            then: vec![Write::Tag {
+                contact_id: a,
+                tag: Tag {
+                    name: "vip".into(),
+                    source: "c1".into(),
+                    expires_at: None,
+                },
+            }],
+        },
+        // An event on an attempt that does not exist breaks a foreign key.
+        WriteGroup {
+            guard: None,
+            then: vec![Write::Event {
+                attempt_id: id + 1000,
+                kind: "sent".into(),
+                detail: None,
+                payload: serde_json::json!({}),
+                occurred_at: t0(),
+            }],
+        },
+    ];
+    assert!(store.apply_writes(&groups, t0()).await.is_err());
+    let after = store
+        .attempt_by_key(&first.idempotency_key())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        after.state,
+        AttemptState::Sending,
+        "the first group was rolled back too"
+    );
+    assert_eq!(after.provider_ref, None);
+    let tags = store.contact("A").await.unwrap().unwrap().tags;
+    assert!(tags.iter().all(|t| t.name != "vip"));
+}
+
+async fn the_inbox_takes_each_event_once_and_applies_it_once(store: &impl Store) {
+    let (run, a, _) = ledger_fixture(store).await;
+    let key = new_attempt(run, a, "s1", Channel::Email, t0()).idempotency_key();
+    let answer = |text: &str| Report::Answer {
+        question: "nps".into(),
+        text: text.into(),
+    };
+    let items = vec![
+        (
+            "later".to_string(),
+            key.clone(),
+            Report::Reply { text: "hi".into() },
+            t0() + Duration::hours(1),
+        ),
+        (
+            "first".to_string(),
+            key.clone(),
+            Report::Outcome {
+                outcome: Outcome::Delivered,
+                detail: Some("250 ok".into()),
+            },
+            t0() - Duration::minutes(1),
+        ),
+        ("link:nps:9".to_string(), key.clone(), answer("9"), t0()),
+        (
+            "first".to_string(),
+            key.clone(),
+            Report::Reply { text: "dup".into() },
+            t0(),
+        ),
+    ];
+    assert_eq!(
+        store.inbox_push("web", &items, t0()).await.unwrap(),
+        3,
+        "the repeat is ignored"
+    );
+    assert_eq!(store.inbox_push("web", &items, t0()).await.unwrap(), 0);
+    assert_eq!(
+        store.inbox_push("other", &items[..1], t0()).await.unwrap(),
+        1,
+        "keys are unique per provider"
+    );
+    assert_eq!(store.inbox_push("web", &[], t0()).await.unwrap(), 0);
+    assert_eq!(store.inbox_pending().await.unwrap(), 4);
+    assert_eq!(
+        store.next_due().await.unwrap(),
+        Some(t0() - Duration::minutes(1))
+    );
+
+    let due = store.inbox_due(t0(), 10).await.unwrap();
+    assert_eq!(
+        due.iter().map(|i| i.event_key.as_str()).collect::<Vec<_>>(),
+        vec!["first", "link:nps:9"],
+        "due ones, earliest first"
+    );
+    assert_eq!(due[0].provider, "web");
+    assert_eq!(due[0].idempotency_key, key);
+    assert_eq!(due[0].due_at, t0() - Duration::minutes(1));
+    assert_eq!(
+        due[0].report,
+        Report::Outcome {
+            outcome: Outcome::Delivered,
+            detail: Some("250 ok".into())
+        }
+    );
+    assert_eq!(store.inbox_due(t0(), 1).await.unwrap().len(), 1);
+    store.inbox_applied(due[0].id, t0()).await.unwrap();
+    store
+        .inbox_applied(due[0].id, t0() + Duration::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(store.inbox_pending().await.unwrap(), 3);
+    assert_eq!(store.inbox_due(t0(), 10).await.unwrap().len(), 1);
+
+    // A link scanner following every answer link of one message.
+    let sweep: Vec<_> = ["0", "5", "9", "10"]
+        .iter()
+        .map(|n| {
+            (
+                format!("link:nps:{n}:x"),
+                key.clone(),
+                answer(n),
+                t0() + Duration::seconds(2),
+            )
+        })
+        .collect();
+    store.inbox_push("web", &sweep, t0()).await.unwrap();
+    let near =
+        |from: DateTime<Utc>, to: DateTime<Utc>| store.link_answers_near(&key, "nps", from, to);
+    assert_eq!(
+        near(t0() - Duration::seconds(5), t0() + Duration::seconds(5))
+            .await
+            .unwrap(),
+        4,
+        "9 twice counts once"
+    );
+    assert_eq!(
+        near(t0() + Duration::seconds(1), t0() + Duration::seconds(5))
+            .await
+            .unwrap(),
+        4
+    );
+    assert_eq!(
+        near(t0() + Duration::seconds(3), t0() + Duration::seconds(5))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .link_answers_near(&key, "csat", t0(), t0() + Duration::hours(1))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .link_answers_near("other", "nps", t0(), t0() + Duration::hours(1))
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+async fn survey_answers_revise_and_replies_find_their_message(store: &impl Store) {
+    let (run, a, b) = ledger_fixture(store).await;
+    let batch = vec![
+        new_attempt(run, a, "s1", Channel::Sms, t0()),
+        new_attempt(run, a, "s2", Channel::Sms, t0()),
+        new_attempt(run, a, "mail", Channel::Email, t0()),
+    ];
+    store.insert_attempts(&batch, t0()).await.unwrap();
+    let claimed = store.claim_due(t0(), 10).await.unwrap();
+    for (i, x) in claimed.iter().enumerate() {
+        let at = t0() + Duration::minutes(i as i64);
+        assert!(store.mark_sent(x.id, at, "p").await.unwrap());
+    }
+    let phone = PhoneNumber::parse("+447400100001", None).unwrap();
+    let (key, holders) = store.latest_sms_to(&phone, t0()).await.unwrap().unwrap();
+    assert_eq!(
+        key,
+        batch[1].idempotency_key(),
+        "the latest SMS, not the e-mail"
+    );
+    assert_eq!(holders, 1);
+    assert!(
+        store
+            .latest_sms_to(&phone, t0() + Duration::hours(1))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // B takes the same number: a reply from it can no longer be attributed.
+    let mut shared = person("B", "+447400100001", 1.0);
+    shared.tags.clear();
+    store
+        .upsert_contacts(&[shared], ALL, None, t0())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.latest_sms_to(&phone, t0()).await.unwrap().unwrap().1,
+        2
+    );
+
+    let attempt_id = claimed[0].id;
+    let response = |score: i64, at: DateTime<Utc>| NewResponse {
+        run_id: run,
+        campaign: "c1".into(),
+        contact_id: a,
+        attempt_id,
+        question: "nps".into(),
+        kind: QuestionKind::Nps,
+        score: Some(score),
+        answer: score.to_string(),
+        raw: format!("it's a {score}"),
+        channel: Channel::Sms,
+        variant: None,
+        answered_at: at,
+    };
+    let write = |r: NewResponse| WriteGroup {
+        guard: Some(Write::Response(r)),
+        then: vec![],
+    };
+    let at = t0() + Duration::hours(1);
+    assert_eq!(
+        store
+            .apply_writes(
+                &[
+                    write(response(7, at)),
+                    write(response(9, at + Duration::minutes(5))),
+                    write(response(3, at + Duration::minutes(1))),
+                ],
+                at
+            )
+            .await
+            .unwrap(),
+        vec![true, true, false],
+        "an answer older than the recorded one never replaces it"
+    );
+    let comment = NewResponse {
+        question: "why".into(),
+        kind: QuestionKind::Text,
+        score: None,
+        answer: "fast".into(),
+        raw: "fast".into(),
+        ..response(0, at)
+    };
+    store.apply_writes(&[write(comment)], at).await.unwrap();
+    let got = store.responses_of_contact_in_run(run, a).await.unwrap();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].question, "nps");
+    assert_eq!((got[0].kind, got[0].score), (QuestionKind::Nps, Some(9)));
+    assert_eq!(
+        (got[0].answer.as_str(), got[0].raw.as_str()),
+        ("9", "it's a 9")
+    );
+    assert_eq!(got[0].channel, Channel::Sms);
+    assert_eq!(got[0].revision, 2);
+    assert_eq!(got[0].first_answered_at, at);
+    assert_eq!(got[0].answered_at, at + Duration::minutes(5));
+    assert_eq!(
+        (got[1].kind, got[1].score, got[1].revision),
+        (QuestionKind::Text, None, 1)
+    );
+    assert!(
+        store
+            .responses_of_contact_in_run(run, b)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn the_desk_gives_each_call_to_one_agent(store: &impl Store) {
+    let (run, a, b) = ledger_fixture(store).await;
+    store
+        .upsert_agent("ann", &["collections".into(), "fr".into()], 2, t0())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.agent("ann").await.unwrap(),
+        Some((vec!["collections".to_string(), "fr".to_string()], 2))
+    );
+    store.upsert_agent("ann", &[], 3, t0()).await.unwrap();
+    assert_eq!(store.agent("ann").await.unwrap(), Some((vec![], 3)));
+    assert_eq!(store.agent("bob").await.unwrap(), None);
+    store
+        .upsert_agent("bob", &["fr".into()], 1, t0())
+        .await
+        .unwrap();
+
+    let batch = vec![
+        new_attempt(run, a, "call", Channel::Agent, t0()),
+        new_attempt(run, b, "call", Channel::Agent, t0()),
+        new_attempt(run, b, "bot", Channel::VoiceBot, t0()),
+    ];
+    store.insert_attempts(&batch, t0()).await.unwrap();
+    let claimed = store.claim_due(t0(), 10).await.unwrap();
+    let id_of = |i: usize| {
+        claimed
+            .iter()
+            .find(|x| x.idempotency_key == batch[i].idempotency_key())
+            .unwrap()
+            .id
+    };
+    // Handed to the desk: B's call first, then A's; the bot call is not the desk's.
+    store.mark_sent(id_of(1), t0(), "desk-1").await.unwrap();
+    store
+        .mark_sent(id_of(0), t0() + Duration::minutes(1), "desk-2")
+        .await
+        .unwrap();
+    store.mark_sent(id_of(2), t0(), "desk-3").await.unwrap();
+    let waiting = store.desk_waiting(10).await.unwrap();
+    assert_eq!(
+        waiting.iter().map(|x| x.contact_id).collect::<Vec<_>>(),
+        vec![b, a],
+        "oldest first, agent calls only"
+    );
+    assert_eq!(store.desk_waiting(1).await.unwrap().len(), 1);
+
+    let (ann, bob) = tokio::join!(
+        store.desk_take(id_of(1), "ann", t0()),
+        store.desk_take(id_of(1), "bob", t0()),
+    );
+    assert!(
+        ann.unwrap() ^ bob.unwrap(),
+        "exactly one agent gets the call"
+    );
+    let holder = if store.desk_held_by("ann").await.unwrap().is_empty() {
+        "bob"
+    } else {
+        "ann"
+    };
+    assert!(!store.desk_take(id_of(1), "carl", t0()).await.unwrap());
+    assert!(
+        store
+            .desk_take(id_of(0), holder, t0() + Duration::minutes(2))
+            .await
+            .unwrap()
+    );
+    let held = store.desk_held_by(holder).await.unwrap();
+    assert_eq!(
+        held.iter().map(|x| x.contact_id).collect::<Vec<_>>(),
+        vec![b, a],
+        "in the order taken"
+    );
+    assert!(store.desk_waiting(10).await.unwrap().is_empty());
+    assert!(store.desk_held_by("carl").await.unwrap().is_empty());
+    // A closed call is no longer held.
+    store
+        .close_attempt(
+            id_of(0),
+            AttemptState::Done,
+            Some(Outcome::Paid),
+            true,
+            None,
+            t0(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.desk_held_by(holder).await.unwrap().len(), 1);
+    assert!(!store.desk_take(id_of(0), "carl", t0()).await.unwrap());
+}

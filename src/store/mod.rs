@@ -28,7 +28,9 @@ macro_rules! named_queries {
 
         /// Every named query, embedded from `queries/<dialect>/NAME.sql`.
         pub const QUERIES: Queries = Queries {
-            $($name: include_str!(concat!("queries/", $dialect, "/", stringify!($name), ".sql")),)*
+            $($name: include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"), "/src/store/queries/", $dialect, "/", stringify!($name), ".sql"
+            )),)*
         };
 
         impl Queries {

@@ -1,9 +1,11 @@
 //! PostgreSQL: the ledger's writes, claims (row locks, `SKIP LOCKED`), the inbox, the
 //! agent desk and survey answers.
 
-#![allow(unused_variables)]
+use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Row};
 
 use super::PgStore;
 use crate::domain::ledger::{Attempt, InboxItem, NewAttempt, Report};
@@ -11,14 +13,323 @@ use crate::domain::values::Channel;
 use crate::store::*;
 
 named_queries!("postgres":
+    link_answers_near,
+    latest_sms_to,
+    upsert_response,
+    responses_of_contact_in_run,
+    upsert_tag,
+    remove_tag,
+    insert_attempt,
+    claim_due,
+    attempts_by_ids,
+    attempt_by_key,
+    attempts_of_contact_in_run,
+    requeue_stale,
+    reschedule_attempt,
+    mark_sent,
+    close_attempt,
+    set_connected,
+    cancel_queued_for_contact,
+    cancel_queued_for_campaign,
+    insert_event,
+    events_of_contact,
+    inbox_push,
+    inbox_due,
+    inbox_applied,
+    next_due,
+    attempts_of_contacts_in_runs,
+    attempts_by_keys,
+    attempts_claimed,
+    mark_opted_out,
+    inbox_pending,
+    upsert_agent,
+    agent_by_name,
+    desk_waiting,
+    desk_held_by,
+    desk_take,
 );
+
+fn parse_text<T: FromStr<Err = String>>(row: &PgRow, col: &str) -> Result<T, StoreError> {
+    T::from_str(row.get::<&str, _>(col)).map_err(|e| StoreError::Corrupt(format!("{col}: {e}")))
+}
+
+fn outcome_of(text: Option<String>) -> Result<Option<Outcome>, StoreError> {
+    text.map(|t| {
+        serde_json::from_value::<Outcome>(serde_json::Value::String(t.clone()))
+            .map_err(|_| StoreError::Corrupt(format!("outcome `{t}`")))
+    })
+    .transpose()
+}
+
+fn attempt_from_row(row: &PgRow) -> Result<Attempt, StoreError> {
+    Ok(Attempt {
+        id: row.get("id"),
+        run_id: row.get("run_id"),
+        campaign: row.get("campaign"),
+        contact_id: row.get("contact_id"),
+        step: row.get("step"),
+        step_index: row.get::<i32, _>("step_index") as usize,
+        channel: parse_text(row, "channel")?,
+        attempt_no: row.get::<i32, _>("attempt_no") as u32,
+        not_before: row.get("not_before"),
+        state: parse_text(row, "state")?,
+        idempotency_key: row.get("idempotency_key"),
+        obligation: row.get("obligation"),
+        after_attempt: row.get("after_attempt"),
+        condition: outcome_of(row.get("condition"))?,
+        variant: row.get("variant"),
+        prompt: row.get("prompt"),
+        connected: row.get("connected"),
+        sent_at: row.get("sent_at"),
+        provider_ref: row.get("provider_ref"),
+        outcome: outcome_of(row.get("outcome"))?,
+        reason: row.get("reason"),
+    })
+}
+
+/// One ledger write on its own.
+async fn write_one(store: &PgStore, w: &Write, now: DateTime<Utc>) -> Result<u64, StoreError> {
+    let mut conn = store
+        .pool
+        .acquire()
+        .await
+        .doing("taking a database connection")?;
+    write(&mut conn, w, now).await
+}
+
+/// Inserts attempts in one multi-row statement; returns how many were new.
+async fn insert_attempt_rows(
+    conn: &mut PgConnection,
+    attempts: &[NewAttempt],
+    now: DateTime<Utc>,
+) -> Result<u64, sqlx::Error> {
+    let col = |f: fn(&NewAttempt) -> Option<String>| attempts.iter().map(f).collect::<Vec<_>>();
+    let done = sqlx::query(QUERIES.insert_attempt)
+        .bind(attempts.iter().map(|a| a.run_id).collect::<Vec<_>>())
+        .bind(attempts.iter().map(|a| a.contact_id).collect::<Vec<_>>())
+        .bind(attempts.iter().map(|a| a.step.clone()).collect::<Vec<_>>())
+        .bind(
+            attempts
+                .iter()
+                .map(|a| a.step_index as i32)
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            attempts
+                .iter()
+                .map(|a| a.channel.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            attempts
+                .iter()
+                .map(|a| a.attempt_no as i32)
+                .collect::<Vec<_>>(),
+        )
+        .bind(attempts.iter().map(|a| a.not_before).collect::<Vec<_>>())
+        .bind(
+            attempts
+                .iter()
+                .map(NewAttempt::idempotency_key)
+                .collect::<Vec<_>>(),
+        )
+        .bind(col(|a| a.obligation.clone()))
+        .bind(attempts.iter().map(|a| a.after_attempt).collect::<Vec<_>>())
+        .bind(col(|a| a.condition.map(|c| c.as_str().to_string())))
+        .bind(col(|a| a.variant.clone()))
+        .bind(col(|a| a.prompt.clone()))
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+fn report_kind(report: &Report) -> &'static str {
+    match report {
+        Report::Outcome { .. } => "outcome",
+        Report::Reply { .. } => "reply",
+        Report::Answer { .. } => "answer",
+    }
+}
+
+/// Adds provider events in one multi-row statement; returns how many were new.
+async fn insert_inbox_rows(
+    conn: &mut PgConnection,
+    provider: &str,
+    items: &[(&str, &str, &Report, DateTime<Utc>)],
+    now: DateTime<Utc>,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(QUERIES.inbox_push)
+        .bind(provider)
+        .bind(items.iter().map(|i| i.0).collect::<Vec<_>>())
+        .bind(items.iter().map(|i| i.1).collect::<Vec<_>>())
+        .bind(items.iter().map(|i| report_kind(i.2)).collect::<Vec<_>>())
+        .bind(
+            items
+                .iter()
+                .map(|i| serde_json::to_string(i.2).expect("reports serialise"))
+                .collect::<Vec<_>>(),
+        )
+        .bind(items.iter().map(|i| i.3).collect::<Vec<_>>())
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+/// Executes one ledger write; returns the rows it changed (SQLite's `write`).
+async fn write(conn: &mut PgConnection, w: &Write, now: DateTime<Utc>) -> Result<u64, StoreError> {
+    let done = match w {
+        Write::MarkSent {
+            id,
+            at,
+            provider_ref,
+        } => {
+            sqlx::query(QUERIES.mark_sent)
+                .bind(id)
+                .bind(at)
+                .bind(provider_ref)
+                .execute(&mut *conn)
+                .await
+        }
+        Write::Reschedule {
+            id,
+            not_before,
+            reason,
+        } => {
+            sqlx::query(QUERIES.reschedule_attempt)
+                .bind(id)
+                .bind(not_before)
+                .bind(reason)
+                .bind(now)
+                .execute(&mut *conn)
+                .await
+        }
+        Write::Close {
+            id,
+            state,
+            outcome,
+            connected,
+            reason,
+        } => {
+            sqlx::query(QUERIES.close_attempt)
+                .bind(id)
+                .bind(state.as_str())
+                .bind(outcome.map(|o| o.as_str()))
+                .bind(connected)
+                .bind(reason)
+                .bind(now)
+                .execute(&mut *conn)
+                .await
+        }
+        Write::Event {
+            attempt_id,
+            kind,
+            detail,
+            payload,
+            occurred_at,
+        } => {
+            sqlx::query(QUERIES.insert_event)
+                .bind(attempt_id)
+                .bind(kind)
+                .bind(detail)
+                .bind(payload.to_string())
+                .bind(occurred_at)
+                .bind(now)
+                .execute(&mut *conn)
+                .await
+        }
+        Write::Inbox {
+            provider,
+            event_key,
+            idempotency_key,
+            report,
+            due_at,
+        } => {
+            let item = (
+                event_key.as_str(),
+                idempotency_key.as_str(),
+                report,
+                *due_at,
+            );
+            return insert_inbox_rows(conn, provider, &[item], now)
+                .await
+                .doing("writing to the ledger");
+        }
+        Write::Attempt(a) => {
+            return insert_attempt_rows(conn, std::slice::from_ref(a), now)
+                .await
+                .doing("writing to the ledger");
+        }
+        Write::Connected { id } => {
+            sqlx::query(QUERIES.set_connected)
+                .bind(id)
+                .bind(now)
+                .execute(&mut *conn)
+                .await
+        }
+        Write::InboxApplied { id } => {
+            sqlx::query(QUERIES.inbox_applied)
+                .bind(id)
+                .bind(now)
+                .execute(&mut *conn)
+                .await
+        }
+        Write::Tag { contact_id, tag } => {
+            sqlx::query(QUERIES.upsert_tag)
+                .bind(contact_id)
+                .bind(&tag.name)
+                .bind(&tag.source)
+                .bind(now)
+                .bind(tag.expires_at)
+                .execute(&mut *conn)
+                .await
+        }
+        Write::Untag { contact_id, name } => {
+            sqlx::query(QUERIES.remove_tag)
+                .bind(contact_id)
+                .bind(name)
+                .execute(&mut *conn)
+                .await
+        }
+        Write::Response(r) => {
+            sqlx::query(QUERIES.upsert_response)
+                .bind(r.run_id)
+                .bind(&r.campaign)
+                .bind(r.contact_id)
+                .bind(r.attempt_id)
+                .bind(&r.question)
+                .bind(r.kind.as_str())
+                .bind(r.score.map(|s| s as i32))
+                .bind(&r.answer)
+                .bind(&r.raw)
+                .bind(r.channel.as_str())
+                .bind(&r.variant)
+                .bind(r.answered_at)
+                .execute(&mut *conn)
+                .await
+        }
+    };
+    Ok(done.doing("writing to the ledger")?.rows_affected())
+}
 
 pub(super) async fn insert_attempts(
     store: &PgStore,
     attempts: &[NewAttempt],
     now: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
-    todo!("postgres: insert_attempts")
+    if attempts.is_empty() {
+        return Ok(0);
+    }
+    let mut conn = store
+        .pool
+        .acquire()
+        .await
+        .doing("taking a database connection")?;
+    // One statement: all of them or none, as SQLite's transaction.
+    insert_attempt_rows(&mut conn, attempts, now)
+        .await
+        .doing("inserting attempts")
 }
 
 pub(super) async fn claim_due(
@@ -26,7 +337,21 @@ pub(super) async fn claim_due(
     now: DateTime<Utc>,
     limit: i64,
 ) -> Result<Vec<Attempt>, StoreError> {
-    todo!("postgres: claim_due")
+    let ids: Vec<i64> = sqlx::query_scalar(QUERIES.claim_due)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&store.pool)
+        .await
+        .doing("claiming due attempts")?;
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = sqlx::query(QUERIES.attempts_by_ids)
+        .bind(ids)
+        .fetch_all(&store.pool)
+        .await
+        .doing("reading claimed attempts")?;
+    rows.iter().map(attempt_from_row).collect()
 }
 
 pub(super) async fn requeue_stale(
@@ -34,14 +359,25 @@ pub(super) async fn requeue_stale(
     cutoff: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
-    todo!("postgres: requeue_stale")
+    Ok(sqlx::query(QUERIES.requeue_stale)
+        .bind(cutoff)
+        .bind(now)
+        .execute(&store.pool)
+        .await
+        .doing("re-queueing stale attempts")?
+        .rows_affected())
 }
 
 pub(super) async fn attempt_by_key(
     store: &PgStore,
     key: &str,
 ) -> Result<Option<Attempt>, StoreError> {
-    todo!("postgres: attempt_by_key")
+    let row = sqlx::query(QUERIES.attempt_by_key)
+        .bind(key)
+        .fetch_optional(&store.pool)
+        .await
+        .doing("reading an attempt")?;
+    row.as_ref().map(attempt_from_row).transpose()
 }
 
 pub(super) async fn attempts_of_contact_in_run(
@@ -49,7 +385,13 @@ pub(super) async fn attempts_of_contact_in_run(
     run_id: i64,
     contact_id: i64,
 ) -> Result<Vec<Attempt>, StoreError> {
-    todo!("postgres: attempts_of_contact_in_run")
+    let rows = sqlx::query(QUERIES.attempts_of_contact_in_run)
+        .bind(run_id)
+        .bind(contact_id)
+        .fetch_all(&store.pool)
+        .await
+        .doing("reading a contact's attempts")?;
+    rows.iter().map(attempt_from_row).collect()
 }
 
 pub(super) async fn latest_sms_to(
@@ -57,7 +399,13 @@ pub(super) async fn latest_sms_to(
     phone: &crate::domain::values::PhoneNumber,
     since: DateTime<Utc>,
 ) -> Result<Option<(String, i64)>, StoreError> {
-    todo!("postgres: latest_sms_to")
+    let row = sqlx::query(QUERIES.latest_sms_to)
+        .bind(phone.as_str())
+        .bind(since)
+        .fetch_optional(&store.pool)
+        .await
+        .doing("finding the message a reply answers")?;
+    Ok(row.map(|r| (r.get("idempotency_key"), r.get("holders"))))
 }
 
 pub(super) async fn link_answers_near(
@@ -67,7 +415,14 @@ pub(super) async fn link_answers_near(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<i64, StoreError> {
-    todo!("postgres: link_answers_near")
+    sqlx::query_scalar(QUERIES.link_answers_near)
+        .bind(key)
+        .bind(format!("link:{question}:"))
+        .bind(from)
+        .bind(to)
+        .fetch_one(&store.pool)
+        .await
+        .doing("counting answers by link")
 }
 
 pub(super) async fn responses_of_contact_in_run(
@@ -75,7 +430,27 @@ pub(super) async fn responses_of_contact_in_run(
     run_id: i64,
     contact_id: i64,
 ) -> Result<Vec<crate::domain::survey::Response>, StoreError> {
-    todo!("postgres: responses_of_contact_in_run")
+    let rows = sqlx::query(QUERIES.responses_of_contact_in_run)
+        .bind(run_id)
+        .bind(contact_id)
+        .fetch_all(&store.pool)
+        .await
+        .doing("reading a contact's survey answers")?;
+    rows.iter()
+        .map(|row| {
+            Ok(crate::domain::survey::Response {
+                question: row.get("question"),
+                kind: parse_text(row, "kind")?,
+                score: row.get::<Option<i32>, _>("score").map(i64::from),
+                answer: row.get("answer"),
+                raw: row.get("raw"),
+                channel: parse_text(row, "channel")?,
+                revision: row.get::<i32, _>("revision") as u32,
+                first_answered_at: row.get("first_answered_at"),
+                answered_at: row.get("answered_at"),
+            })
+        })
+        .collect()
 }
 
 pub(super) async fn reschedule(
@@ -85,7 +460,13 @@ pub(super) async fn reschedule(
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    todo!("postgres: reschedule")
+    let w = Write::Reschedule {
+        id,
+        not_before,
+        reason: reason.into(),
+    };
+    write_one(store, &w, now).await?;
+    Ok(())
 }
 
 pub(super) async fn mark_sent(
@@ -94,7 +475,12 @@ pub(super) async fn mark_sent(
     at: DateTime<Utc>,
     provider_ref: &str,
 ) -> Result<bool, StoreError> {
-    todo!("postgres: mark_sent")
+    let w = Write::MarkSent {
+        id,
+        at,
+        provider_ref: provider_ref.into(),
+    };
+    Ok(write_one(store, &w, at).await? > 0)
 }
 
 pub(super) async fn close_attempt(
@@ -106,7 +492,14 @@ pub(super) async fn close_attempt(
     reason: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    todo!("postgres: close_attempt")
+    let w = Write::Close {
+        id,
+        state,
+        outcome,
+        connected,
+        reason: reason.map(str::to_string),
+    };
+    Ok(write_one(store, &w, now).await? > 0)
 }
 
 pub(super) async fn set_connected(
@@ -114,7 +507,8 @@ pub(super) async fn set_connected(
     id: i64,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    todo!("postgres: set_connected")
+    write_one(store, &Write::Connected { id }, now).await?;
+    Ok(())
 }
 
 pub(super) async fn cancel_queued_for_contact(
@@ -125,7 +519,16 @@ pub(super) async fn cancel_queued_for_contact(
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
-    todo!("postgres: cancel_queued_for_contact")
+    Ok(sqlx::query(QUERIES.cancel_queued_for_contact)
+        .bind(contact_id)
+        .bind(channels.iter().map(|c| c.as_str()).collect::<Vec<_>>())
+        .bind(reason)
+        .bind(now)
+        .bind(run_id)
+        .execute(&store.pool)
+        .await
+        .doing("cancelling a contact's attempts")?
+        .rows_affected())
 }
 
 pub(super) async fn cancel_queued_for_campaign(
@@ -134,7 +537,14 @@ pub(super) async fn cancel_queued_for_campaign(
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
-    todo!("postgres: cancel_queued_for_campaign")
+    Ok(sqlx::query(QUERIES.cancel_queued_for_campaign)
+        .bind(campaign)
+        .bind(reason)
+        .bind(now)
+        .execute(&store.pool)
+        .await
+        .doing("cancelling a campaign's attempts")?
+        .rows_affected())
 }
 
 pub(super) async fn record_event(
@@ -146,7 +556,15 @@ pub(super) async fn record_event(
     occurred_at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    todo!("postgres: record_event")
+    let w = Write::Event {
+        attempt_id,
+        kind: kind.into(),
+        detail: detail.map(str::to_string),
+        payload: payload.clone(),
+        occurred_at,
+    };
+    write_one(store, &w, now).await?;
+    Ok(())
 }
 
 pub(super) async fn events_of_contact(
@@ -154,7 +572,28 @@ pub(super) async fn events_of_contact(
     contact_id: i64,
     limit: i64,
 ) -> Result<Vec<serde_json::Value>, StoreError> {
-    todo!("postgres: events_of_contact")
+    let rows = sqlx::query(QUERIES.events_of_contact)
+        .bind(contact_id)
+        .bind(limit)
+        .fetch_all(&store.pool)
+        .await
+        .doing("reading a contact's events")?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "at": r.get::<DateTime<Utc>, _>("occurred_at"),
+                "kind": r.get::<String, _>("kind"),
+                "detail": r.get::<Option<String>, _>("detail"),
+                "campaign": r.get::<String, _>("campaign"),
+                "step": r.get::<String, _>("step"),
+                "channel": r.get::<String, _>("channel"),
+                "attempt": i64::from(r.get::<i32, _>("attempt_no")),
+                "payload": serde_json::from_str::<serde_json::Value>(r.get::<&str, _>("payload"))
+                    .unwrap_or(serde_json::Value::Null),
+            })
+        })
+        .collect())
 }
 
 pub(super) async fn inbox_push(
@@ -163,7 +602,22 @@ pub(super) async fn inbox_push(
     items: &[(String, String, Report, DateTime<Utc>)],
     now: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
-    todo!("postgres: inbox_push")
+    if items.is_empty() {
+        return Ok(0);
+    }
+    let items: Vec<_> = items
+        .iter()
+        .map(|(event_key, key, report, due_at)| (event_key.as_str(), key.as_str(), report, *due_at))
+        .collect();
+    let mut conn = store
+        .pool
+        .acquire()
+        .await
+        .doing("taking a database connection")?;
+    // One statement: all of them or none, as SQLite's transaction.
+    insert_inbox_rows(&mut conn, provider, &items, now)
+        .await
+        .doing("storing provider events")
 }
 
 pub(super) async fn inbox_due(
@@ -171,7 +625,26 @@ pub(super) async fn inbox_due(
     now: DateTime<Utc>,
     limit: i64,
 ) -> Result<Vec<InboxItem>, StoreError> {
-    todo!("postgres: inbox_due")
+    let rows = sqlx::query(QUERIES.inbox_due)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&store.pool)
+        .await
+        .doing("reading the inbox")?;
+    rows.iter()
+        .map(|r| {
+            let payload: &str = r.get("payload");
+            Ok(InboxItem {
+                id: r.get("id"),
+                provider: r.get("provider"),
+                event_key: r.get("event_key"),
+                idempotency_key: r.get("idempotency_key"),
+                report: serde_json::from_str(payload)
+                    .map_err(|e| StoreError::Corrupt(format!("inbox payload: {e}")))?,
+                due_at: r.get("due_at"),
+            })
+        })
+        .collect()
 }
 
 pub(super) async fn inbox_applied(
@@ -179,11 +652,15 @@ pub(super) async fn inbox_applied(
     id: i64,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    todo!("postgres: inbox_applied")
+    write_one(store, &Write::InboxApplied { id }, now).await?;
+    Ok(())
 }
 
 pub(super) async fn next_due(store: &PgStore) -> Result<Option<DateTime<Utc>>, StoreError> {
-    todo!("postgres: next_due")
+    sqlx::query_scalar(QUERIES.next_due)
+        .fetch_one(&store.pool)
+        .await
+        .doing("finding the next due moment")
 }
 
 pub(super) async fn attempts_of_contacts_in_runs(
@@ -191,14 +668,31 @@ pub(super) async fn attempts_of_contacts_in_runs(
     run_ids: &[i64],
     contact_ids: &[i64],
 ) -> Result<Vec<Attempt>, StoreError> {
-    todo!("postgres: attempts_of_contacts_in_runs")
+    if run_ids.is_empty() || contact_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = sqlx::query(QUERIES.attempts_of_contacts_in_runs)
+        .bind(run_ids)
+        .bind(contact_ids)
+        .fetch_all(&store.pool)
+        .await
+        .doing("reading contacts' attempts")?;
+    rows.iter().map(attempt_from_row).collect()
 }
 
 pub(super) async fn attempts_by_keys(
     store: &PgStore,
     keys: &[String],
 ) -> Result<Vec<Attempt>, StoreError> {
-    todo!("postgres: attempts_by_keys")
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = sqlx::query(QUERIES.attempts_by_keys)
+        .bind(keys)
+        .fetch_all(&store.pool)
+        .await
+        .doing("reading attempts by key")?;
+    rows.iter().map(attempt_from_row).collect()
 }
 
 pub(super) async fn attempts_claimed(
@@ -206,7 +700,16 @@ pub(super) async fn attempts_claimed(
     ids: &[i64],
     claimed_at: DateTime<Utc>,
 ) -> Result<Vec<Attempt>, StoreError> {
-    todo!("postgres: attempts_claimed")
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = sqlx::query(QUERIES.attempts_claimed)
+        .bind(ids)
+        .bind(claimed_at)
+        .fetch_all(&store.pool)
+        .await
+        .doing("reading claimed attempts")?;
+    rows.iter().map(attempt_from_row).collect()
 }
 
 pub(super) async fn apply_writes(
@@ -214,7 +717,26 @@ pub(super) async fn apply_writes(
     groups: &[WriteGroup],
     now: DateTime<Utc>,
 ) -> Result<Vec<bool>, StoreError> {
-    todo!("postgres: apply_writes")
+    let mut tx = store
+        .pool
+        .begin()
+        .await
+        .doing("starting a batch of ledger writes")?;
+    let mut held = Vec::with_capacity(groups.len());
+    for g in groups {
+        let ok = match &g.guard {
+            Some(guard) => write(&mut tx, guard, now).await? > 0,
+            None => true,
+        };
+        if ok {
+            for w in &g.then {
+                write(&mut tx, w, now).await?;
+            }
+        }
+        held.push(ok);
+    }
+    tx.commit().await.doing("committing ledger writes")?;
+    Ok(held)
 }
 
 pub(super) async fn mark_opted_out(
@@ -222,11 +744,20 @@ pub(super) async fn mark_opted_out(
     id: i64,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    todo!("postgres: mark_opted_out")
+    sqlx::query(QUERIES.mark_opted_out)
+        .bind(id)
+        .bind(now)
+        .execute(&store.pool)
+        .await
+        .doing("recording an opt-out")?;
+    Ok(())
 }
 
 pub(super) async fn inbox_pending(store: &PgStore) -> Result<i64, StoreError> {
-    todo!("postgres: inbox_pending")
+    sqlx::query_scalar(QUERIES.inbox_pending)
+        .fetch_one(&store.pool)
+        .await
+        .doing("counting pending events")
 }
 
 pub(super) async fn upsert_agent(
@@ -236,22 +767,50 @@ pub(super) async fn upsert_agent(
     capacity: u32,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    todo!("postgres: upsert_agent")
+    let capacity = i32::try_from(capacity)
+        .map_err(|_| StoreError::Corrupt(format!("agent capacity {capacity} is too large")))?;
+    sqlx::query(QUERIES.upsert_agent)
+        .bind(name)
+        .bind(serde_json::to_string(skills).expect("skills serialise"))
+        .bind(capacity)
+        .bind(now)
+        .execute(&store.pool)
+        .await
+        .doing("saving an agent")?;
+    Ok(())
 }
 
 pub(super) async fn agent(
     store: &PgStore,
     name: &str,
 ) -> Result<Option<(Vec<String>, u32)>, StoreError> {
-    todo!("postgres: agent")
+    let row = sqlx::query(QUERIES.agent_by_name)
+        .bind(name)
+        .fetch_optional(&store.pool)
+        .await
+        .doing("reading an agent")?;
+    let Some(row) = row else { return Ok(None) };
+    let skills: Vec<String> = serde_json::from_str(row.get::<&str, _>("skills"))
+        .map_err(|e| StoreError::Corrupt(format!("agent skills: {e}")))?;
+    Ok(Some((skills, row.get::<i32, _>("capacity") as u32)))
 }
 
 pub(super) async fn desk_waiting(store: &PgStore, limit: i64) -> Result<Vec<Attempt>, StoreError> {
-    todo!("postgres: desk_waiting")
+    let rows = sqlx::query(QUERIES.desk_waiting)
+        .bind(limit)
+        .fetch_all(&store.pool)
+        .await
+        .doing("reading the desk queue")?;
+    rows.iter().map(attempt_from_row).collect()
 }
 
 pub(super) async fn desk_held_by(store: &PgStore, agent: &str) -> Result<Vec<Attempt>, StoreError> {
-    todo!("postgres: desk_held_by")
+    let rows = sqlx::query(QUERIES.desk_held_by)
+        .bind(agent)
+        .fetch_all(&store.pool)
+        .await
+        .doing("reading an agent's calls")?;
+    rows.iter().map(attempt_from_row).collect()
 }
 
 pub(super) async fn desk_take(
@@ -260,5 +819,12 @@ pub(super) async fn desk_take(
     agent: &str,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    todo!("postgres: desk_take")
+    let done = sqlx::query(QUERIES.desk_take)
+        .bind(id)
+        .bind(agent)
+        .bind(now)
+        .execute(&store.pool)
+        .await
+        .doing("giving a call to an agent")?;
+    Ok(done.rows_affected() > 0)
 }

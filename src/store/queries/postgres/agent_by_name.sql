@@ -1,0 +1,1 @@
+SELECT name, skills::text AS skills, capacity FROM agents WHERE name = $1

@@ -1,0 +1,17 @@
+-- Claims up to $2 attempts due at $1 in one statement. The rows are locked as they are
+-- picked and rows another daemon is claiming are skipped (SKIP LOCKED), so two daemons
+-- never take the same attempt and never wait for each other. Attempts of paused or
+-- cancelled campaigns stay where they are.
+UPDATE attempts
+SET state = 'sending', claimed_at = $1, updated_at = $1
+WHERE id IN (
+    SELECT a.id
+    FROM attempts a
+    JOIN runs r ON r.id = a.run_id
+    LEFT JOIN campaigns c ON c.id = r.campaign
+    WHERE a.state = 'queued' AND a.not_before <= $1 AND COALESCE(c.state, 'active') = 'active'
+    ORDER BY a.not_before, a.id
+    LIMIT $2
+    FOR UPDATE OF a SKIP LOCKED
+)
+RETURNING id

@@ -1,0 +1,1 @@
+SELECT COUNT(*) FROM inbox WHERE applied_at IS NULL

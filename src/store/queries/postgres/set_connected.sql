@@ -1,0 +1,1 @@
+UPDATE attempts SET connected = TRUE, updated_at = $2 WHERE id = $1
