@@ -28,8 +28,6 @@ macro_rules! named_queries {
 
         /// Every named query, embedded from `queries/<dialect>/NAME.sql`.
         pub const QUERIES: Queries = Queries {
-            // From the crate root: `include_str!` reads relative to the invoking file,
-            // and the dialects invoke this from different directories.
             $($name: include_str!(concat!(
                 env!("CARGO_MANIFEST_DIR"), "/src/store/queries/", $dialect, "/", stringify!($name), ".sql"
             )),)*
