@@ -14,7 +14,7 @@ use crate::store::{AnyStore, Store};
 
 /// Whether commands accept `postgres://` URLs (every store operation exists for both
 /// databases and passes the conformance suite on both).
-const POSTGRES_READY: bool = false;
+const POSTGRES_READY: bool = true;
 
 mod agent;
 mod contacts;

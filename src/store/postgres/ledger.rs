@@ -17,8 +17,6 @@ named_queries!("postgres":
     latest_sms_to,
     upsert_response,
     responses_of_contact_in_run,
-    upsert_tag,
-    remove_tag,
     insert_attempt,
     claim_due,
     attempts_by_ids,
@@ -276,7 +274,7 @@ async fn write(conn: &mut PgConnection, w: &Write, now: DateTime<Utc>) -> Result
                 .await
         }
         Write::Tag { contact_id, tag } => {
-            sqlx::query(QUERIES.upsert_tag)
+            sqlx::query(super::people::QUERIES.upsert_tag)
                 .bind(contact_id)
                 .bind(&tag.name)
                 .bind(&tag.source)
@@ -286,7 +284,7 @@ async fn write(conn: &mut PgConnection, w: &Write, now: DateTime<Utc>) -> Result
                 .await
         }
         Write::Untag { contact_id, name } => {
-            sqlx::query(QUERIES.remove_tag)
+            sqlx::query(super::people::QUERIES.remove_tag)
                 .bind(contact_id)
                 .bind(name)
                 .execute(&mut *conn)

@@ -612,4 +612,20 @@ mod tests {
                 .unwrap_or_else(|e| panic!("query `{name}` does not prepare: {e}"));
         }
     }
+
+    #[test]
+    fn both_dialects_have_the_same_named_queries() {
+        let sqlite: BTreeSet<&str> = super::super::sqlite::QUERIES
+            .all()
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        let postgres: BTreeSet<&str> = all_queries().into_iter().map(|(n, _)| n).collect();
+        let missing: Vec<_> = sqlite.difference(&postgres).collect();
+        let extra: Vec<_> = postgres.difference(&sqlite).collect();
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "missing in postgres: {missing:?}; only in postgres: {extra:?}"
+        );
+    }
 }

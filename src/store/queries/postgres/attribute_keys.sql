@@ -1,0 +1,1 @@
+SELECT DISTINCT jsonb_object_keys(attributes) FROM contacts

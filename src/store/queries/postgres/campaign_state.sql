@@ -1,0 +1,1 @@
+SELECT state FROM campaigns WHERE id = $1

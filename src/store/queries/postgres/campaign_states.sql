@@ -1,0 +1,1 @@
+SELECT id, state FROM campaigns

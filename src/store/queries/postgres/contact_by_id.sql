@@ -1,0 +1,3 @@
+SELECT id, external_id, first_name, last_name, phone, email, locale, timezone, attributes, consent_sms, consent_email, consent_call
+FROM contacts
+WHERE id = $1

@@ -1,0 +1,4 @@
+-- $1: the external ids.
+SELECT id, external_id, first_name, last_name, phone, email, locale, timezone, attributes, consent_sms, consent_email, consent_call
+FROM contacts
+WHERE external_id = ANY($1::text[])

@@ -1,0 +1,4 @@
+-- $1: contact ids.
+SELECT id, external_id, first_name, last_name, phone, email, locale, timezone, attributes, consent_sms, consent_email, consent_call
+FROM contacts
+WHERE id = ANY($1::bigint[])

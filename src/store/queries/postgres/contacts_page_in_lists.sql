@@ -1,0 +1,13 @@
+-- Keyset pagination over the members of any of the lists named in $3.
+SELECT id, external_id, first_name, last_name, phone, email, locale, timezone, attributes, consent_sms, consent_email, consent_call
+FROM contacts c
+WHERE c.id > $1
+  AND EXISTS (
+      SELECT 1
+      FROM list_members m
+      JOIN contact_lists l ON l.id = m.list_id
+      WHERE m.contact_id = c.id
+        AND l.name = ANY($3::text[])
+  )
+ORDER BY c.id
+LIMIT $2

@@ -1,0 +1,1 @@
+SELECT MAX(occurrence) FROM runs WHERE campaign = $1

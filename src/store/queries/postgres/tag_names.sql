@@ -1,0 +1,1 @@
+SELECT DISTINCT tag FROM contact_tags
