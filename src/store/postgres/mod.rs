@@ -62,6 +62,15 @@ impl PgStore {
     }
 }
 
+/// A deadlock or serialization failure: the transaction rolled back and may be retried.
+fn is_transient(e: &StoreError) -> bool {
+    matches!(
+        e,
+        StoreError::Database { source: sqlx::Error::Database(db), .. }
+            if matches!(db.code().as_deref(), Some("40P01") | Some("40001"))
+    )
+}
+
 async fn applied_count(pool: &PgPool) -> i64 {
     sqlx::query_scalar("SELECT COUNT(*) FROM herald_migrations WHERE success")
         .fetch_one(pool)
@@ -467,7 +476,16 @@ impl Store for PgStore {
         groups: &[WriteGroup],
         now: DateTime<Utc>,
     ) -> Result<Vec<bool>, StoreError> {
-        ledger::apply_writes(self, groups, now).await
+        // Daemons writing at once may lock the same attempts in another order: PostgreSQL
+        // then aborts one transaction as a deadlock. The batch rolled back whole, so it
+        // is simply tried again.
+        let mut tries = 0;
+        loop {
+            match ledger::apply_writes(self, groups, now).await {
+                Err(e) if tries < 3 && is_transient(&e) => tries += 1,
+                other => return other,
+            }
+        }
     }
 
     async fn mark_opted_out(&self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
