@@ -6,7 +6,7 @@
 mod common;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use common::world::{World, world};
+use common::world::{Db, World, world, world_on};
 use herald::clock::Clock;
 use herald::domain::ledger::{AttemptState, Report};
 use herald::domain::outcome::Outcome;
@@ -47,11 +47,12 @@ add = "unreachable"
 
 const ONE: &str = "external_id,first_name,phone,balance,debt_id\nA1,Ana,+447400100001,120,D1\n";
 
-#[tokio::test]
-async fn an_sms_then_voice_bot_then_agent_sequence_advances_by_outcomes() {
+async fn an_sms_then_voice_bot_then_agent_sequence_advances_by_outcomes(db: Db) {
     // Every SMS is delivered and never answered; every call is answered; the bot hands
     // every call to a human, who gets a promise to pay.
-    let w = world(SEQUENCE, "sms_delivered = 1.0\nsms_reply = 0.0\ncall_answer = 1.0\nbot_handoff = 1.0\npromise_to_pay = 1.0\npaid = 0.0", ONE).await;
+    let Some(w) = world_on(db, &[("test", SEQUENCE)], "sms_delivered = 1.0\nsms_reply = 0.0\ncall_answer = 1.0\nbot_handoff = 1.0\npromise_to_pay = 1.0\npaid = 0.0", ONE).await else {
+        return;
+    };
     w.run_for(Duration::days(4)).await;
     let a = w.attempts("A1").await;
     let steps: Vec<(&str, AttemptState, Option<Outcome>)> = a
@@ -104,14 +105,17 @@ async fn a_reply_stops_the_no_reply_step() {
     assert!(a[1].sent_at.is_none());
 }
 
-#[tokio::test]
-async fn a_stop_reply_stops_every_later_step_and_opts_out() {
-    let w = world(
-        SEQUENCE,
+async fn a_stop_reply_stops_every_later_step_and_opts_out(db: Db) {
+    let Some(w) = world_on(
+        db,
+        &[("test", SEQUENCE)],
         "sms_delivered = 1.0\nsms_reply = 1.0\nsms_opt_out = 1.0\ncall_answer = 1.0",
         ONE,
     )
-    .await;
+    .await
+    else {
+        return;
+    };
     w.run_for(Duration::days(4)).await;
     let a = w.attempts("A1").await;
     assert_eq!(
@@ -140,9 +144,17 @@ async fn a_stop_reply_stops_every_later_step_and_opts_out() {
     );
 }
 
-#[tokio::test]
-async fn a_duplicated_callback_is_applied_once() {
-    let w = world(SEQUENCE, "sms_delivered = 0.0\ncall_answer = 1.0", ONE).await;
+async fn a_duplicated_callback_is_applied_once(db: Db) {
+    let Some(w) = world_on(
+        db,
+        &[("test", SEQUENCE)],
+        "sms_delivered = 0.0\ncall_answer = 1.0",
+        ONE,
+    )
+    .await
+    else {
+        return;
+    };
     // Plan and send the SMS (the simulator reports it failed later).
     w.clock
         .set(Utc.with_ymd_and_hms(2026, 11, 30, 9, 0, 0).unwrap());
@@ -261,8 +273,7 @@ async fn a_dnc_entry_recorded_after_planning_stops_the_send() {
     );
 }
 
-#[tokio::test]
-async fn pause_and_resume_send_nothing_twice() {
+async fn pause_and_resume_send_nothing_twice(db: Db) {
     let mut csv = String::from("external_id,phone,balance,debt_id\n");
     for i in 0..30 {
         csv.push_str(&format!("P{i},+4474001{i:05},10,D{i}\n"));
@@ -271,12 +282,16 @@ async fn pause_and_resume_send_nothing_twice() {
         "[windows.sms]",
         "[rate_limits]\nsms = \"10/h\"\n\n[windows.sms]",
     );
-    let w = world(
-        &slow,
+    let Some(w) = world_on(
+        db,
+        &[("test", &slow)],
         "sms_delivered = 1.0\nsms_reply = 1.0\nsms_opt_out = 0.0",
         &csv,
     )
-    .await;
+    .await
+    else {
+        return;
+    };
     w.clock
         .set(Utc.with_ymd_and_hms(2026, 11, 30, 9, 0, 0).unwrap());
     w.engine.tick().await.unwrap();
@@ -457,3 +472,23 @@ async fn a_channel_rate_spaces_sends_the_campaign_would_release_at_once() {
     }
     assert!(sent[5] - sent[0] >= Duration::minutes(2), "{sent:?}");
 }
+
+on_both!(
+    an_sms_then_voice_bot_then_agent_sequence_advances_by_outcomes,
+    an_sms_then_voice_bot_then_agent_sequence_advances_by_outcomes
+);
+
+on_both!(
+    a_stop_reply_stops_every_later_step_and_opts_out,
+    a_stop_reply_stops_every_later_step_and_opts_out
+);
+
+on_both!(
+    a_duplicated_callback_is_applied_once,
+    a_duplicated_callback_is_applied_once
+);
+
+on_both!(
+    pause_and_resume_send_nothing_twice,
+    pause_and_resume_send_nothing_twice
+);

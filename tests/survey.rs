@@ -6,7 +6,7 @@
 mod common;
 
 use chrono::Duration;
-use common::world::{World, world, world_with};
+use common::world::{Db, World, world, world_on};
 use herald::clock::Clock;
 use herald::domain::ledger::{AttemptState, Report};
 use herald::domain::survey::Response;
@@ -115,10 +115,12 @@ fn score(r: &[Response], question: &str) -> Option<i64> {
         .and_then(|x| x.score)
 }
 
-#[tokio::test]
-async fn replies_nine_three_nine_abc_and_a_late_second_answer_give_the_right_scores_and_one_clarification()
- {
-    let w = world(NPS, QUIET, SIX).await;
+async fn replies_nine_three_nine_abc_and_a_late_second_answer_give_the_right_scores_and_one_clarification(
+    db: Db,
+) {
+    let Some(w) = world_on(db, &[("test", NPS)], QUIET, SIX).await else {
+        return;
+    };
     w.run_for(Duration::hours(2)).await;
     for (who, text) in [
         ("S1", "9"),
@@ -385,14 +387,17 @@ id = "call"
 channel = "agent"
 "#;
 
-#[tokio::test]
-async fn detractors_tagged_by_the_survey_are_exactly_the_audience_of_the_callback_campaign() {
-    let w = world_with(
+async fn detractors_tagged_by_the_survey_are_exactly_the_audience_of_the_callback_campaign(db: Db) {
+    let Some(w) = world_on(
+        db,
         &[("survey", NPS), ("detractor_callback", CALLBACK)],
         QUIET,
         SIX,
     )
-    .await;
+    .await
+    else {
+        return;
+    };
     w.run_for(Duration::hours(2)).await;
     for (who, text) in [("S1", "10"), ("S2", "2"), ("S3", "zero"), ("S4", "7")] {
         let key = w.key_of(who, "ask").await;
@@ -533,9 +538,12 @@ impl World {
     }
 }
 
-#[tokio::test]
-async fn e_mail_answer_links_record_one_click_answers_then_the_comment_page_takes_the_reason() {
-    let w = world(&email_survey(), QUIET, SIX).await;
+async fn e_mail_answer_links_record_one_click_answers_then_the_comment_page_takes_the_reason(
+    db: Db,
+) {
+    let Some(w) = world_on(db, &[("test", &email_survey())], QUIET, SIX).await else {
+        return;
+    };
     w.run_for(Duration::hours(2)).await;
     let base = w.serve_api().await;
     let key = w.key_of("S1", "mail").await;
@@ -659,9 +667,10 @@ async fn a_link_scanner_following_every_answer_link_records_nothing_and_the_pers
     assert_eq!(score(&w.responses("S2").await, "nps"), Some(8));
 }
 
-#[tokio::test]
-async fn a_second_message_finishes_the_conversation_instead_of_replacing_the_score() {
-    let w = world(TWO_QUESTIONS, QUIET, SIX).await;
+async fn a_second_message_finishes_the_conversation_instead_of_replacing_the_score(db: Db) {
+    let Some(w) = world_on(db, &[("test", TWO_QUESTIONS)], QUIET, SIX).await else {
+        return;
+    };
     w.run_for(Duration::hours(2)).await;
     // "9" then, before reading the next question, the reason.
     let key = w.key_of("S1", "ask").await;
@@ -811,3 +820,20 @@ async fn a_comment_that_starts_with_an_opt_out_word_is_a_comment_and_stop_alone_
             .any(|x| x.question == "reason")
     );
 }
+
+on_both!(replies_nine_three_nine_abc_and_a_late_second_answer_give_the_right_scores_and_one_clarification, replies_nine_three_nine_abc_and_a_late_second_answer_give_the_right_scores_and_one_clarification);
+
+on_both!(
+    detractors_tagged_by_the_survey_are_exactly_the_audience_of_the_callback_campaign,
+    detractors_tagged_by_the_survey_are_exactly_the_audience_of_the_callback_campaign
+);
+
+on_both!(
+    a_second_message_finishes_the_conversation_instead_of_replacing_the_score,
+    a_second_message_finishes_the_conversation_instead_of_replacing_the_score
+);
+
+on_both!(
+    e_mail_answer_links_record_one_click_answers_then_the_comment_page_takes_the_reason,
+    e_mail_answer_links_record_one_click_answers_then_the_comment_page_takes_the_reason
+);

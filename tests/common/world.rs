@@ -1,6 +1,7 @@
-//! The engine over virtual time in a scratch folder: a real SQLite file, the example
-//! templates, one test campaign, contacts imported into list `people`, the simulated
-//! provider. No sleeps: the virtual clock jumps to the next due moment.
+//! The engine over virtual time in a scratch folder: a real SQLite file (or a fresh
+//! PostgreSQL database, with `world_on(Db::Postgres, ...)`), the example templates, one
+//! test campaign, contacts imported into list `people`, the simulated provider. No
+//! sleeps: the virtual clock jumps to the next due moment.
 
 use std::sync::Arc;
 
@@ -10,11 +11,11 @@ use herald::clock::{Clock, VirtualClock};
 use herald::config::{Overrides, Settings};
 use herald::engine::{Engine, Scope};
 use herald::import::{ContactImport, import_contacts};
-use herald::store::{SqliteStore, Store};
+use herald::store::{AnyStore, Store};
 
 pub struct World {
     pub dir: tempfile::TempDir,
-    pub engine: Engine<SqliteStore>,
+    pub engine: Engine<AnyStore>,
     pub clock: VirtualClock,
 }
 
@@ -27,8 +28,57 @@ pub async fn world(campaign: &str, sim: &str, contacts: &str) -> World {
     world_with(&[("test", campaign)], sim, contacts).await
 }
 
+/// Which database a world keeps its data in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    /// A fresh database on the server `HERALD_TEST_POSTGRES_URL` names.
+    Postgres,
+}
+
+/// Runs an async test body once per database: `on_both!(name, body)` makes the tests
+/// `name::sqlite` and `name::postgres` (which says so and passes when
+/// `HERALD_TEST_POSTGRES_URL` is not set).
+#[macro_export]
+macro_rules! on_both {
+    ($name:ident, $body:ident) => {
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$body(super::common::world::Db::Sqlite).await;
+            }
+            #[tokio::test]
+            async fn postgres() {
+                super::$body(super::common::world::Db::Postgres).await;
+            }
+        }
+    };
+}
+
 /// A world with several campaigns (`jobs/NAME.toml`).
 pub async fn world_with(campaigns: &[(&str, &str)], sim: &str, contacts: &str) -> World {
+    world_on(Db::Sqlite, campaigns, sim, contacts)
+        .await
+        .expect("SQLite is always there")
+}
+
+/// A world on the given database; `None` for PostgreSQL when no server is configured.
+pub async fn world_on(
+    db: Db,
+    campaigns: &[(&str, &str)],
+    sim: &str,
+    contacts: &str,
+) -> Option<World> {
+    let database_url = match db {
+        Db::Sqlite => None,
+        Db::Postgres => match herald::store::postgres::fresh_test_database().await {
+            Some(url) => Some(url),
+            None => {
+                eprintln!("HERALD_TEST_POSTGRES_URL is not set: skipped on PostgreSQL");
+                return None;
+            }
+        },
+    };
     let dir = tempfile::tempdir().unwrap();
     herald::examples::write_all(dir.path(), true).unwrap();
     let config = std::fs::read_to_string(dir.path().join("herald.toml")).unwrap();
@@ -45,14 +95,21 @@ pub async fn world_with(campaigns: &[(&str, &str)], sim: &str, contacts: &str) -
     for (name, campaign) in campaigns {
         std::fs::write(dir.path().join(format!("jobs/{name}.toml")), campaign).unwrap();
     }
+    if let Some(url) = &database_url {
+        let config = std::fs::read_to_string(dir.path().join("herald.toml")).unwrap();
+        let pointed = config.replace(
+            "database_url = \"sqlite://herald.db\"",
+            &format!("database_url = \"{url}\""),
+        );
+        assert_ne!(pointed, config, "the example config names its database");
+        std::fs::write(dir.path().join("herald.toml"), pointed).unwrap();
+    }
     let settings = Settings::load(&Overrides {
         config: Some(dir.path().join("herald.toml")),
         database_url: None,
     })
     .unwrap();
-    let store = SqliteStore::open(&settings.database_url, true)
-        .await
-        .unwrap();
+    let store = AnyStore::open(&settings.database_url, true).await.unwrap();
     store.migrate().await.unwrap();
     let options = ContactImport {
         list: Some("people".into()),
@@ -84,7 +141,7 @@ pub async fn world_with(campaigns: &[(&str, &str)], sim: &str, contacts: &str) -
         Arc::new(clock.clone()),
         Scope::All,
     );
-    World { dir, engine, clock }
+    Some(World { dir, engine, clock })
 }
 
 impl World {
