@@ -45,6 +45,7 @@ macro_rules! named_queries {
 pub mod any;
 pub mod copy;
 pub mod postgres;
+mod rows;
 pub mod sqlite;
 
 pub use any::AnyStore;

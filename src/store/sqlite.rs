@@ -16,18 +16,16 @@ use sqlx::sqlite::{
 use sqlx::{ConnectOptions as _, Row, SqliteConnection};
 use tracing::instrument;
 
+use super::rows;
 use super::{
     BreakdownCounts, CampaignStats, ContactRun, Doing, NamedCount, NewContact, Present,
     ReportScope, SendsAt, Store, StoreError, UpsertCounts, Write, WriteGroup,
 };
-use crate::domain::contact::{
-    AttributeValue, Consent, Consents, Contact, Suppression, SuppressionKind, SuppressionTarget,
-    Tag,
-};
+use crate::domain::contact::{Contact, Suppression, SuppressionKind, Tag};
 use crate::domain::ledger::{Attempt, AttemptState, InboxItem, NewAttempt, Report, Run, TallyRow};
 use crate::domain::outcome::Outcome;
 use crate::domain::policy::PastAttempt;
-use crate::domain::values::{Channel, ChannelFamily, EmailAddress, PhoneNumber, TimeZone};
+use crate::domain::values::{Channel, PhoneNumber};
 use crate::export::{Cell, Column, ColumnType, ExportError, Filter, Table};
 
 named_queries!("sqlite":
@@ -236,79 +234,6 @@ fn json_array<T: serde::Serialize>(items: impl IntoIterator<Item = T>) -> String
     serde_json::to_string(&items.into_iter().collect::<Vec<T>>()).expect("plain values serialise")
 }
 
-fn contact_from_row(row: &SqliteRow) -> Result<Contact, StoreError> {
-    let corrupt = |what: &str, e: String| StoreError::Corrupt(format!("{what}: {e}"));
-    let phone: Option<String> = row.get("phone");
-    let email: Option<String> = row.get("email");
-    let timezone: Option<String> = row.get("timezone");
-    let attributes: String = row.get("attributes");
-    let attributes: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&attributes)
-        .map_err(|e| corrupt("contact attributes", e.to_string()))?;
-    let consent = |col: &str| Consent::parse(row.get::<&str, _>(col)).map_err(|e| corrupt(col, e));
-    Ok(Contact {
-        id: row.get("id"),
-        external_id: row.get("external_id"),
-        first_name: row.get("first_name"),
-        last_name: row.get("last_name"),
-        phone: phone
-            .map(PhoneNumber::try_from)
-            .transpose()
-            .map_err(|e| corrupt("phone", e))?,
-        email: email
-            .map(EmailAddress::try_from)
-            .transpose()
-            .map_err(|e| corrupt("email", e))?,
-        locale: row.get("locale"),
-        timezone: timezone
-            .map(|t| TimeZone::parse(&t))
-            .transpose()
-            .map_err(|e| corrupt("timezone", e))?,
-        attributes: attributes
-            .iter()
-            .filter_map(|(k, v)| AttributeValue::from_json(v).map(|v| (k.clone(), v)))
-            .collect(),
-        consent: Consents {
-            sms: consent("consent_sms")?,
-            email: consent("consent_email")?,
-            call: consent("consent_call")?,
-        },
-        tags: Vec::new(),
-    })
-}
-
-fn suppression_from_row(row: &SqliteRow) -> Result<Suppression, StoreError> {
-    let value: String = row.get("value");
-    let target = match row.get::<&str, _>("target_kind") {
-        "phone" => {
-            SuppressionTarget::Phone(PhoneNumber::try_from(value).map_err(StoreError::Corrupt)?)
-        }
-        "email" => {
-            SuppressionTarget::Email(EmailAddress::try_from(value).map_err(StoreError::Corrupt)?)
-        }
-        _ => SuppressionTarget::Contact(value),
-    };
-    let channel = match row.get::<Option<&str>, _>("channel") {
-        None => None,
-        Some("sms") => Some(ChannelFamily::Sms),
-        Some("email") => Some(ChannelFamily::Email),
-        Some("call") => Some(ChannelFamily::Call),
-        Some(other) => {
-            return Err(StoreError::Corrupt(format!(
-                "suppression channel `{other}`"
-            )));
-        }
-    };
-    Ok(Suppression {
-        target,
-        kind: SuppressionKind::parse(row.get("kind")).map_err(StoreError::Corrupt)?,
-        channel,
-        reason: row.get("reason"),
-        source: row.get("source"),
-        created_at: row.get("created_at"),
-        expires_at: row.get("expires_at"),
-    })
-}
-
 fn named_counts(rows: &[SqliteRow]) -> Vec<NamedCount> {
     rows.iter()
         .map(|r| NamedCount {
@@ -316,63 +241,6 @@ fn named_counts(rows: &[SqliteRow]) -> Vec<NamedCount> {
             count: r.get(1),
         })
         .collect()
-}
-
-fn attributes_json(attrs: &BTreeMap<String, AttributeValue>) -> String {
-    serde_json::to_string(attrs).expect("attributes serialise")
-}
-
-/// The stored contact with the file's values laid over it: columns the file does not
-/// carry keep their stored values, attributes merge key by key, id and tags stay.
-fn merge(existing: Option<&Contact>, new: &Contact, present: Present) -> Contact {
-    let Some(old) = existing else {
-        return new.clone();
-    };
-    let keep =
-        |is: bool, n: &Option<String>, o: &Option<String>| if is { n.clone() } else { o.clone() };
-    let mut attributes = old.attributes.clone();
-    attributes.extend(new.attributes.iter().map(|(k, v)| (k.clone(), v.clone())));
-    Contact {
-        id: old.id,
-        external_id: old.external_id.clone(),
-        first_name: keep(present.first_name, &new.first_name, &old.first_name),
-        last_name: keep(present.last_name, &new.last_name, &old.last_name),
-        phone: if present.phone {
-            new.phone.clone()
-        } else {
-            old.phone.clone()
-        },
-        email: if present.email {
-            new.email.clone()
-        } else {
-            old.email.clone()
-        },
-        locale: keep(present.locale, &new.locale, &old.locale),
-        timezone: if present.timezone || old.timezone.is_none() {
-            new.timezone.or(old.timezone)
-        } else {
-            old.timezone
-        },
-        attributes,
-        consent: Consents {
-            sms: if present.consent_sms {
-                new.consent.sms
-            } else {
-                old.consent.sms
-            },
-            email: if present.consent_email {
-                new.consent.email
-            } else {
-                old.consent.email
-            },
-            call: if present.consent_call {
-                new.consent.call
-            } else {
-                old.consent.call
-            },
-        },
-        tags: old.tags.clone(),
-    }
 }
 
 async fn write_contact(
@@ -388,7 +256,7 @@ async fn write_contact(
         .bind(c.email.as_ref().map(|e| e.as_str()))
         .bind(&c.locale)
         .bind(c.timezone.map(|t| t.name()))
-        .bind(attributes_json(&c.attributes))
+        .bind(rows::attributes_json(&c.attributes))
         .bind(c.consent.sms.as_str())
         .bind(c.consent.email.as_str())
         .bind(c.consent.call.as_str())
@@ -396,58 +264,6 @@ async fn write_contact(
         .fetch_one(&mut *conn)
         .await
         .doing("writing a contact")
-}
-
-fn parse_text<T: FromStr<Err = String>>(row: &SqliteRow, col: &str) -> Result<T, StoreError> {
-    T::from_str(row.get::<&str, _>(col)).map_err(|e| StoreError::Corrupt(format!("{col}: {e}")))
-}
-
-fn outcome_of(text: Option<String>) -> Result<Option<Outcome>, StoreError> {
-    text.map(|t| {
-        serde_json::from_value::<Outcome>(serde_json::Value::String(t.clone()))
-            .map_err(|_| StoreError::Corrupt(format!("outcome `{t}`")))
-    })
-    .transpose()
-}
-
-fn attempt_from_row(row: &SqliteRow) -> Result<Attempt, StoreError> {
-    Ok(Attempt {
-        id: row.get("id"),
-        run_id: row.get("run_id"),
-        campaign: row.get("campaign"),
-        contact_id: row.get("contact_id"),
-        step: row.get("step"),
-        step_index: row.get::<i64, _>("step_index") as usize,
-        channel: parse_text(row, "channel")?,
-        attempt_no: row.get::<i64, _>("attempt_no") as u32,
-        not_before: row.get("not_before"),
-        state: parse_text(row, "state")?,
-        idempotency_key: row.get("idempotency_key"),
-        obligation: row.get("obligation"),
-        after_attempt: row.get("after_attempt"),
-        condition: outcome_of(row.get("condition"))?,
-        variant: row.get("variant"),
-        prompt: row.get("prompt"),
-        connected: row.get::<i64, _>("connected") != 0,
-        sent_at: row.get("sent_at"),
-        provider_ref: row.get("provider_ref"),
-        outcome: outcome_of(row.get("outcome"))?,
-        reason: row.get("reason"),
-    })
-}
-
-fn run_from_row(row: &SqliteRow) -> Result<Run, StoreError> {
-    let summary: String = row.get("summary");
-    Ok(Run {
-        id: row.get("id"),
-        campaign: row.get("campaign"),
-        occurrence: row.get("occurrence"),
-        state: row.get("state"),
-        summary: serde_json::from_str(&summary)
-            .map_err(|e| StoreError::Corrupt(format!("run summary: {e}")))?,
-        created_at: row.get("created_at"),
-        finished_at: row.get("finished_at"),
-    })
 }
 
 impl Store for SqliteStore {
@@ -481,7 +297,7 @@ impl Store for SqliteStore {
             .await
             .doing("reading existing contacts")?
             .iter()
-            .map(|r| contact_from_row(r).map(|c| (c.external_id.clone(), c)))
+            .map(|r| rows::contact(r).map(|c| (c.external_id.clone(), c)))
             .collect::<Result<_, _>>()?;
         let list_id: Option<i64> = match list {
             Some(name) => Some(
@@ -496,7 +312,7 @@ impl Store for SqliteStore {
         };
         for new in batch {
             let old = existing.get(&new.contact.external_id);
-            let merged = merge(old, &new.contact, present);
+            let merged = rows::merge(old, &new.contact, present);
             let id = match old {
                 Some(o) if *o == merged => {
                     counts.unchanged += 1;
@@ -542,7 +358,7 @@ impl Store for SqliteStore {
             .await
             .doing("reading a contact")?;
         let Some(row) = row else { return Ok(None) };
-        let mut contacts = vec![contact_from_row(&row)?];
+        let mut contacts = vec![rows::contact(&row)?];
         self.tags_for(&mut contacts).await?;
         Ok(contacts.pop())
     }
@@ -577,7 +393,7 @@ impl Store for SqliteStore {
         .doing("reading a page of the audience")?;
         let mut contacts = rows
             .iter()
-            .map(contact_from_row)
+            .map(rows::contact)
             .collect::<Result<Vec<_>, _>>()?;
         self.tags_for(&mut contacts).await?;
         Ok(contacts)
@@ -699,7 +515,7 @@ impl Store for SqliteStore {
             .fetch_all(&self.pool)
             .await
             .doing("listing suppression entries")?;
-        rows.iter().map(suppression_from_row).collect()
+        rows.iter().map(rows::suppression).collect()
     }
 
     async fn suppressions_for(&self, contacts: &[Contact]) -> Result<Vec<Suppression>, StoreError> {
@@ -721,7 +537,7 @@ impl Store for SqliteStore {
             .fetch_all(&self.pool)
             .await
             .doing("reading suppression entries for the audience")?;
-        rows.iter().map(suppression_from_row).collect()
+        rows.iter().map(rows::suppression).collect()
     }
 
     async fn history_for(
@@ -776,7 +592,7 @@ impl Store for SqliteStore {
             .await
             .doing("reading a contact")?;
         let Some(row) = row else { return Ok(None) };
-        let mut contacts = vec![contact_from_row(&row)?];
+        let mut contacts = vec![rows::contact(&row)?];
         self.tags_for(&mut contacts).await?;
         Ok(contacts.pop())
     }
@@ -890,7 +706,7 @@ impl Store for SqliteStore {
             .fetch_all(&self.pool)
             .await
             .doing("listing runs")?;
-        rows.iter().map(run_from_row).collect()
+        rows.iter().map(rows::run).collect()
     }
 
     async fn run(&self, id: i64) -> Result<Option<Run>, StoreError> {
@@ -899,7 +715,7 @@ impl Store for SqliteStore {
             .fetch_optional(&self.pool)
             .await
             .doing("reading a run")?;
-        row.as_ref().map(run_from_row).transpose()
+        row.as_ref().map(rows::run).transpose()
     }
 
     async fn running_runs(&self) -> Result<Vec<Run>, StoreError> {
@@ -907,7 +723,7 @@ impl Store for SqliteStore {
             .fetch_all(&self.pool)
             .await
             .doing("listing running runs")?;
-        rows.iter().map(run_from_row).collect()
+        rows.iter().map(rows::run).collect()
     }
 
     async fn open_attempts(&self, run_id: i64) -> Result<i64, StoreError> {
@@ -971,7 +787,7 @@ impl Store for SqliteStore {
             .fetch_all(&self.pool)
             .await
             .doing("reading claimed attempts")?;
-        rows.iter().map(attempt_from_row).collect()
+        rows.iter().map(rows::attempt).collect()
     }
 
     async fn requeue_stale(
@@ -994,7 +810,7 @@ impl Store for SqliteStore {
             .fetch_optional(&self.pool)
             .await
             .doing("reading an attempt")?;
-        row.as_ref().map(attempt_from_row).transpose()
+        row.as_ref().map(rows::attempt).transpose()
     }
 
     async fn latest_sms_to(
@@ -1043,11 +859,11 @@ impl Store for SqliteStore {
             .map(|row| {
                 Ok(crate::domain::survey::Response {
                     question: row.get("question"),
-                    kind: parse_text(row, "kind")?,
+                    kind: rows::Record::parsed(row, "kind")?,
                     score: row.get("score"),
                     answer: row.get("answer"),
                     raw: row.get("raw"),
-                    channel: parse_text(row, "channel")?,
+                    channel: rows::Record::parsed(row, "channel")?,
                     revision: row.get::<i64, _>("revision") as u32,
                     first_answered_at: row.get("first_answered_at"),
                     answered_at: row.get("answered_at"),
@@ -1067,7 +883,7 @@ impl Store for SqliteStore {
             .fetch_all(&self.pool)
             .await
             .doing("reading a contact's attempts")?;
-        rows.iter().map(attempt_from_row).collect()
+        rows.iter().map(rows::attempt).collect()
     }
 
     async fn reschedule(
@@ -1358,7 +1174,7 @@ impl Store for SqliteStore {
             .doing("reading contacts")?;
         let mut contacts = rows
             .iter()
-            .map(contact_from_row)
+            .map(rows::contact)
             .collect::<Result<Vec<_>, _>>()?;
         self.tags_for(&mut contacts).await?;
         Ok(contacts)
@@ -1378,7 +1194,7 @@ impl Store for SqliteStore {
             .fetch_all(&self.pool)
             .await
             .doing("reading contacts' attempts")?;
-        rows.iter().map(attempt_from_row).collect()
+        rows.iter().map(rows::attempt).collect()
     }
 
     async fn attempts_by_keys(&self, keys: &[String]) -> Result<Vec<Attempt>, StoreError> {
@@ -1390,7 +1206,7 @@ impl Store for SqliteStore {
             .fetch_all(&self.pool)
             .await
             .doing("reading attempts by key")?;
-        rows.iter().map(attempt_from_row).collect()
+        rows.iter().map(rows::attempt).collect()
     }
 
     async fn campaign_states(&self) -> Result<BTreeMap<String, String>, StoreError> {
@@ -1406,7 +1222,7 @@ impl Store for SqliteStore {
             .fetch_all(&self.pool)
             .await
             .doing("finding finished runs")?;
-        rows.iter().map(run_from_row).collect()
+        rows.iter().map(rows::run).collect()
     }
 
     async fn attempts_claimed(
@@ -1423,7 +1239,7 @@ impl Store for SqliteStore {
             .fetch_all(&self.pool)
             .await
             .doing("reading claimed attempts")?;
-        rows.iter().map(attempt_from_row).collect()
+        rows.iter().map(rows::attempt).collect()
     }
 
     async fn run_by_occurrence(
@@ -1437,7 +1253,7 @@ impl Store for SqliteStore {
             .fetch_optional(&self.pool)
             .await
             .doing("reading a run")?;
-        row.as_ref().map(run_from_row).transpose()
+        row.as_ref().map(rows::run).transpose()
     }
 
     async fn apply_writes(
@@ -1551,7 +1367,7 @@ impl Store for SqliteStore {
             .fetch_all(&self.pool)
             .await
             .doing("reading the desk queue")?;
-        rows.iter().map(attempt_from_row).collect()
+        rows.iter().map(rows::attempt).collect()
     }
 
     async fn desk_held_by(&self, agent: &str) -> Result<Vec<Attempt>, StoreError> {
@@ -1560,7 +1376,7 @@ impl Store for SqliteStore {
             .fetch_all(&self.pool)
             .await
             .doing("reading an agent's calls")?;
-        rows.iter().map(attempt_from_row).collect()
+        rows.iter().map(rows::attempt).collect()
     }
 
     async fn desk_take(

@@ -1,15 +1,13 @@
 //! PostgreSQL: the ledger's writes, claims (row locks, `SKIP LOCKED`), the inbox, the
 //! agent desk and survey answers.
 
-use std::str::FromStr;
-
 use chrono::{DateTime, Utc};
-use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 
 use super::PgStore;
 use crate::domain::ledger::{Attempt, InboxItem, NewAttempt, Report};
 use crate::domain::values::Channel;
+use crate::store::rows;
 use crate::store::*;
 
 named_queries!("postgres":
@@ -46,44 +44,6 @@ named_queries!("postgres":
     desk_held_by,
     desk_take,
 );
-
-fn parse_text<T: FromStr<Err = String>>(row: &PgRow, col: &str) -> Result<T, StoreError> {
-    T::from_str(row.get::<&str, _>(col)).map_err(|e| StoreError::Corrupt(format!("{col}: {e}")))
-}
-
-fn outcome_of(text: Option<String>) -> Result<Option<Outcome>, StoreError> {
-    text.map(|t| {
-        serde_json::from_value::<Outcome>(serde_json::Value::String(t.clone()))
-            .map_err(|_| StoreError::Corrupt(format!("outcome `{t}`")))
-    })
-    .transpose()
-}
-
-fn attempt_from_row(row: &PgRow) -> Result<Attempt, StoreError> {
-    Ok(Attempt {
-        id: row.get("id"),
-        run_id: row.get("run_id"),
-        campaign: row.get("campaign"),
-        contact_id: row.get("contact_id"),
-        step: row.get("step"),
-        step_index: row.get::<i32, _>("step_index") as usize,
-        channel: parse_text(row, "channel")?,
-        attempt_no: row.get::<i32, _>("attempt_no") as u32,
-        not_before: row.get("not_before"),
-        state: parse_text(row, "state")?,
-        idempotency_key: row.get("idempotency_key"),
-        obligation: row.get("obligation"),
-        after_attempt: row.get("after_attempt"),
-        condition: outcome_of(row.get("condition"))?,
-        variant: row.get("variant"),
-        prompt: row.get("prompt"),
-        connected: row.get("connected"),
-        sent_at: row.get("sent_at"),
-        provider_ref: row.get("provider_ref"),
-        outcome: outcome_of(row.get("outcome"))?,
-        reason: row.get("reason"),
-    })
-}
 
 /// One ledger write on its own.
 async fn write_one(store: &PgStore, w: &Write, now: DateTime<Utc>) -> Result<u64, StoreError> {
@@ -349,7 +309,7 @@ pub(super) async fn claim_due(
         .fetch_all(&store.pool)
         .await
         .doing("reading claimed attempts")?;
-    rows.iter().map(attempt_from_row).collect()
+    rows.iter().map(rows::attempt).collect()
 }
 
 pub(super) async fn requeue_stale(
@@ -375,7 +335,7 @@ pub(super) async fn attempt_by_key(
         .fetch_optional(&store.pool)
         .await
         .doing("reading an attempt")?;
-    row.as_ref().map(attempt_from_row).transpose()
+    row.as_ref().map(rows::attempt).transpose()
 }
 
 pub(super) async fn attempts_of_contact_in_run(
@@ -389,7 +349,7 @@ pub(super) async fn attempts_of_contact_in_run(
         .fetch_all(&store.pool)
         .await
         .doing("reading a contact's attempts")?;
-    rows.iter().map(attempt_from_row).collect()
+    rows.iter().map(rows::attempt).collect()
 }
 
 pub(super) async fn latest_sms_to(
@@ -438,11 +398,11 @@ pub(super) async fn responses_of_contact_in_run(
         .map(|row| {
             Ok(crate::domain::survey::Response {
                 question: row.get("question"),
-                kind: parse_text(row, "kind")?,
+                kind: rows::Record::parsed(row, "kind")?,
                 score: row.get::<Option<i32>, _>("score").map(i64::from),
                 answer: row.get("answer"),
                 raw: row.get("raw"),
-                channel: parse_text(row, "channel")?,
+                channel: rows::Record::parsed(row, "channel")?,
                 revision: row.get::<i32, _>("revision") as u32,
                 first_answered_at: row.get("first_answered_at"),
                 answered_at: row.get("answered_at"),
@@ -675,7 +635,7 @@ pub(super) async fn attempts_of_contacts_in_runs(
         .fetch_all(&store.pool)
         .await
         .doing("reading contacts' attempts")?;
-    rows.iter().map(attempt_from_row).collect()
+    rows.iter().map(rows::attempt).collect()
 }
 
 pub(super) async fn attempts_by_keys(
@@ -690,7 +650,7 @@ pub(super) async fn attempts_by_keys(
         .fetch_all(&store.pool)
         .await
         .doing("reading attempts by key")?;
-    rows.iter().map(attempt_from_row).collect()
+    rows.iter().map(rows::attempt).collect()
 }
 
 pub(super) async fn attempts_claimed(
@@ -707,7 +667,7 @@ pub(super) async fn attempts_claimed(
         .fetch_all(&store.pool)
         .await
         .doing("reading claimed attempts")?;
-    rows.iter().map(attempt_from_row).collect()
+    rows.iter().map(rows::attempt).collect()
 }
 
 pub(super) async fn apply_writes(
@@ -799,7 +759,7 @@ pub(super) async fn desk_waiting(store: &PgStore, limit: i64) -> Result<Vec<Atte
         .fetch_all(&store.pool)
         .await
         .doing("reading the desk queue")?;
-    rows.iter().map(attempt_from_row).collect()
+    rows.iter().map(rows::attempt).collect()
 }
 
 pub(super) async fn desk_held_by(store: &PgStore, agent: &str) -> Result<Vec<Attempt>, StoreError> {
@@ -808,7 +768,7 @@ pub(super) async fn desk_held_by(store: &PgStore, agent: &str) -> Result<Vec<Att
         .fetch_all(&store.pool)
         .await
         .doing("reading an agent's calls")?;
-    rows.iter().map(attempt_from_row).collect()
+    rows.iter().map(rows::attempt).collect()
 }
 
 pub(super) async fn desk_take(

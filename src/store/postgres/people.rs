@@ -11,13 +11,12 @@ use sqlx::types::Json;
 use sqlx::{Column as _, Row, TypeInfo as _};
 
 use super::PgStore;
-use crate::domain::contact::{
-    AttributeValue, Consent, Consents, Contact, Suppression, SuppressionTarget, Tag,
-};
+use crate::domain::contact::{Contact, Suppression, Tag};
 use crate::domain::ledger::{Run, TallyRow};
 use crate::domain::policy::PastAttempt;
-use crate::domain::values::{Channel, ChannelFamily, EmailAddress, PhoneNumber, TimeZone};
+use crate::domain::values::Channel;
 use crate::export::{Column, ColumnType};
+use crate::store::rows;
 use crate::store::*;
 
 named_queries!("postgres":
@@ -80,98 +79,6 @@ named_queries!("postgres":
 
 // --- row mapping ---------------------------------------------------------------------
 
-fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(format!("{what}: {e}"))
-}
-
-fn contact_from_row(row: &PgRow) -> Result<Contact, StoreError> {
-    let phone: Option<String> = row.get("phone");
-    let email: Option<String> = row.get("email");
-    let timezone: Option<String> = row.get("timezone");
-    let attributes: Json<serde_json::Map<String, serde_json::Value>> = row
-        .try_get("attributes")
-        .map_err(|e| corrupt("contact attributes", e))?;
-    let consent = |col: &str| Consent::parse(row.get::<&str, _>(col)).map_err(|e| corrupt(col, e));
-    Ok(Contact {
-        id: row.get("id"),
-        external_id: row.get("external_id"),
-        first_name: row.get("first_name"),
-        last_name: row.get("last_name"),
-        phone: phone
-            .map(PhoneNumber::try_from)
-            .transpose()
-            .map_err(|e| corrupt("phone", e))?,
-        email: email
-            .map(EmailAddress::try_from)
-            .transpose()
-            .map_err(|e| corrupt("email", e))?,
-        locale: row.get("locale"),
-        timezone: timezone
-            .map(|t| TimeZone::parse(&t))
-            .transpose()
-            .map_err(|e| corrupt("timezone", e))?,
-        attributes: attributes
-            .0
-            .iter()
-            .filter_map(|(k, v)| AttributeValue::from_json(v).map(|v| (k.clone(), v)))
-            .collect(),
-        consent: Consents {
-            sms: consent("consent_sms")?,
-            email: consent("consent_email")?,
-            call: consent("consent_call")?,
-        },
-        tags: Vec::new(),
-    })
-}
-
-fn suppression_from_row(row: &PgRow) -> Result<Suppression, StoreError> {
-    let value: String = row.get("value");
-    let target = match row.get::<&str, _>("target_kind") {
-        "phone" => {
-            SuppressionTarget::Phone(PhoneNumber::try_from(value).map_err(StoreError::Corrupt)?)
-        }
-        "email" => {
-            SuppressionTarget::Email(EmailAddress::try_from(value).map_err(StoreError::Corrupt)?)
-        }
-        _ => SuppressionTarget::Contact(value),
-    };
-    let channel = match row.get::<Option<&str>, _>("channel") {
-        None => None,
-        Some("sms") => Some(ChannelFamily::Sms),
-        Some("email") => Some(ChannelFamily::Email),
-        Some("call") => Some(ChannelFamily::Call),
-        Some(other) => {
-            return Err(StoreError::Corrupt(format!(
-                "suppression channel `{other}`"
-            )));
-        }
-    };
-    Ok(Suppression {
-        target,
-        kind: SuppressionKind::parse(row.get("kind")).map_err(StoreError::Corrupt)?,
-        channel,
-        reason: row.get("reason"),
-        source: row.get("source"),
-        created_at: row.get("created_at"),
-        expires_at: row.get("expires_at"),
-    })
-}
-
-fn run_from_row(row: &PgRow) -> Result<Run, StoreError> {
-    let summary: Json<serde_json::Value> = row
-        .try_get("summary")
-        .map_err(|e| corrupt("run summary", e))?;
-    Ok(Run {
-        id: row.get("id"),
-        campaign: row.get("campaign"),
-        occurrence: row.get("occurrence"),
-        state: row.get("state"),
-        summary: summary.0,
-        created_at: row.get("created_at"),
-        finished_at: row.get("finished_at"),
-    })
-}
-
 fn tally_from_row(r: &PgRow) -> TallyRow {
     TallyRow {
         step: r.get("step"),
@@ -227,53 +134,10 @@ async fn tags_for(store: &PgStore, contacts: &mut [Contact]) -> Result<(), Store
 async fn contacts_with_tags(store: &PgStore, rows: &[PgRow]) -> Result<Vec<Contact>, StoreError> {
     let mut contacts = rows
         .iter()
-        .map(contact_from_row)
+        .map(rows::contact)
         .collect::<Result<Vec<_>, _>>()?;
     tags_for(store, &mut contacts).await?;
     Ok(contacts)
-}
-
-/// The stored contact with the file's values laid over it: columns the file does not
-/// carry keep their stored values, attributes merge key by key, id and tags stay.
-fn merge(existing: Option<&Contact>, new: &Contact, present: Present) -> Contact {
-    let Some(old) = existing else {
-        return new.clone();
-    };
-    let pick = |is: bool, n: &Option<String>, o: &Option<String>| {
-        if is { n.clone() } else { o.clone() }
-    };
-    let mut attributes = old.attributes.clone();
-    attributes.extend(new.attributes.iter().map(|(k, v)| (k.clone(), v.clone())));
-    let consent = |is: bool, n: Consent, o: Consent| if is { n } else { o };
-    Contact {
-        id: old.id,
-        external_id: old.external_id.clone(),
-        first_name: pick(present.first_name, &new.first_name, &old.first_name),
-        last_name: pick(present.last_name, &new.last_name, &old.last_name),
-        phone: if present.phone {
-            new.phone.clone()
-        } else {
-            old.phone.clone()
-        },
-        email: if present.email {
-            new.email.clone()
-        } else {
-            old.email.clone()
-        },
-        locale: pick(present.locale, &new.locale, &old.locale),
-        timezone: if present.timezone || old.timezone.is_none() {
-            new.timezone.or(old.timezone)
-        } else {
-            old.timezone
-        },
-        attributes,
-        consent: Consents {
-            sms: consent(present.consent_sms, new.consent.sms, old.consent.sms),
-            email: consent(present.consent_email, new.consent.email, old.consent.email),
-            call: consent(present.consent_call, new.consent.call, old.consent.call),
-        },
-        tags: old.tags.clone(),
-    }
 }
 
 /// Writes contacts in one statement (each external id once); returns their ids by
@@ -338,7 +202,7 @@ pub(super) async fn upsert_contacts(
         .await
         .doing("reading existing contacts")?
         .iter()
-        .map(|r| contact_from_row(r).map(|c| (c.external_id.clone(), c)))
+        .map(|r| rows::contact(r).map(|c| (c.external_id.clone(), c)))
         .collect::<Result<_, _>>()?;
     // As SQLite writes row by row: each row merges over the contact as stored before the
     // batch; a later row of the same external id that changes it wins, one that leaves
@@ -348,7 +212,7 @@ pub(super) async fn upsert_contacts(
     let mut write_at: BTreeMap<&str, usize> = BTreeMap::new();
     for new in batch {
         let old = existing.get(&new.contact.external_id);
-        let merged = merge(old, &new.contact, present);
+        let merged = rows::merge(old, &new.contact, present);
         match old {
             Some(o) if *o == merged => {
                 counts.unchanged += 1;
@@ -583,7 +447,7 @@ pub(super) async fn suppressions(
         .fetch_all(&store.pool)
         .await
         .doing("listing suppression entries")?;
-    rows.iter().map(suppression_from_row).collect()
+    rows.iter().map(rows::suppression).collect()
 }
 
 pub(super) async fn suppressions_for(
@@ -609,7 +473,7 @@ pub(super) async fn suppressions_for(
         .fetch_all(&store.pool)
         .await
         .doing("reading suppression entries for the audience")?;
-    rows.iter().map(suppression_from_row).collect()
+    rows.iter().map(rows::suppression).collect()
 }
 
 pub(super) async fn history_for(
@@ -782,7 +646,7 @@ pub(super) async fn runs(
         .fetch_all(&store.pool)
         .await
         .doing("listing runs")?;
-    rows.iter().map(run_from_row).collect()
+    rows.iter().map(rows::run).collect()
 }
 
 pub(super) async fn run(store: &PgStore, id: i64) -> Result<Option<Run>, StoreError> {
@@ -791,7 +655,7 @@ pub(super) async fn run(store: &PgStore, id: i64) -> Result<Option<Run>, StoreEr
         .fetch_optional(&store.pool)
         .await
         .doing("reading a run")?;
-    row.as_ref().map(run_from_row).transpose()
+    row.as_ref().map(rows::run).transpose()
 }
 
 pub(super) async fn running_runs(store: &PgStore) -> Result<Vec<Run>, StoreError> {
@@ -799,7 +663,7 @@ pub(super) async fn running_runs(store: &PgStore) -> Result<Vec<Run>, StoreError
         .fetch_all(&store.pool)
         .await
         .doing("listing running runs")?;
-    rows.iter().map(run_from_row).collect()
+    rows.iter().map(rows::run).collect()
 }
 
 pub(super) async fn open_attempts(store: &PgStore, run_id: i64) -> Result<i64, StoreError> {
@@ -899,7 +763,7 @@ pub(super) async fn finishable_runs(store: &PgStore) -> Result<Vec<Run>, StoreEr
         .fetch_all(&store.pool)
         .await
         .doing("finding finished runs")?;
-    rows.iter().map(run_from_row).collect()
+    rows.iter().map(rows::run).collect()
 }
 
 pub(super) async fn run_by_occurrence(
@@ -913,7 +777,7 @@ pub(super) async fn run_by_occurrence(
         .fetch_optional(&store.pool)
         .await
         .doing("reading a run")?;
-    row.as_ref().map(run_from_row).transpose()
+    row.as_ref().map(rows::run).transpose()
 }
 
 pub(super) async fn recently_contacted(
@@ -1119,7 +983,7 @@ pub(super) async fn export_rows(
 /// Reads column `i` of an export row as its documented type; `jsonb` columns become
 /// compact JSON text, as SQLite stores it.
 fn read_cell(row: &PgRow, i: usize, column: &Column) -> Result<Cell, StoreError> {
-    let bad = |e: sqlx::Error| corrupt(&format!("column `{}`", column.name), e);
+    let bad = |e: sqlx::Error| rows::corrupt(&format!("column `{}`", column.name), e);
     let cell = match column.ty {
         ColumnType::Int64 | ColumnType::Int32 => row
             .try_get::<Option<i64>, _>(i)
