@@ -86,7 +86,9 @@ impl RateSlots {
             3600
         };
         let capacity = ((rate.per_second * bucket_secs as f64).floor() as u32).max(1);
-        let interval = chrono::Duration::milliseconds((1000.0 / rate.per_second).ceil() as i64);
+        // In microseconds, so rates above 1,000/s are spaced as finely as they need.
+        let interval =
+            chrono::Duration::microseconds((1_000_000.0 / rate.per_second).ceil() as i64);
         RateSlots {
             bucket_secs,
             capacity,
@@ -331,5 +333,30 @@ impl<'a> Planner<'a> {
 
     pub fn finish(self) -> PlanSummary {
         self.summary
+    }
+}
+
+#[cfg(test)]
+mod rate_tests {
+    use super::*;
+    use chrono::TimeZone as _;
+
+    #[test]
+    fn a_rate_above_a_thousand_a_second_is_not_slowed_to_one_send_a_millisecond() {
+        let mut slots = RateSlots::new(RateLimit {
+            per_second: 100_000.0,
+        });
+        let start = Utc.with_ymd_and_hms(2026, 12, 1, 10, 0, 0).unwrap();
+        let window = ContactWindow::always();
+        let mut last = start;
+        for _ in 0..20_000 {
+            last = slots.take(start, &window, chrono_tz::UTC).unwrap();
+        }
+        // 20,000 sends at 100,000/s take 0.2 s, not the 20 s of a millisecond grid.
+        assert!(last - start < chrono::Duration::milliseconds(250), "{last}");
+        assert!(
+            last - start >= chrono::Duration::milliseconds(190),
+            "{last}"
+        );
     }
 }
