@@ -45,20 +45,13 @@ impl AnyStore {
 
     /// (migrations applied, migrations this build has) for the database's dialect.
     pub async fn migration_counts(&self) -> (i64, usize) {
-        let sql = "SELECT COUNT(*) FROM herald_migrations WHERE success";
         match self {
             AnyStore::Sqlite(s) => (
-                sqlx::query_scalar(sql)
-                    .fetch_one(s.pool())
-                    .await
-                    .unwrap_or(0),
+                super::sqlite::applied_count(s.pool()).await,
                 super::sqlite::migrator().iter().count(),
             ),
             AnyStore::Postgres(s) => (
-                sqlx::query_scalar(sql)
-                    .fetch_one(s.pool())
-                    .await
-                    .unwrap_or(0),
+                super::postgres::applied_count(s.pool()).await,
                 super::postgres::migrator().iter().count(),
             ),
         }

@@ -42,6 +42,17 @@ macro_rules! named_queries {
     };
 }
 
+/// A dialect's embedded migrations, recorded in herald's own table (`herald_migrations`)
+/// so a queue's migrations, which use sqlx's default table, can share the database.
+pub(crate) fn herald_migrator(embedded: &sqlx::migrate::Migrator) -> sqlx::migrate::Migrator {
+    let mut m = sqlx::migrate::Migrator::with_migrations(embedded.iter().cloned().collect());
+    m.dangerous_set_table_name("herald_migrations");
+    m
+}
+
+/// How many of herald's migrations a database has applied (0 before the first).
+pub(crate) const APPLIED_MIGRATIONS: &str = "SELECT COUNT(*) FROM herald_migrations WHERE success";
+
 pub mod any;
 pub mod copy;
 pub mod postgres;

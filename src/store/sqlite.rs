@@ -120,12 +120,9 @@ named_queries!("sqlite":
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
-/// The migrator, with herald's own table name so the queue's migrations (which use sqlx's
-/// default table) can share the file.
+/// The SQLite migrations, recorded in `herald_migrations`.
 pub fn migrator() -> sqlx::migrate::Migrator {
-    let mut m = sqlx::migrate::Migrator::with_migrations(MIGRATOR.iter().cloned().collect());
-    m.dangerous_set_table_name("herald_migrations");
-    m
+    super::herald_migrator(&MIGRATOR)
 }
 
 /// herald's data in one SQLite file.
@@ -766,7 +763,7 @@ impl Store for SqliteStore {
             .doing("starting to insert attempts")?;
         let mut inserted = 0;
         for a in attempts {
-            inserted += write(&mut tx, &Write::Attempt(a.clone()), now).await?;
+            inserted += insert_attempt(&mut tx, a, now).await?;
         }
         tx.commit().await.doing("committing attempts")?;
         Ok(inserted)
@@ -1607,6 +1604,33 @@ fn parse_stored_time(t: &str) -> Result<DateTime<Utc>, StoreError> {
         .map_err(|e| StoreError::Corrupt(format!("time `{t}`: {e}")))
 }
 
+/// One new attempt (ignored when its idempotency key exists); rows inserted.
+async fn insert_attempt(
+    conn: &mut SqliteConnection,
+    a: &NewAttempt,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let done = sqlx::query(QUERIES.insert_attempt)
+        .bind(a.run_id)
+        .bind(a.contact_id)
+        .bind(&a.step)
+        .bind(a.step_index as i64)
+        .bind(a.channel.as_str())
+        .bind(a.attempt_no as i64)
+        .bind(a.not_before)
+        .bind(a.idempotency_key())
+        .bind(&a.obligation)
+        .bind(a.after_attempt)
+        .bind(a.condition.map(|c| c.as_str()))
+        .bind(now)
+        .bind(&a.variant)
+        .bind(&a.prompt)
+        .execute(&mut *conn)
+        .await
+        .doing("inserting an attempt")?;
+    Ok(done.rows_affected())
+}
+
 /// Executes one ledger write; returns the rows it changed.
 async fn write(
     conn: &mut SqliteConnection,
@@ -1696,25 +1720,7 @@ async fn write(
                 .execute(&mut *conn)
                 .await
         }
-        Write::Attempt(a) => {
-            sqlx::query(QUERIES.insert_attempt)
-                .bind(a.run_id)
-                .bind(a.contact_id)
-                .bind(&a.step)
-                .bind(a.step_index as i64)
-                .bind(a.channel.as_str())
-                .bind(a.attempt_no as i64)
-                .bind(a.not_before)
-                .bind(a.idempotency_key())
-                .bind(&a.obligation)
-                .bind(a.after_attempt)
-                .bind(a.condition.map(|c| c.as_str()))
-                .bind(now)
-                .bind(&a.variant)
-                .bind(&a.prompt)
-                .execute(&mut *conn)
-                .await
-        }
+        Write::Attempt(a) => return insert_attempt(conn, a, now).await,
         Write::Connected { id } => {
             sqlx::query(QUERIES.set_connected)
                 .bind(id)
@@ -1767,8 +1773,8 @@ async fn write(
     Ok(done.doing("writing to the ledger")?.rows_affected())
 }
 
-async fn applied_count(pool: &SqlitePool) -> i64 {
-    sqlx::query_scalar("SELECT COUNT(*) FROM herald_migrations WHERE success")
+pub(crate) async fn applied_count(pool: &SqlitePool) -> i64 {
+    sqlx::query_scalar(super::APPLIED_MIGRATIONS)
         .fetch_one(pool)
         .await
         .unwrap_or(0)

@@ -28,11 +28,9 @@ pub fn all_queries() -> Vec<(&'static str, &'static str)> {
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
-/// The migrator, with herald's own table name (apalis-postgres keeps its own).
+/// The PostgreSQL migrations, recorded in `herald_migrations`.
 pub fn migrator() -> sqlx::migrate::Migrator {
-    let mut m = sqlx::migrate::Migrator::with_migrations(MIGRATOR.iter().cloned().collect());
-    m.dangerous_set_table_name("herald_migrations");
-    m
+    super::herald_migrator(&MIGRATOR)
 }
 
 /// herald's data in a PostgreSQL database.
@@ -71,8 +69,8 @@ fn is_transient(e: &StoreError) -> bool {
     )
 }
 
-async fn applied_count(pool: &PgPool) -> i64 {
-    sqlx::query_scalar("SELECT COUNT(*) FROM herald_migrations WHERE success")
+pub(crate) async fn applied_count(pool: &PgPool) -> i64 {
+    sqlx::query_scalar(APPLIED_MIGRATIONS)
         .fetch_one(pool)
         .await
         .unwrap_or(0)
