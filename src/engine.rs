@@ -38,6 +38,25 @@ use crate::templates::RenderFor;
 pub const BATCH: i64 = 200;
 /// How long a claimed attempt may stay in `sending` before it is taken to be abandoned.
 pub const LEASE: Duration = Duration::minutes(5);
+/// A daemon not seen for this long is taken to be dead: the others send the attempts it
+/// claimed back to the queue. Daemons say they are alive every second.
+pub const DAEMON_SILENCE: Duration = Duration::seconds(15);
+
+/// A name for this process that no other process shares, on this host or another:
+/// `herald-HOST-PID-RANDOM`, with the host name alone.
+pub fn instance_name() -> (String, String) {
+    use std::hash::{BuildHasher, Hasher};
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "host".into());
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish() as u32;
+    let id = format!("herald-{host}-{}-{random:08x}", std::process::id());
+    (host, id)
+}
 
 /// Simulated time moves in steps of at least this: an event is handled up to this late.
 pub const SIM_RESOLUTION: Duration = Duration::seconds(60);
@@ -105,6 +124,8 @@ pub struct Engine<S: Store> {
     buckets: std::sync::Mutex<BTreeMap<Channel, TokenBucket>>,
     /// How long providers take to accept sends (served by `/metrics`).
     pub send_latency: Arc<crate::metrics::SendLatency>,
+    /// The name this engine claims attempts under (unique per process).
+    pub instance: String,
 }
 
 /// A token bucket: `rate` sends a second on average, bursts up to a second's worth.
@@ -171,6 +192,7 @@ impl<S: Store> Engine<S> {
             scope,
             next_fire: Default::default(),
             send_latency: Default::default(),
+            instance: instance_name().1,
             buckets: std::sync::Mutex::new(
                 settings_rates
                     .into_iter()
@@ -245,8 +267,9 @@ impl<S: Store> Engine<S> {
     /// Ticks until nothing is due now.
     pub async fn run_until_idle(&self) -> Result<Work, EngineError> {
         let mut total = Work::default();
+        let now = self.now();
         self.store
-            .requeue_stale(self.now() - LEASE, self.now())
+            .requeue_stale(now - LEASE, now - DAEMON_SILENCE, now)
             .await?;
         loop {
             let w = self.tick().await?;
@@ -443,7 +466,7 @@ impl<S: Store> Engine<S> {
     /// renders and sends it, or reschedules or skips it.
     #[instrument(skip_all)]
     pub async fn dispatch_due(&self, now: DateTime<Utc>, limit: i64) -> Result<Work, EngineError> {
-        let batch = self.store.claim_due(now, limit).await?;
+        let batch = self.store.claim_due(now, limit, &self.instance).await?;
         self.dispatch_claimed(&batch, now).await
     }
 

@@ -686,7 +686,7 @@ async fn seed_ledger(store: &impl Store) -> Seeded {
     let [a1, b1, _c1, d1, a2, x1] = ids[..] else {
         unreachable!()
     };
-    assert_eq!(store.claim_due(t0(), 100).await.unwrap().len(), 4);
+    assert_eq!(store.claim_due(t0(), 100, "d1").await.unwrap().len(), 4);
     let minutes = |m: i64| t0() + Duration::minutes(m);
     for (id, m) in [(a1, 10), (b1, 20), (x1, 30), (a2, 65)] {
         assert!(store.mark_sent(id, minutes(m), "ref").await.unwrap());
@@ -1256,6 +1256,7 @@ conformance!(
     attempts_insert_once_and_keep_every_field,
     claims_take_due_attempts_of_active_campaigns_once,
     concurrent_claims_never_take_the_same_attempt,
+    a_silent_daemons_claims_go_back_and_a_live_ones_stay,
     attempts_move_through_their_states_once,
     cancels_touch_only_queued_attempts_they_name,
     a_write_group_applies_only_when_its_guard_holds,
@@ -1434,7 +1435,7 @@ async fn claims_take_due_attempts_of_active_campaigns_once(store: &impl Store) {
         .set_campaign_state("c1", "paused", t0())
         .await
         .unwrap();
-    assert!(store.claim_due(t0(), 10).await.unwrap().is_empty());
+    assert!(store.claim_due(t0(), 10, "d1").await.unwrap().is_empty());
     assert_eq!(
         store.next_due().await.unwrap(),
         None,
@@ -1445,18 +1446,18 @@ async fn claims_take_due_attempts_of_active_campaigns_once(store: &impl Store) {
         .await
         .unwrap();
 
-    let first = store.claim_due(t0(), 1).await.unwrap();
+    let first = store.claim_due(t0(), 1, "d1").await.unwrap();
     assert_eq!(first.len(), 1);
     assert_eq!(first[0].contact_id, b, "the earliest due first");
     assert_eq!(first[0].state, AttemptState::Sending);
-    let second = store.claim_due(t0(), 10).await.unwrap();
+    let second = store.claim_due(t0(), 10, "d1").await.unwrap();
     assert_eq!(
         second.len(),
         1,
         "the later attempt is not due yet: {second:?}"
     );
     assert_eq!((second[0].contact_id, second[0].step.as_str()), (a, "s1"));
-    assert!(store.claim_due(t0(), 10).await.unwrap().is_empty());
+    assert!(store.claim_due(t0(), 10, "d1").await.unwrap().is_empty());
     assert_eq!(
         store.next_due().await.unwrap(),
         Some(t0() + Duration::hours(1))
@@ -1475,15 +1476,25 @@ async fn claims_take_due_attempts_of_active_campaigns_once(store: &impl Store) {
 
     // A dispatcher that died: its claims go back to the queue and are claimed again.
     let later = t0() + Duration::minutes(10);
-    assert_eq!(store.requeue_stale(t0(), later).await.unwrap(), 0);
     assert_eq!(
         store
-            .requeue_stale(t0() + Duration::seconds(1), later)
+            .requeue_stale(t0(), t0() - Duration::hours(1), later)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .requeue_stale(
+                t0() + Duration::seconds(1),
+                t0() - Duration::hours(1),
+                later
+            )
             .await
             .unwrap(),
         2
     );
-    let again = store.claim_due(later, 10).await.unwrap();
+    let again = store.claim_due(later, 10, "d1").await.unwrap();
     assert_eq!(again.len(), 2);
     assert!(store.attempts_claimed(&ids, t0()).await.unwrap().is_empty());
     assert_eq!(store.attempts_claimed(&ids, later).await.unwrap().len(), 2);
@@ -1500,10 +1511,10 @@ async fn concurrent_claims_never_take_the_same_attempt(store: &impl Store) {
         .collect();
     assert_eq!(store.insert_attempts(&batch, t0()).await.unwrap(), 60);
     let (w, x, y, z) = tokio::join!(
-        store.claim_due(t0(), 20),
-        store.claim_due(t0(), 20),
-        store.claim_due(t0(), 20),
-        store.claim_due(t0(), 20),
+        store.claim_due(t0(), 20, "d1"),
+        store.claim_due(t0(), 20, "d1"),
+        store.claim_due(t0(), 20, "d1"),
+        store.claim_due(t0(), 20, "d1"),
     );
     let mut ids: Vec<i64> = [w, x, y, z]
         .into_iter()
@@ -1517,6 +1528,101 @@ async fn concurrent_claims_never_take_the_same_attempt(store: &impl Store) {
     assert_eq!(claimed, 60, "every due attempt is claimed by someone");
 }
 
+async fn a_silent_daemons_claims_go_back_and_a_live_ones_stay(store: &impl Store) {
+    use herald::store::Daemon;
+    let (run, a, _) = ledger_fixture(store).await;
+    let batch: Vec<NewAttempt> = (0..6)
+        .map(|i| {
+            let mut x = new_attempt(run, a, &format!("s{i}"), Channel::Sms, t0());
+            x.step_index = i;
+            x
+        })
+        .collect();
+    store.insert_attempts(&batch, t0()).await.unwrap();
+    let daemon = |id: &str| Daemon {
+        id: id.into(),
+        host: "h".into(),
+        pid: 1,
+        started_at: t0(),
+        seen_at: t0(),
+    };
+    let (d1, d2) = (daemon("d1"), daemon("d2"));
+    store.daemon_beat(&d1, t0()).await.unwrap();
+    store.daemon_beat(&d2, t0()).await.unwrap();
+    let by_d1 = store.claim_due(t0(), 2, "d1").await.unwrap();
+    let by_d2 = store.claim_due(t0(), 2, "d2").await.unwrap();
+    let by_d3 = store.claim_due(t0(), 2, "d3").await.unwrap();
+    assert_eq!((by_d1.len(), by_d2.len(), by_d3.len()), (2, 2, 2));
+
+    // Twenty seconds on, d1 is still beating and d2 has stopped; d3 never beat (a
+    // one-off process), so only its lease can free its claims.
+    let now = t0() + Duration::seconds(20);
+    store.daemon_beat(&d1, now).await.unwrap();
+    let lease_cutoff = t0() - Duration::minutes(5);
+    assert_eq!(
+        store
+            .requeue_stale(lease_cutoff, now - Duration::seconds(15), now)
+            .await
+            .unwrap(),
+        2,
+        "the silent daemon's claims, and only those, go back"
+    );
+    let ids = |v: &[herald::domain::ledger::Attempt]| v.iter().map(|a| a.id).collect::<Vec<_>>();
+    assert_eq!(
+        store
+            .attempts_claimed(&ids(&by_d1), t0())
+            .await
+            .unwrap()
+            .len(),
+        2,
+        "a live daemon keeps its claims"
+    );
+    assert!(
+        store
+            .attempts_claimed(&ids(&by_d2), t0())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .attempts_claimed(&ids(&by_d3), t0())
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    let retaken = store.claim_due(now, 10, "d1").await.unwrap();
+    assert_eq!(ids(&retaken), ids(&by_d2), "taken over by a live daemon");
+
+    let seen: Vec<(String, DateTime<Utc>)> = store
+        .daemons()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| (d.id, d.seen_at))
+        .collect();
+    assert_eq!(seen, vec![("d1".into(), now), ("d2".into(), t0())]);
+
+    // d1 stops: what it holds goes back at once, and it is forgotten with d2, silent
+    // since before the cut-off.
+    assert_eq!(
+        store
+            .daemon_gone("d1", t0() + Duration::seconds(1), now)
+            .await
+            .unwrap(),
+        4
+    );
+    assert!(store.daemons().await.unwrap().is_empty());
+    assert!(
+        store
+            .attempts_claimed(&ids(&by_d1), t0())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 async fn attempts_move_through_their_states_once(store: &impl Store) {
     let (run, a, _) = ledger_fixture(store).await;
     let batch = vec![
@@ -1525,7 +1631,7 @@ async fn attempts_move_through_their_states_once(store: &impl Store) {
         new_attempt(run, a, "s3", Channel::Sms, t0() + Duration::days(1)),
     ];
     store.insert_attempts(&batch, t0()).await.unwrap();
-    let claimed = store.claim_due(t0(), 10).await.unwrap();
+    let claimed = store.claim_due(t0(), 10, "d1").await.unwrap();
     let (one, two) = (claimed[0].id, claimed[1].id);
     let three = store
         .attempt_by_key(&batch[2].idempotency_key())
@@ -1681,7 +1787,7 @@ async fn cancels_touch_only_queued_attempts_they_name(store: &impl Store) {
         new_attempt(run, b, "now", Channel::Sms, t0()),
     ];
     store.insert_attempts(&batch, t0()).await.unwrap();
-    let sending = store.claim_due(t0(), 10).await.unwrap();
+    let sending = store.claim_due(t0(), 10, "d1").await.unwrap();
     assert_eq!(sending.len(), 1);
 
     let state = |i: usize| {
@@ -1750,7 +1856,7 @@ async fn a_write_group_applies_only_when_its_guard_holds(store: &impl Store) {
         new_attempt(run, b, "s1", Channel::Sms, t0() + Duration::hours(1)),
     ];
     store.insert_attempts(&batch, t0()).await.unwrap();
-    let claimed = store.claim_due(t0(), 10).await.unwrap();
+    let claimed = store.claim_due(t0(), 10, "d1").await.unwrap();
     let sending = claimed[0].id;
     let queued = store
         .attempt_by_key(&batch[1].idempotency_key())
@@ -1920,7 +2026,7 @@ async fn a_failed_batch_of_writes_leaves_nothing(store: &impl Store) {
         .insert_attempts(std::slice::from_ref(&first), t0())
         .await
         .unwrap();
-    let id = store.claim_due(t0(), 1).await.unwrap()[0].id;
+    let id = store.claim_due(t0(), 1, "d1").await.unwrap()[0].id;
     let groups = vec![
         WriteGroup {
             guard: Some(Write::MarkSent {
@@ -2097,7 +2203,7 @@ async fn survey_answers_revise_and_replies_find_their_message(store: &impl Store
         new_attempt(run, a, "mail", Channel::Email, t0()),
     ];
     store.insert_attempts(&batch, t0()).await.unwrap();
-    let claimed = store.claim_due(t0(), 10).await.unwrap();
+    let claimed = store.claim_due(t0(), 10, "d1").await.unwrap();
     for (i, x) in claimed.iter().enumerate() {
         let at = t0() + Duration::minutes(i as i64);
         assert!(store.mark_sent(x.id, at, "p").await.unwrap());
@@ -2222,7 +2328,7 @@ async fn the_desk_gives_each_call_to_one_agent(store: &impl Store) {
         new_attempt(run, b, "bot", Channel::VoiceBot, t0()),
     ];
     store.insert_attempts(&batch, t0()).await.unwrap();
-    let claimed = store.claim_due(t0(), 10).await.unwrap();
+    let claimed = store.claim_due(t0(), 10, "d1").await.unwrap();
     let id_of = |i: usize| {
         claimed
             .iter()

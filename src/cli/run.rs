@@ -76,7 +76,7 @@ async fn daemon(ctx: &Ctx) -> Result<ExitCode> {
             "links and callbacks are signed with a development secret: set HERALD_SECRET (16+ characters)"
         );
     }
-    tracing::info!(campaigns = ?campaigns, queue = %options.queue_path.display(), "herald daemon starting");
+    tracing::info!(campaigns = ?campaigns, queue = %options.queue, "herald daemon starting");
     eprintln!(
         "herald: running {} campaign(s): {}; stop with Ctrl-C or SIGTERM",
         campaigns.len(),
@@ -93,7 +93,7 @@ async fn daemon(ctx: &Ctx) -> Result<ExitCode> {
         secret: ctx.settings.secret.clone(),
         clock: Arc::new(SystemClock),
         send_latency: engine.send_latency.clone(),
-        queue: crate::queue::Jobs::open_or_create(&options.queue_path)
+        queue: crate::queue::Jobs::open_or_create(&options.queue)
             .await
             .ok(),
         agent_token: ctx.settings.agent_token.clone(),
@@ -420,7 +420,7 @@ pub enum JobsCmd {
 
 pub async fn jobs(ctx: &Ctx, cmd: JobsCmd) -> Result<ExitCode> {
     let options = crate::queue::DaemonOptions::for_database(&ctx.settings.database_url)?;
-    let jobs = crate::queue::Jobs::open(&options.queue_path).await?;
+    let jobs = crate::queue::Jobs::open(&options.queue).await?;
     match cmd {
         JobsCmd::List { state: None, .. } => {
             let counts = jobs.counts().await?;

@@ -3,34 +3,38 @@
 //! apalis tasks carry work, not truth (the attempts table is the ledger):
 //! - `PlanRun { campaign, occurrence }` on queue `herald.plan`, pushed with the
 //!   idempotency key `plan:CAMPAIGN:OCCURRENCE`, so an occurrence is queued once however
-//!   many times the scheduler sees it;
+//!   many times the scheduler sees it, and however many daemons see it;
 //! - `Dispatch { attempt_ids, claimed_at }` on queue `herald.dispatch`: a batch of attempts
-//!   the scheduler claimed (moved to `sending`) at `claimed_at`. The worker dispatches only
+//!   a scheduler claimed (moved to `sending`) at `claimed_at`. The worker dispatches only
 //!   those still held by that claim, so a batch that comes back after its claim lapsed
 //!   does nothing.
 //!
-//! The scheduler loop (one per daemon) finds due occurrences, applies provider events,
-//! claims due attempts in batches and pushes them, and sends back to the queue the attempts
-//! whose claim lapsed (a crashed daemon's).
+//! The scheduler loop (one per daemon) says the daemon is alive, finds due occurrences,
+//! applies provider events, claims due attempts in batches and pushes them, and sends back
+//! to the queue the attempts of a daemon that stopped saying it is alive.
 //!
-//! Settings chosen against apalis 1.0's sharp edges: the queue lives in its own SQLite file
-//! (`herald.queue.db` beside the database) so its migrations and `synchronous=OFF` stay
-//! away from the ledger; worker names are unique per process; workers poll every 200 ms
-//! so idle pickup is prompt; heartbeats every 5 s with 3 missed beats, so a task held by a
-//! killed daemon is taken over within about 15 s of the restart; herald never relies on
-//! apalis retries for backoff (retries and reschedules are its own not-before times).
+//! Where the queue lives follows the database: beside a SQLite database, in its own file
+//! (`herald.queue.db`), so apalis's migrations and `synchronous=OFF` stay away from the
+//! ledger; on PostgreSQL, in the same database (apalis's own schema, `apalis`), shared by
+//! every daemon. Settings chosen against apalis 1.0's sharp edges: worker names are unique
+//! per process; workers poll every 200 ms so idle pickup is prompt; heartbeats every 5 s
+//! with 3 missed beats, so a task held by a killed daemon is handed to another within
+//! about 20 s; a duplicate plan key (which PostgreSQL refuses) counts as queued; herald
+//! never relies on apalis retries for backoff (retries and reschedules are its own
+//! not-before times).
 
-use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use apalis::prelude::*;
+use apalis_postgres::PostgresStorage;
 use apalis_sqlite::{Config, SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteStorage};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
+use sqlx::postgres::{PgPool, PgPoolOptions};
 
-use crate::engine::{BATCH, Engine, LEASE};
-use crate::store::{AnyStore, Store};
+use crate::engine::{BATCH, DAEMON_SILENCE, Engine, LEASE};
+use crate::store::{AnyStore, Daemon, Store};
 
 /// Plan one occurrence of a campaign.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -46,12 +50,31 @@ pub struct Dispatch {
     pub claimed_at: DateTime<Utc>,
 }
 
+/// Where the queue lives.
+#[derive(Clone, Debug)]
+pub enum QueueAt {
+    /// Its own SQLite file beside the database.
+    SqliteFile(std::path::PathBuf),
+    /// The PostgreSQL database at this URL (apalis's schema `apalis`), shared by daemons.
+    Postgres(String),
+}
+
+impl std::fmt::Display for QueueAt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            QueueAt::SqliteFile(path) => write!(f, "{}", path.display()),
+            QueueAt::Postgres(url) => {
+                write!(f, "{} (schema apalis)", crate::config::redact_url(url))
+            }
+        }
+    }
+}
+
 /// How the daemon runs.
 #[derive(Clone, Debug)]
 pub struct DaemonOptions {
-    /// The queue's own SQLite file.
-    pub queue_path: std::path::PathBuf,
-    /// How often the scheduler looks for due work.
+    pub queue: QueueAt,
+    /// How often the scheduler looks for due work (and says the daemon is alive).
     pub tick: StdDuration,
     /// Dispatch tasks worked on at once.
     pub concurrency: usize,
@@ -59,21 +82,26 @@ pub struct DaemonOptions {
 }
 
 impl DaemonOptions {
-    /// Defaults for a database at `sqlite://PATH`: the queue in `PATH` with `.queue.db`.
+    /// Defaults for a database: at `sqlite://PATH`, the queue in `PATH` with `.queue.db`;
+    /// at `postgres://...`, the queue in the same database.
     pub fn for_database(url: &str) -> Result<DaemonOptions, QueueError> {
-        let path = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-            .ok_or_else(|| {
-                QueueError::Setup(format!(
-                    "the daemon needs a SQLite database for now, not {}",
-                    crate::config::redact_url(url)
-                ))
-            })?;
-        let path = std::path::Path::new(path.split('?').next().unwrap_or(path));
-        let queue_path = path.with_extension("queue.db");
+        let queue = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            QueueAt::Postgres(url.to_string())
+        } else {
+            let path = url
+                .strip_prefix("sqlite://")
+                .or_else(|| url.strip_prefix("sqlite:"))
+                .ok_or_else(|| {
+                    QueueError::Setup(format!(
+                        "the database URL {} is neither sqlite:// nor postgres://",
+                        crate::config::redact_url(url)
+                    ))
+                })?;
+            let path = std::path::Path::new(path.split('?').next().unwrap_or(path));
+            QueueAt::SqliteFile(path.with_extension("queue.db"))
+        };
         Ok(DaemonOptions {
-            queue_path,
+            queue,
             tick: StdDuration::from_secs(1),
             concurrency: 4,
             shutdown_timeout: StdDuration::from_secs(30),
@@ -89,6 +117,10 @@ pub enum QueueError {
     Backend(String),
     #[error(transparent)]
     Engine(#[from] crate::engine::EngineError),
+}
+
+fn backend(e: impl std::fmt::Display) -> QueueError {
+    QueueError::Backend(e.to_string())
 }
 
 /// A handler's failure, kept out of `std::error::Error` so it can become apalis's own error
@@ -148,26 +180,92 @@ async fn handle_dispatch(task: Dispatch, engine: Data<SharedEngine>) -> Result<(
     Ok(())
 }
 
-fn worker_name(role: &str) -> String {
-    let host = std::fs::read_to_string("/etc/hostname")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| "host".into());
-    let random = std::collections::hash_map::RandomState::new()
-        .build_hasher()
-        .finish() as u32;
-    format!("herald-{host}-{}-{random:08x}-{role}", std::process::id())
+/// The two queues of one backend.
+#[derive(Clone)]
+enum Queues {
+    Sqlite {
+        plans: SqliteStorage<PlanRun>,
+        dispatches: SqliteStorage<Dispatch>,
+    },
+    Postgres {
+        plans: PostgresStorage<PlanRun>,
+        dispatches: PostgresStorage<Dispatch>,
+    },
 }
 
-fn config(queue: &str) -> Config {
+const PLAN_QUEUE: &str = "herald.plan";
+const DISPATCH_QUEUE: &str = "herald.dispatch";
+const HEARTBEAT: StdDuration = StdDuration::from_secs(5);
+const MISSED_HEARTBEATS: usize = 3;
+const POLL: StdDuration = StdDuration::from_millis(200);
+
+fn sqlite_config(queue: &str) -> Config {
     Config::default()
         .queue(queue)
-        .heartbeat_interval(StdDuration::from_secs(5))
-        .missed_heartbeats(3)
+        .heartbeat_interval(HEARTBEAT)
+        .missed_heartbeats(MISSED_HEARTBEATS)
         .batch_size(10)
 }
 
+fn postgres_config(queue: &str) -> apalis_postgres::Config {
+    apalis_postgres::Config::default()
+        .queue(queue)
+        .heartbeat_interval(HEARTBEAT)
+        .missed_heartbeats(MISSED_HEARTBEATS)
+        .batch_size(10)
+}
+
+/// PostgreSQL's answer to a second task with the same idempotency key.
+fn is_duplicate_key(e: &TaskSinkError<apalis_postgres::Error>) -> bool {
+    matches!(
+        e,
+        TaskSinkError::PushError(apalis_postgres::Error::Database(sqlx::Error::Database(db)))
+            if db.code().as_deref() == Some("23505")
+    )
+}
+
+impl Queues {
+    /// Queues the planning of one occurrence, once: a second push of the same occurrence
+    /// (this daemon's or another's) is a no-op on both backends.
+    async fn push_plan(&mut self, plan: PlanRun) -> Result<(), QueueError> {
+        let key = format!("plan:{}:{}", plan.campaign, plan.occurrence.to_rfc3339());
+        match self {
+            Queues::Sqlite { plans, .. } => {
+                let task = TaskBuilder::new(plan)
+                    .idempotency_key(&key)
+                    .max_attempts(5)
+                    .build();
+                plans.push_task(task).await.map_err(backend)
+            }
+            Queues::Postgres { plans, .. } => {
+                let task = TaskBuilder::new(plan)
+                    .idempotency_key(&key)
+                    .max_attempts(5)
+                    .build();
+                match plans.push_task(task).await {
+                    Err(e) if !is_duplicate_key(&e) => Err(backend(e)),
+                    _ => Ok(()),
+                }
+            }
+        }
+    }
+
+    async fn push_dispatch(&mut self, dispatch: Dispatch) -> Result<(), QueueError> {
+        match self {
+            Queues::Sqlite { dispatches, .. } => {
+                let task = TaskBuilder::new(dispatch).max_attempts(5).build();
+                dispatches.push_task(task).await.map_err(backend)
+            }
+            Queues::Postgres { dispatches, .. } => {
+                let task = TaskBuilder::new(dispatch).max_attempts(5).build();
+                dispatches.push_task(task).await.map_err(backend)
+            }
+        }
+    }
+}
+
 /// Opens (creating) the queue's SQLite file and runs apalis's migrations on it.
-pub async fn open_queue(path: &std::path::Path) -> Result<SqlitePool, QueueError> {
+async fn open_sqlite_queue(path: &std::path::Path) -> Result<SqlitePool, QueueError> {
     let options = SqliteConnectOptions::new()
         .filename(path)
         .create_if_missing(true)
@@ -183,25 +281,179 @@ pub async fn open_queue(path: &std::path::Path) -> Result<SqlitePool, QueueError
     Ok(pool)
 }
 
+/// Connects to the PostgreSQL queue and runs apalis's migrations (schema `apalis`, which
+/// needs the `hstore` extension; several daemons starting at once take turns).
+async fn open_postgres_queue(url: &str) -> Result<PgPool, QueueError> {
+    let pool = PgPoolOptions::new()
+        .max_connections(8)
+        .acquire_timeout(StdDuration::from_secs(10))
+        .connect(url)
+        .await
+        .map_err(|e| {
+            QueueError::Setup(format!(
+                "connecting to {}: {e}",
+                crate::config::redact_url(url)
+            ))
+        })?;
+    PostgresStorage::<()>::setup(&pool).await.map_err(|e| {
+        QueueError::Setup(format!("creating the queue tables (schema apalis): {e}"))
+    })?;
+    Ok(pool)
+}
+
+/// Registers the plan and dispatch workers of `$plans` and `$dispatches` (storages of one
+/// backend) and runs them until `$signal` resolves. A macro, as the two backends' worker
+/// types differ while the setup is the same.
+macro_rules! run_workers {
+    ($plans:expr, $dispatches:expr, $engine:expr, $options:expr, $instance:expr, $signal:expr) => {{
+        let (plan_name, dispatch_name) = (
+            format!("{}-plan", $instance),
+            format!("{}-dispatch", $instance),
+        );
+        let (e1, e2) = ($engine.clone(), $engine.clone());
+        let (p, d) = ($plans, $dispatches);
+        let concurrency = $options.concurrency;
+        Monitor::new()
+            .register(move |_| {
+                WorkerBuilder::new(plan_name.as_str())
+                    .backend(p.clone().poll_with_interval(POLL))
+                    .data(e1.clone())
+                    .concurrency(1)
+                    .build(handle_plan)
+            })
+            .register(move |_| {
+                WorkerBuilder::new(dispatch_name.as_str())
+                    .backend(d.clone().poll_with_interval(POLL))
+                    .data(e2.clone())
+                    .concurrency(concurrency)
+                    .build(handle_dispatch)
+            })
+            .on_event(|ctx, event| match event {
+                Event::Error(e) => tracing::error!(worker = %ctx.name(), error = %e, "task failed"),
+                Event::Start | Event::Stop | Event::Exit => {
+                    tracing::info!(worker = %ctx.name(), ?event, "worker")
+                }
+                _ => {}
+            })
+            .should_restart(|ctx, error| {
+                tracing::error!(worker = %ctx.name(), %error, "worker stopped; restarting");
+                true
+            })
+            .shutdown_timeout($options.shutdown_timeout)
+            .run_with_signal($signal)
+            .await
+            .map_err(backend)
+    }};
+}
+
 /// Runs the daemon until `shutdown` resolves: the scheduler loop and the workers. On
 /// shutdown the scheduler stops claiming, workers finish what they hold (up to the
-/// shutdown timeout), and tasks fetched but not started go back to the queue.
+/// shutdown timeout), tasks fetched but not started go back to the queue, and attempts
+/// this daemon claimed and did not dispatch go back to the ledger's queue.
 pub async fn run_daemon(
     engine: SharedEngine,
     options: DaemonOptions,
     shutdown: impl std::future::Future<Output = std::io::Result<()>> + Send + 'static,
 ) -> Result<(), QueueError> {
-    let pool = open_queue(&options.queue_path).await?;
-    let plans: SqliteStorage<PlanRun> =
-        SqliteStorage::new(&pool).with_config(config("herald.plan"));
-    let dispatches: SqliteStorage<Dispatch> =
-        SqliteStorage::new(&pool).with_config(config("herald.dispatch"));
+    let (host, _) = crate::engine::instance_name();
+    let instance = engine.instance.clone();
+    let now = engine.now();
+    let daemon = Daemon {
+        id: instance.clone(),
+        host,
+        pid: i64::from(std::process::id()),
+        started_at: now,
+        seen_at: now,
+    };
+    engine
+        .store
+        .daemon_beat(&daemon, now)
+        .await
+        .map_err(crate::engine::EngineError::from)?;
+    tracing::info!(daemon = %instance, queue = %options.queue, "daemon registered");
+
+    let (queues, closer): (Queues, Closer) = match &options.queue {
+        QueueAt::SqliteFile(path) => {
+            let pool = open_sqlite_queue(path).await?;
+            (
+                Queues::Sqlite {
+                    plans: SqliteStorage::new(&pool).with_config(sqlite_config(PLAN_QUEUE)),
+                    dispatches: SqliteStorage::new(&pool)
+                        .with_config(sqlite_config(DISPATCH_QUEUE)),
+                },
+                Closer::Sqlite(pool),
+            )
+        }
+        QueueAt::Postgres(url) => {
+            let pool = open_postgres_queue(url).await?;
+            (
+                Queues::Postgres {
+                    plans: PostgresStorage::new(&pool).with_config(postgres_config(PLAN_QUEUE)),
+                    dispatches: PostgresStorage::new(&pool)
+                        .with_config(postgres_config(DISPATCH_QUEUE)),
+                },
+                Closer::Postgres(pool),
+            )
+        }
+    };
 
     // Attempts a crashed daemon claimed and never dispatched go back to the queue.
+    requeue_abandoned(&engine, now).await?;
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let scheduler = tokio::spawn(scheduler_loop(
+        engine.clone(),
+        daemon,
+        queues.clone(),
+        options.tick,
+        stop_rx,
+    ));
+    let signal = async move {
+        let result = shutdown.await;
+        tracing::info!("shutting down: no new claims, finishing tasks in hand");
+        let _ = stop_tx.send(true);
+        result
+    };
+    match queues {
+        Queues::Sqlite { plans, dispatches } => {
+            run_workers!(plans, dispatches, engine, options, instance, signal)?
+        }
+        Queues::Postgres { plans, dispatches } => {
+            run_workers!(plans, dispatches, engine, options, instance, signal)?
+        }
+    }
+    let _ = scheduler.await;
     let now = engine.now();
+    let released = engine
+        .store
+        .daemon_gone(&instance, now - Duration::days(1), now)
+        .await
+        .map_err(crate::engine::EngineError::from)?;
+    if released > 0 {
+        tracing::info!(
+            released,
+            "attempts claimed and not dispatched went back to the queue"
+        );
+    }
+    match closer {
+        Closer::Sqlite(pool) => pool.close().await,
+        Closer::Postgres(pool) => pool.close().await,
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+enum Closer {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Sends back to the queue the attempts of daemons that stopped saying they are alive
+/// (and any claim older than the lease).
+async fn requeue_abandoned(engine: &SharedEngine, now: DateTime<Utc>) -> Result<u64, QueueError> {
     let requeued = engine
         .store
-        .requeue_stale(now - LEASE, now)
+        .requeue_stale(now - LEASE, now - DAEMON_SILENCE, now)
         .await
         .map_err(crate::engine::EngineError::from)?;
     if requeued > 0 {
@@ -210,87 +462,26 @@ pub async fn run_daemon(
             "attempts abandoned by a stopped daemon were re-queued"
         );
     }
-
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let scheduler = tokio::spawn(scheduler_loop(
-        engine.clone(),
-        plans.clone(),
-        dispatches.clone(),
-        options.tick,
-        stop_rx,
-    ));
-
-    let (plan_name, dispatch_name) = (worker_name("plan"), worker_name("dispatch"));
-    let (e1, e2) = (engine.clone(), engine.clone());
-    let (p, d) = (plans.clone(), dispatches.clone());
-    let concurrency = options.concurrency;
-    let monitor = Monitor::new()
-        .register(move |_| {
-            WorkerBuilder::new(plan_name.as_str())
-                .backend(p.clone().poll_with_interval(StdDuration::from_millis(200)))
-                .data(e1.clone())
-                .concurrency(1)
-                .build(handle_plan)
-        })
-        .register(move |_| {
-            WorkerBuilder::new(dispatch_name.as_str())
-                .backend(d.clone().poll_with_interval(StdDuration::from_millis(200)))
-                .data(e2.clone())
-                .concurrency(concurrency)
-                .build(handle_dispatch)
-        })
-        .on_event(|ctx, event| match event {
-            Event::Error(e) => tracing::error!(worker = %ctx.name(), error = %e, "task failed"),
-            Event::Start | Event::Stop | Event::Exit => {
-                tracing::info!(worker = %ctx.name(), ?event, "worker")
-            }
-            _ => {}
-        })
-        .should_restart(|ctx, error| {
-            tracing::error!(worker = %ctx.name(), %error, "worker stopped; restarting");
-            true
-        })
-        .shutdown_timeout(options.shutdown_timeout);
-
-    let signal = async move {
-        let result = shutdown.await;
-        tracing::info!("shutting down: no new claims, finishing tasks in hand");
-        let _ = stop_tx.send(true);
-        result
-    };
-    monitor
-        .run_with_signal(signal)
-        .await
-        .map_err(|e| QueueError::Backend(e.to_string()))?;
-    let _ = scheduler.await;
-    pool.close().await;
-    tracing::info!("stopped");
-    Ok(())
+    Ok(requeued)
 }
 
 /// Finds due work every `tick` and puts it on the queue, until told to stop.
 async fn scheduler_loop(
     engine: SharedEngine,
-    mut plans: SqliteStorage<PlanRun>,
-    mut dispatches: SqliteStorage<Dispatch>,
+    daemon: Daemon,
+    mut queues: Queues,
     tick: StdDuration,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    let mut last_requeue = engine.now();
     loop {
         if *stop.borrow() {
             return;
         }
-        if let Err(e) = schedule_once(
-            &engine,
-            &mut plans,
-            &mut dispatches,
-            &mut last_requeue,
-            &stop,
-        )
-        .await
-        {
-            tracing::error!(error = %e, "scheduler step failed; trying again");
+        match schedule_once(&engine, &daemon, &mut queues, &stop).await {
+            // More is due: go on at once (after saying again that this daemon is alive).
+            Ok(true) => continue,
+            Ok(false) => {}
+            Err(e) => tracing::error!(error = %e, "scheduler step failed; trying again"),
         }
         tokio::select! {
             _ = tokio::time::sleep(tick) => {}
@@ -301,32 +492,38 @@ async fn scheduler_loop(
 
 async fn schedule_once(
     engine: &SharedEngine,
-    plans: &mut SqliteStorage<PlanRun>,
-    dispatches: &mut SqliteStorage<Dispatch>,
-    last_requeue: &mut DateTime<Utc>,
+    daemon: &Daemon,
+    queues: &mut Queues,
     stop: &tokio::sync::watch::Receiver<bool>,
-) -> Result<(), QueueError> {
+) -> Result<bool, QueueError> {
     let now = engine.now();
+    engine
+        .store
+        .daemon_beat(daemon, now)
+        .await
+        .map_err(crate::engine::EngineError::from)?;
+    requeue_abandoned(engine, now).await?;
     for (campaign, occurrence) in engine.due_occurrences(now).await? {
-        let key = format!("plan:{campaign}:{}", occurrence.to_rfc3339());
-        let task = TaskBuilder::new(PlanRun {
-            campaign,
-            occurrence,
-        })
-        .idempotency_key(&key)
-        .max_attempts(5)
-        .build();
-        plans
-            .push_task(task)
-            .await
-            .map_err(|e| QueueError::Backend(e.to_string()))?;
+        queues
+            .push_plan(PlanRun {
+                campaign,
+                occurrence,
+            })
+            .await?;
     }
     while engine.apply_inbox(now, BATCH).await? > 0 {}
-    // Claim and hand out due attempts until none is left or shutdown begins.
+    // Claim and hand out due attempts until none is left, shutdown begins, or it is time
+    // to say again that this daemon is alive.
+    let started = std::time::Instant::now();
+    let mut more = false;
     while !*stop.borrow() {
+        if started.elapsed() > StdDuration::from_secs(2) {
+            more = true;
+            break;
+        }
         let claimed = engine
             .store
-            .claim_due(now, BATCH)
+            .claim_due(now, BATCH, &daemon.id)
             .await
             .map_err(crate::engine::EngineError::from)?;
         if claimed.is_empty() {
@@ -339,28 +536,16 @@ async fn schedule_once(
             by_channel.entry(a.channel).or_default().push(a.id);
         }
         for ids in by_channel.into_values() {
-            let task = TaskBuilder::new(Dispatch {
-                attempt_ids: ids,
-                claimed_at: now,
-            })
-            .max_attempts(5)
-            .build();
-            dispatches
-                .push_task(task)
-                .await
-                .map_err(|e| QueueError::Backend(e.to_string()))?;
+            queues
+                .push_dispatch(Dispatch {
+                    attempt_ids: ids,
+                    claimed_at: now,
+                })
+                .await?;
         }
     }
-    if now - *last_requeue > Duration::seconds(30) {
-        engine
-            .store
-            .requeue_stale(now - LEASE, now)
-            .await
-            .map_err(crate::engine::EngineError::from)?;
-        *last_requeue = now;
-    }
     engine.finish_runs(now).await?;
-    Ok(())
+    Ok(more)
 }
 
 /// One task as `herald jobs list` shows it.
@@ -375,78 +560,150 @@ pub struct JobRow {
     pub last_result: Option<String>,
 }
 
-/// Inspection and repair of the queue file. apalis 1.0 has no retry or cancel API, so these
-/// are plain SQL on its `Jobs` table (checked against apalis-sqlite 1.0.0's schema).
-pub struct Jobs {
-    pool: SqlitePool,
+/// Inspection and repair of the queue. apalis 1.0 has no retry or cancel API, so these are
+/// plain SQL on its jobs table (checked against apalis-sqlite's and apalis-postgres's 1.0.0
+/// schemas: `Jobs` in the queue file, `apalis.jobs` on PostgreSQL).
+pub enum Jobs {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
 }
 
 impl Jobs {
-    pub async fn open(path: &std::path::Path) -> Result<Jobs, QueueError> {
-        if !path.exists() {
-            return Err(QueueError::Setup(format!(
-                "there is no queue at {} yet (the daemon creates it)",
-                path.display()
-            )));
+    /// The queue, which must exist already (the daemon creates it).
+    pub async fn open(at: &QueueAt) -> Result<Jobs, QueueError> {
+        match at {
+            QueueAt::SqliteFile(path) => {
+                if !path.exists() {
+                    return Err(QueueError::Setup(format!(
+                        "there is no queue at {} yet (the daemon creates it)",
+                        path.display()
+                    )));
+                }
+                Ok(Jobs::Sqlite(open_sqlite_queue(path).await?))
+            }
+            QueueAt::Postgres(url) => {
+                let pool = PgPoolOptions::new()
+                    .max_connections(2)
+                    .connect(url)
+                    .await
+                    .map_err(|e| {
+                        QueueError::Setup(format!(
+                            "connecting to {}: {e}",
+                            crate::config::redact_url(url)
+                        ))
+                    })?;
+                let exists: bool =
+                    sqlx::query_scalar("SELECT to_regclass('apalis.jobs') IS NOT NULL")
+                        .fetch_one(&pool)
+                        .await
+                        .map_err(backend)?;
+                if !exists {
+                    return Err(QueueError::Setup(
+                        "there is no queue in this database yet (the daemon creates it)".into(),
+                    ));
+                }
+                Ok(Jobs::Postgres(pool))
+            }
         }
-        Ok(Jobs {
-            pool: open_queue(path).await?,
-        })
     }
 
-    /// The queue at `path`, created if missing (the daemon's own).
-    pub async fn open_or_create(path: &std::path::Path) -> Result<Jobs, QueueError> {
-        Ok(Jobs {
-            pool: open_queue(path).await?,
+    /// The queue, created if missing (the daemon's own).
+    pub async fn open_or_create(at: &QueueAt) -> Result<Jobs, QueueError> {
+        Ok(match at {
+            QueueAt::SqliteFile(path) => Jobs::Sqlite(open_sqlite_queue(path).await?),
+            QueueAt::Postgres(url) => Jobs::Postgres(open_postgres_queue(url).await?),
         })
     }
 
     /// (queue, status, tasks).
     pub async fn counts(&self) -> Result<Vec<(String, String, i64)>, QueueError> {
-        sqlx::query_as("SELECT job_type, status, COUNT(*) FROM Jobs GROUP BY job_type, status ORDER BY job_type, status")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| QueueError::Backend(e.to_string()))
+        match self {
+            Jobs::Sqlite(pool) => sqlx::query_as(
+                "SELECT job_type, status, COUNT(*) FROM Jobs GROUP BY job_type, status ORDER BY job_type, status",
+            )
+            .fetch_all(pool)
+            .await,
+            Jobs::Postgres(pool) => sqlx::query_as(
+                "SELECT job_type, status, COUNT(*) FROM apalis.jobs GROUP BY job_type, status ORDER BY job_type, status",
+            )
+            .fetch_all(pool)
+            .await,
+        }
+        .map_err(backend)
     }
 
     /// Tasks in a status (`Pending`, `Running`, `Done`, `Failed`, `Killed`), newest first.
     pub async fn list(&self, status: &str, limit: i64) -> Result<Vec<JobRow>, QueueError> {
-        sqlx::query_as::<_, JobRow>(
-            "SELECT id, job_type AS queue, status, attempts, max_attempts, run_at, last_result FROM Jobs \
-             WHERE status = ?1 ORDER BY run_at DESC LIMIT ?2",
-        )
-        .bind(status)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| QueueError::Backend(e.to_string()))
+        match self {
+            Jobs::Sqlite(pool) => sqlx::query_as::<_, JobRow>(
+                "SELECT id, job_type AS queue, status, attempts, max_attempts, run_at, last_result FROM Jobs \
+                 WHERE status = ?1 ORDER BY run_at DESC LIMIT ?2",
+            )
+            .bind(status)
+            .bind(limit)
+            .fetch_all(pool)
+            .await,
+            Jobs::Postgres(pool) => sqlx::query_as::<_, JobRow>(
+                "SELECT id, job_type AS queue, status, attempts::bigint AS attempts, \
+                 max_attempts::bigint AS max_attempts, EXTRACT(EPOCH FROM run_at)::bigint AS run_at, \
+                 last_result::text AS last_result FROM apalis.jobs \
+                 WHERE status = $1 ORDER BY run_at DESC LIMIT $2",
+            )
+            .bind(status)
+            .bind(limit)
+            .fetch_all(pool)
+            .await,
+        }
+        .map_err(backend)
     }
 
     /// Puts failed or killed tasks (one, or all) back in the queue with fresh attempts.
     pub async fn retry(&self, id: Option<&str>, now: DateTime<Utc>) -> Result<u64, QueueError> {
-        let done = sqlx::query(
-            "UPDATE Jobs SET status = 'Pending', attempts = 0, run_at = ?2, lock_by = NULL, lock_at = NULL, done_at = NULL \
-             WHERE status IN ('Failed', 'Killed') AND (?1 IS NULL OR id = ?1)",
-        )
-        .bind(id)
-        .bind(now.timestamp())
-        .execute(&self.pool)
-        .await
-        .map_err(|e| QueueError::Backend(e.to_string()))?;
-        Ok(done.rows_affected())
+        match self {
+            Jobs::Sqlite(pool) => sqlx::query(
+                "UPDATE Jobs SET status = 'Pending', attempts = 0, run_at = ?2, lock_by = NULL, lock_at = NULL, done_at = NULL \
+                 WHERE status IN ('Failed', 'Killed') AND (?1 IS NULL OR id = ?1)",
+            )
+            .bind(id)
+            .bind(now.timestamp())
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()),
+            Jobs::Postgres(pool) => sqlx::query(
+                "UPDATE apalis.jobs SET status = 'Pending', attempts = 0, run_at = $2, lock_by = NULL, lock_at = NULL, done_at = NULL \
+                 WHERE status IN ('Failed', 'Killed') AND ($1::text IS NULL OR id = $1)",
+            )
+            .bind(id)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()),
+        }
+        .map_err(backend)
     }
 
     /// Cancels a task that has not started.
     pub async fn cancel(&self, id: &str, now: DateTime<Utc>) -> Result<u64, QueueError> {
-        let done = sqlx::query(
-            "UPDATE Jobs SET status = 'Killed', done_at = ?2, last_result = '{\"Err\":\"cancelled by herald jobs cancel\"}' \
-             WHERE id = ?1 AND status IN ('Pending', 'Queued')",
-        )
-        .bind(id)
-        .bind(now.timestamp())
-        .execute(&self.pool)
-        .await
-        .map_err(|e| QueueError::Backend(e.to_string()))?;
-        Ok(done.rows_affected())
+        match self {
+            Jobs::Sqlite(pool) => sqlx::query(
+                "UPDATE Jobs SET status = 'Killed', done_at = ?2, last_result = '{\"Err\":\"cancelled by herald jobs cancel\"}' \
+                 WHERE id = ?1 AND status IN ('Pending', 'Queued')",
+            )
+            .bind(id)
+            .bind(now.timestamp())
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()),
+            Jobs::Postgres(pool) => sqlx::query(
+                "UPDATE apalis.jobs SET status = 'Killed', done_at = $2, last_result = '{\"Err\":\"cancelled by herald jobs cancel\"}'::jsonb \
+                 WHERE id = $1 AND status IN ('Pending', 'Queued')",
+            )
+            .bind(id)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()),
+        }
+        .map_err(backend)
     }
 }

@@ -357,21 +357,53 @@ impl Store for AnyStore {
         }
     }
 
-    async fn claim_due(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<Attempt>, StoreError> {
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+        claimer: &str,
+    ) -> Result<Vec<Attempt>, StoreError> {
         match self {
-            AnyStore::Sqlite(s) => s.claim_due(now, limit).await,
-            AnyStore::Postgres(s) => s.claim_due(now, limit).await,
+            AnyStore::Sqlite(s) => s.claim_due(now, limit, claimer).await,
+            AnyStore::Postgres(s) => s.claim_due(now, limit, claimer).await,
         }
     }
 
     async fn requeue_stale(
         &self,
         cutoff: DateTime<Utc>,
+        silent_since: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
         match self {
-            AnyStore::Sqlite(s) => s.requeue_stale(cutoff, now).await,
-            AnyStore::Postgres(s) => s.requeue_stale(cutoff, now).await,
+            AnyStore::Sqlite(s) => s.requeue_stale(cutoff, silent_since, now).await,
+            AnyStore::Postgres(s) => s.requeue_stale(cutoff, silent_since, now).await,
+        }
+    }
+
+    async fn daemon_beat(&self, daemon: &Daemon, now: DateTime<Utc>) -> Result<(), StoreError> {
+        match self {
+            AnyStore::Sqlite(s) => s.daemon_beat(daemon, now).await,
+            AnyStore::Postgres(s) => s.daemon_beat(daemon, now).await,
+        }
+    }
+
+    async fn daemon_gone(
+        &self,
+        id: &str,
+        forget_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        match self {
+            AnyStore::Sqlite(s) => s.daemon_gone(id, forget_before, now).await,
+            AnyStore::Postgres(s) => s.daemon_gone(id, forget_before, now).await,
+        }
+    }
+
+    async fn daemons(&self) -> Result<Vec<Daemon>, StoreError> {
+        match self {
+            AnyStore::Sqlite(s) => s.daemons().await,
+            AnyStore::Postgres(s) => s.daemons().await,
         }
     }
 

@@ -307,6 +307,17 @@ pub struct WriteGroup {
     pub then: Vec<Write>,
 }
 
+/// A daemon sharing the database, as it last said it was alive.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Daemon {
+    /// Unique per process: `herald-HOST-PID-RANDOM`.
+    pub id: String,
+    pub host: String,
+    pub pid: i64,
+    pub started_at: DateTime<Utc>,
+    pub seen_at: DateTime<Utc>,
+}
+
 /// Everything herald reads and writes.
 ///
 /// Methods return `Send` futures so callers can run them on the multi-threaded runtime.
@@ -501,18 +512,42 @@ pub trait Store: Send + Sync {
 
     /// Claims up to `limit` attempts due at `now` (of active campaigns): they move to
     /// `sending` and no other dispatcher gets them.
+    /// `claimer` names the daemon (or process) that claims them.
     fn claim_due(
         &self,
         now: DateTime<Utc>,
         limit: i64,
+        claimer: &str,
     ) -> impl Future<Output = Result<Vec<Attempt>, StoreError>> + Send;
 
-    /// Sends attempts claimed before `cutoff` back to the queue (their dispatcher died).
+    /// Sends back to the queue the claimed attempts whose dispatcher stopped: those claimed
+    /// before `cutoff` (the lease ran out), and those of a daemon not seen since
+    /// `silent_since` (it died).
     fn requeue_stale(
         &self,
         cutoff: DateTime<Utc>,
+        silent_since: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// A daemon says it is alive (recorded the first time, its `seen_at` moved after).
+    fn daemon_beat(
+        &self,
+        daemon: &Daemon,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// A daemon stops: the attempts it claimed go back to the queue, and it is forgotten
+    /// (with daemons not seen since `forget_before`). Returns the attempts given back.
+    fn daemon_gone(
+        &self,
+        id: &str,
+        forget_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// The daemons that share this database, the most recently seen first.
+    fn daemons(&self) -> impl Future<Output = Result<Vec<Daemon>, StoreError>> + Send;
 
     fn attempt_by_key(
         &self,

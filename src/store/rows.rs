@@ -13,7 +13,7 @@ use sqlx::Row;
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 
-use super::{Present, StoreError};
+use super::{Daemon, Present, StoreError};
 use crate::domain::contact::{
     AttributeValue, Consent, Consents, Contact, Suppression, SuppressionKind, SuppressionTarget,
 };
@@ -285,4 +285,15 @@ pub(crate) fn merge(existing: Option<&Contact>, new: &Contact, present: Present)
         },
         tags: old.tags.clone(),
     }
+}
+
+/// A daemon row (`daemons_list`).
+pub(crate) fn daemon(r: &impl Record) -> Result<Daemon, StoreError> {
+    Ok(Daemon {
+        id: r.text("id")?,
+        host: r.text("host")?,
+        pid: r.int("pid")?,
+        started_at: r.time("started_at")?,
+        seen_at: r.time("seen_at")?,
+    })
 }

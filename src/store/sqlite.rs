@@ -18,7 +18,7 @@ use tracing::instrument;
 
 use super::rows;
 use super::{
-    BreakdownCounts, CampaignStats, ContactRun, Doing, NamedCount, NewContact, Present,
+    BreakdownCounts, CampaignStats, ContactRun, Daemon, Doing, NamedCount, NewContact, Present,
     ReportScope, SendsAt, Store, StoreError, UpsertCounts, Write, WriteGroup,
 };
 use crate::domain::contact::{Contact, Suppression, SuppressionKind, Tag};
@@ -74,6 +74,10 @@ named_queries!("sqlite":
     attempt_by_key,
     attempts_of_contact_in_run,
     requeue_stale,
+    daemon_beat,
+    daemon_gone,
+    release_claims,
+    daemons_list,
     reschedule_attempt,
     mark_sent,
     close_attempt,
@@ -769,10 +773,16 @@ impl Store for SqliteStore {
         Ok(inserted)
     }
 
-    async fn claim_due(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<Attempt>, StoreError> {
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+        claimer: &str,
+    ) -> Result<Vec<Attempt>, StoreError> {
         let ids: Vec<i64> = sqlx::query_scalar(QUERIES.claim_due)
             .bind(now)
             .bind(limit)
+            .bind(claimer)
             .fetch_all(&self.pool)
             .await
             .doing("claiming due attempts")?;
@@ -790,15 +800,61 @@ impl Store for SqliteStore {
     async fn requeue_stale(
         &self,
         cutoff: DateTime<Utc>,
+        silent_since: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
         Ok(sqlx::query(QUERIES.requeue_stale)
             .bind(cutoff)
             .bind(now)
+            .bind(silent_since)
             .execute(&self.pool)
             .await
             .doing("re-queueing stale attempts")?
             .rows_affected())
+    }
+
+    async fn daemon_beat(&self, daemon: &Daemon, now: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query(QUERIES.daemon_beat)
+            .bind(&daemon.id)
+            .bind(&daemon.host)
+            .bind(daemon.pid)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .doing("recording that the daemon is alive")?;
+        Ok(())
+    }
+
+    async fn daemon_gone(
+        &self,
+        id: &str,
+        forget_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await.doing("starting a transaction")?;
+        let released = sqlx::query(QUERIES.release_claims)
+            .bind(id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .doing("giving back the daemon's claims")?
+            .rows_affected();
+        sqlx::query(QUERIES.daemon_gone)
+            .bind(id)
+            .bind(forget_before)
+            .execute(&mut *tx)
+            .await
+            .doing("forgetting a stopped daemon")?;
+        tx.commit().await.doing("committing a daemon's stop")?;
+        Ok(released)
+    }
+
+    async fn daemons(&self) -> Result<Vec<Daemon>, StoreError> {
+        let rows = sqlx::query(QUERIES.daemons_list)
+            .fetch_all(&self.pool)
+            .await
+            .doing("listing daemons")?;
+        rows.iter().map(rows::daemon).collect()
     }
 
     async fn attempt_by_key(&self, key: &str) -> Result<Option<Attempt>, StoreError> {

@@ -21,6 +21,10 @@ named_queries!("postgres":
     attempt_by_key,
     attempts_of_contact_in_run,
     requeue_stale,
+    daemon_beat,
+    daemon_gone,
+    release_claims,
+    daemons_list,
     reschedule_attempt,
     mark_sent,
     close_attempt,
@@ -294,10 +298,12 @@ pub(super) async fn claim_due(
     store: &PgStore,
     now: DateTime<Utc>,
     limit: i64,
+    claimer: &str,
 ) -> Result<Vec<Attempt>, StoreError> {
     let ids: Vec<i64> = sqlx::query_scalar(QUERIES.claim_due)
         .bind(now)
         .bind(limit)
+        .bind(claimer)
         .fetch_all(&store.pool)
         .await
         .doing("claiming due attempts")?;
@@ -315,15 +321,65 @@ pub(super) async fn claim_due(
 pub(super) async fn requeue_stale(
     store: &PgStore,
     cutoff: DateTime<Utc>,
+    silent_since: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
     Ok(sqlx::query(QUERIES.requeue_stale)
         .bind(cutoff)
         .bind(now)
+        .bind(silent_since)
         .execute(&store.pool)
         .await
         .doing("re-queueing stale attempts")?
         .rows_affected())
+}
+
+pub(super) async fn daemon_beat(
+    store: &PgStore,
+    daemon: &Daemon,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(QUERIES.daemon_beat)
+        .bind(&daemon.id)
+        .bind(&daemon.host)
+        .bind(daemon.pid)
+        .bind(now)
+        .execute(&store.pool)
+        .await
+        .doing("recording that the daemon is alive")?;
+    Ok(())
+}
+
+pub(super) async fn daemon_gone(
+    store: &PgStore,
+    id: &str,
+    forget_before: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let mut tx = store.pool.begin().await.doing("starting a transaction")?;
+    let released = sqlx::query(QUERIES.release_claims)
+        .bind(id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .doing("giving back the daemon's claims")?
+        .rows_affected();
+    sqlx::query(QUERIES.daemon_gone)
+        .bind(id)
+        .bind(forget_before)
+        .execute(&mut *tx)
+        .await
+        .doing("forgetting a stopped daemon")?;
+    tx.commit().await.doing("committing a daemon's stop")?;
+    Ok(released)
+}
+
+pub(super) async fn daemons(store: &PgStore) -> Result<Vec<Daemon>, StoreError> {
+    let rows = sqlx::query(QUERIES.daemons_list)
+        .fetch_all(&store.pool)
+        .await
+        .doing("listing daemons")?;
+    rows.iter().map(rows::daemon).collect()
 }
 
 pub(super) async fn attempt_by_key(

@@ -271,16 +271,39 @@ impl Store for PgStore {
         ledger::insert_attempts(self, attempts, now).await
     }
 
-    async fn claim_due(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<Attempt>, StoreError> {
-        ledger::claim_due(self, now, limit).await
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+        claimer: &str,
+    ) -> Result<Vec<Attempt>, StoreError> {
+        ledger::claim_due(self, now, limit, claimer).await
     }
 
     async fn requeue_stale(
         &self,
         cutoff: DateTime<Utc>,
+        silent_since: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        ledger::requeue_stale(self, cutoff, now).await
+        ledger::requeue_stale(self, cutoff, silent_since, now).await
+    }
+
+    async fn daemon_beat(&self, daemon: &Daemon, now: DateTime<Utc>) -> Result<(), StoreError> {
+        ledger::daemon_beat(self, daemon, now).await
+    }
+
+    async fn daemon_gone(
+        &self,
+        id: &str,
+        forget_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        ledger::daemon_gone(self, id, forget_before, now).await
+    }
+
+    async fn daemons(&self) -> Result<Vec<Daemon>, StoreError> {
+        ledger::daemons(self).await
     }
 
     async fn attempt_by_key(&self, key: &str) -> Result<Option<Attempt>, StoreError> {

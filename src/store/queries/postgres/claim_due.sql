@@ -1,9 +1,9 @@
--- Claims up to $2 attempts due at $1 in one statement. The rows are locked as they are
--- picked and rows another daemon is claiming are skipped (SKIP LOCKED), so two daemons
+-- Claims, for the daemon named $3, up to $2 attempts due at $1 in one statement. The rows
+-- are locked as they are picked and rows another daemon is claiming are skipped (SKIP LOCKED), so two daemons
 -- never take the same attempt and never wait for each other. Attempts of paused or
 -- cancelled campaigns stay where they are.
 UPDATE attempts
-SET state = 'sending', claimed_at = $1, updated_at = $1
+SET state = 'sending', claimed_at = $1, claimed_by = $3, updated_at = $1
 WHERE id IN (
     SELECT a.id
     FROM attempts a

@@ -1,7 +1,7 @@
--- Claims up to ?2 attempts due at ?1 in one statement, so two dispatchers never take the
--- same one. Attempts of paused or cancelled campaigns stay where they are.
+-- Claims, for the daemon named ?3, up to ?2 attempts due at ?1 in one statement, so two
+-- dispatchers never take the same one. Attempts of paused or cancelled campaigns stay where they are.
 UPDATE attempts
-SET state = 'sending', claimed_at = ?1, updated_at = ?1
+SET state = 'sending', claimed_at = ?1, claimed_by = ?3, updated_at = ?1
 WHERE id IN (
     SELECT a.id
     FROM attempts a
