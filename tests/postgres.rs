@@ -299,7 +299,12 @@ async fn a_campaign_runs_on_postgres_from_import_to_report_and_export() {
     let doctor = on_pg(&ws, &url, now, &["doctor"]);
     assert!(doctor.stdout.contains("postgres"), "{}", doctor.stdout);
     assert!(
-        doctor.stdout.contains("no extension needed"),
+        doctor.stdout.contains("hstore"),
+        "the extension the queue needs is checked: {}",
+        doctor.stdout
+    );
+    assert!(
+        doctor.stdout.contains("daemons") && doctor.stdout.contains("none running"),
         "{}",
         doctor.stdout
     );

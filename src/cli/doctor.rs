@@ -46,6 +46,7 @@ pub async fn doctor(ctx: &Ctx) -> Result<ExitCode> {
             if let crate::store::AnyStore::Postgres(pg) = &store {
                 postgres_check(pg, &mut check).await;
             }
+            daemons_check(&store, ctx.now(), &mut check).await;
             check(
                 "database",
                 true,
@@ -192,10 +193,45 @@ pub async fn doctor(ctx: &Ctx) -> Result<ExitCode> {
 }
 
 /// The oldest PostgreSQL herald is tested with: identity columns, `jsonb`, `SKIP LOCKED`
-/// and multi-array `UNNEST` are older than it. No extension is needed.
+/// and multi-array `UNNEST` are older than it.
 const MIN_POSTGRES: i64 = 120_000;
 
-/// The server's version, and the extensions herald needs (none).
+/// The daemons that share the database, and whether they are alive.
+async fn daemons_check(
+    store: &crate::store::AnyStore,
+    now: chrono::DateTime<chrono::Utc>,
+    check: &mut impl FnMut(&'static str, bool, bool, String),
+) {
+    use crate::store::Store as _;
+    let Ok(daemons) = store.daemons().await else {
+        return;
+    };
+    let alive = |d: &crate::store::Daemon| now - d.seen_at < crate::engine::DAEMON_SILENCE;
+    let live: Vec<String> = daemons
+        .iter()
+        .filter(|d| alive(d))
+        .map(|d| format!("{} (pid {} on {})", d.id, d.pid, d.host))
+        .collect();
+    let silent = daemons.iter().filter(|d| !alive(d)).count();
+    check(
+        "daemons",
+        true,
+        false,
+        match (live.len(), silent) {
+            (0, 0) => "none running".into(),
+            (_, 0) => format!("{} running: {}", live.len(), live.join(", ")),
+            (_, _) => format!(
+                "{} running{}{}; {silent} stopped without saying so (their claims are taken over)",
+                live.len(),
+                if live.is_empty() { "" } else { ": " },
+                live.join(", ")
+            ),
+        },
+    );
+}
+
+/// The server's version, and the extension the daemon's queue needs (`hstore`, used by
+/// apalis's jobs table); herald's own tables need none.
 async fn postgres_check(
     pg: &crate::store::PgStore,
     check: &mut impl FnMut(&'static str, bool, bool, String),
@@ -214,7 +250,7 @@ async fn postgres_check(
                 ok,
                 false,
                 if ok {
-                    format!("server {text}; no extension needed")
+                    format!("server {text}")
                 } else {
                     format!("server {text} is older than PostgreSQL 12, which herald needs")
                 },
@@ -225,6 +261,42 @@ async fn postgres_check(
             false,
             false,
             format!("cannot read the server version: {e}"),
+        ),
+    }
+    let hstore: Result<(bool, Option<String>), _> = sqlx::query_as(
+        "SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'hstore'), \
+         (SELECT extversion FROM pg_extension WHERE extname = 'hstore')",
+    )
+    .fetch_one(pg.pool())
+    .await;
+    match hstore {
+        Ok((_, Some(version))) => check(
+            "extensions",
+            true,
+            false,
+            format!("hstore {version} installed (the daemon's queue uses it)"),
+        ),
+        Ok((true, None)) => check(
+            "extensions",
+            true,
+            true,
+            "hstore is available and not installed yet: the first daemon creates it, which \
+             needs a role allowed to (the database owner on PostgreSQL 13+, a superuser before)"
+                .into(),
+        ),
+        Ok((false, None)) => check(
+            "extensions",
+            false,
+            false,
+            "the server lacks the hstore extension the daemon's queue needs: install the \
+             server's contrib package (Debian: postgresql-contrib)"
+                .into(),
+        ),
+        Err(e) => check(
+            "extensions",
+            false,
+            false,
+            format!("cannot read the server's extensions: {e}"),
         ),
     }
 }
