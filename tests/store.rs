@@ -1260,6 +1260,7 @@ conformance!(
     attempts_move_through_their_states_once,
     cancels_touch_only_queued_attempts_they_name,
     a_write_group_applies_only_when_its_guard_holds,
+    a_dispatch_batch_applies_set_wise_as_one_write_at_a_time,
     a_failed_batch_of_writes_leaves_nothing,
     the_inbox_takes_each_event_once_and_applies_it_once,
     survey_answers_revise_and_replies_find_their_message,
@@ -2017,6 +2018,185 @@ async fn a_write_group_applies_only_when_its_guard_holds(store: &impl Store) {
     );
     assert_eq!(store.inbox_pending().await.unwrap(), 0);
     assert!(store.apply_writes(&[], at).await.unwrap().is_empty());
+}
+
+/// A batch shaped like a dispatch (guards on distinct attempts, then only inserts) is
+/// applied a statement per kind of write; what it does must be what one write at a time
+/// does: failed guards drop their inserts, times keep their order, payloads stay JSON.
+async fn a_dispatch_batch_applies_set_wise_as_one_write_at_a_time(store: &impl Store) {
+    let (run, a, b) = ledger_fixture(store).await;
+    let steps = ["s1", "s2", "s3", "s4"];
+    let batch: Vec<NewAttempt> = steps
+        .iter()
+        .enumerate()
+        .map(|(i, step)| {
+            let mut x = new_attempt(run, a, step, Channel::Sms, t0());
+            x.step_index = i;
+            x
+        })
+        .chain(std::iter::once(new_attempt(
+            run,
+            b,
+            "s1",
+            Channel::Sms,
+            t0() + Duration::hours(2),
+        )))
+        .collect();
+    store.insert_attempts(&batch, t0()).await.unwrap();
+    let claimed = store.claim_due(t0(), 10, "d1").await.unwrap();
+    assert_eq!(claimed.len(), 4);
+    let id = |i: usize| claimed[i].id;
+    let not_claimed = store
+        .attempt_by_key(&batch[4].idempotency_key())
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let at = t0() + Duration::milliseconds(1500);
+    let event = |attempt_id: i64, kind: &str, detail: Option<&str>| Write::Event {
+        attempt_id,
+        kind: kind.into(),
+        detail: detail.map(Into::into),
+        payload: serde_json::json!({"template": "t", "n": [1, 2]}),
+        occurred_at: at,
+    };
+    let follow_up = new_attempt(run, a, "s9", Channel::Email, t0() + Duration::days(1));
+    let sent = |i: usize, r: &str| Write::MarkSent {
+        id: id(i),
+        at,
+        provider_ref: r.into(),
+    };
+    let groups = vec![
+        WriteGroup {
+            guard: Some(sent(0, "p0")),
+            then: vec![
+                event(id(0), "sent", None),
+                Write::Inbox {
+                    provider: "sim".into(),
+                    event_key: "k0".into(),
+                    idempotency_key: batch[0].idempotency_key(),
+                    report: Report::Reply { text: "YES".into() },
+                    due_at: at,
+                },
+                Write::Attempt(follow_up.clone()),
+            ],
+        },
+        // Queued, not sending: the guard fails and its event is not written.
+        WriteGroup {
+            guard: Some(Write::MarkSent {
+                id: not_claimed,
+                at,
+                provider_ref: "px".into(),
+            }),
+            then: vec![event(not_claimed, "sent", None)],
+        },
+        WriteGroup {
+            guard: Some(Write::Reschedule {
+                id: id(1),
+                not_before: t0() + Duration::minutes(90),
+                reason: "window_closed".into(),
+            }),
+            then: vec![],
+        },
+        WriteGroup {
+            guard: Some(Write::Close {
+                id: id(2),
+                state: AttemptState::Skipped,
+                outcome: None,
+                connected: false,
+                reason: Some("dnc".into()),
+            }),
+            then: vec![event(id(2), "skipped", Some("dnc"))],
+        },
+        WriteGroup {
+            guard: Some(sent(3, "p3")),
+            then: vec![event(id(3), "sent", None)],
+        },
+    ];
+    assert_eq!(
+        store.apply_writes(&groups, at).await.unwrap(),
+        vec![true, false, true, true, true]
+    );
+    let keys: Vec<String> = batch.iter().map(|x| x.idempotency_key()).collect();
+    let read = |i: usize| store.attempt_by_key(&keys[i]);
+    let first = read(0).await.unwrap().unwrap();
+    assert_eq!(first.state, AttemptState::Sent);
+    assert_eq!(
+        first.sent_at,
+        Some(at),
+        "the time survives to the millisecond"
+    );
+    assert_eq!(first.provider_ref.as_deref(), Some("p0"));
+    let rescheduled = read(1).await.unwrap().unwrap();
+    assert_eq!(rescheduled.state, AttemptState::Queued);
+    assert_eq!(rescheduled.not_before, t0() + Duration::minutes(90));
+    let skipped = read(2).await.unwrap().unwrap();
+    assert_eq!(
+        (skipped.state, skipped.reason.as_deref()),
+        (AttemptState::Skipped, Some("dnc"))
+    );
+    assert_eq!(
+        read(3).await.unwrap().unwrap().provider_ref.as_deref(),
+        Some("p3")
+    );
+    let untouched = read(4).await.unwrap().unwrap();
+    assert_eq!(
+        (untouched.state, untouched.provider_ref),
+        (AttemptState::Queued, None)
+    );
+    assert!(
+        store
+            .attempt_by_key(&follow_up.idempotency_key())
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // The rescheduled attempt is due at its new time, not before, by the stored times.
+    assert!(
+        store
+            .claim_due(t0() + Duration::minutes(89), 10, "d1")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let due: Vec<i64> = store
+        .claim_due(t0() + Duration::minutes(90), 10, "d1")
+        .await
+        .unwrap()
+        .iter()
+        .map(|a| a.id)
+        .collect();
+    assert_eq!(due, vec![id(1)]);
+
+    let events = store.events_of_contact(a, 10).await.unwrap();
+    let kinds: Vec<(&str, &serde_json::Value)> = events
+        .iter()
+        .map(|e| (e["kind"].as_str().unwrap(), &e["detail"]))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ("sent", &serde_json::Value::Null),
+            ("skipped", &serde_json::json!("dnc")),
+            ("sent", &serde_json::Value::Null)
+        ]
+    );
+    assert_eq!(
+        events[0]["payload"],
+        serde_json::json!({"template": "t", "n": [1, 2]})
+    );
+    assert!(store.events_of_contact(b, 10).await.unwrap().is_empty());
+    let inbox = store.inbox_due(at, 10).await.unwrap();
+    assert_eq!(inbox.len(), 1);
+    assert_eq!(inbox[0].report, Report::Reply { text: "YES".into() });
+
+    // The same batch again: every guard fails but the reschedule's (its attempt was
+    // claimed again just above), and nothing is written twice.
+    assert_eq!(
+        store.apply_writes(&groups, at).await.unwrap(),
+        vec![false, false, true, false, false]
+    );
+    assert_eq!(store.events_of_contact(a, 10).await.unwrap().len(), 3);
 }
 
 async fn a_failed_batch_of_writes_leaves_nothing(store: &impl Store) {

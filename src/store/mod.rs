@@ -307,6 +307,118 @@ pub struct WriteGroup {
     pub then: Vec<Write>,
 }
 
+/// A batch of write groups in the shape that can be applied set-wise, a statement per kind
+/// of write instead of one per write: every guard a `MarkSent`, `Reschedule` or `Close` of
+/// a different attempt (or none), and after the guards only inserts (events, provider
+/// events, new attempts), which no guard of the batch reads. Dispatch batches have this
+/// shape; any other batch is applied one write at a time, in order.
+pub(crate) struct SetBatch<'a> {
+    /// (group, attempt, sent at, provider reference).
+    pub sent: Vec<(usize, i64, DateTime<Utc>, &'a str)>,
+    /// (group, attempt, not before, reason).
+    pub rescheduled: Vec<(usize, i64, DateTime<Utc>, &'a str)>,
+    /// (group, attempt, state, outcome, connected, reason).
+    pub closed: Vec<(
+        usize,
+        i64,
+        AttemptState,
+        Option<Outcome>,
+        bool,
+        Option<&'a str>,
+    )>,
+    /// Groups without a guard.
+    pub unguarded: Vec<usize>,
+}
+
+impl<'a> SetBatch<'a> {
+    /// The batch's guards sorted by kind, or `None` when it does not have the shape.
+    pub fn of(groups: &'a [WriteGroup]) -> Option<SetBatch<'a>> {
+        let mut batch = SetBatch {
+            sent: Vec::new(),
+            rescheduled: Vec::new(),
+            closed: Vec::new(),
+            unguarded: Vec::new(),
+        };
+        let mut guarded = BTreeSet::new();
+        for (i, g) in groups.iter().enumerate() {
+            let only_inserts = g.then.iter().all(|w| {
+                matches!(
+                    w,
+                    Write::Event { .. } | Write::Inbox { .. } | Write::Attempt(_)
+                )
+            });
+            if !only_inserts {
+                return None;
+            }
+            let id = match &g.guard {
+                None => {
+                    batch.unguarded.push(i);
+                    continue;
+                }
+                Some(Write::MarkSent {
+                    id,
+                    at,
+                    provider_ref,
+                }) => {
+                    batch.sent.push((i, *id, *at, provider_ref));
+                    *id
+                }
+                Some(Write::Reschedule {
+                    id,
+                    not_before,
+                    reason,
+                }) => {
+                    batch.rescheduled.push((i, *id, *not_before, reason));
+                    *id
+                }
+                Some(Write::Close {
+                    id,
+                    state,
+                    outcome,
+                    connected,
+                    reason,
+                }) => {
+                    batch
+                        .closed
+                        .push((i, *id, *state, *outcome, *connected, reason.as_deref()));
+                    *id
+                }
+                Some(_) => return None,
+            };
+            if !guarded.insert(id) {
+                return None;
+            }
+        }
+        Some(batch)
+    }
+
+    /// Which groups held, given the attempts each set-wise guard moved.
+    pub fn held(&self, groups: usize, moved: &BTreeSet<i64>) -> Vec<bool> {
+        let mut held = vec![false; groups];
+        for &i in &self.unguarded {
+            held[i] = true;
+        }
+        let guards = self.sent.iter().map(|g| (g.0, g.1));
+        let guards = guards.chain(self.rescheduled.iter().map(|g| (g.0, g.1)));
+        for (i, id) in guards.chain(self.closed.iter().map(|g| (g.0, g.1))) {
+            held[i] = moved.contains(&id);
+        }
+        held
+    }
+}
+
+/// The inserts of the groups that held, in order.
+pub(crate) fn inserts_of<'a>(
+    groups: &'a [WriteGroup],
+    held: &[bool],
+) -> impl Iterator<Item = &'a Write> {
+    groups
+        .iter()
+        .zip(held)
+        .filter(|(_, held)| **held)
+        .flat_map(|(g, _)| g.then.iter())
+}
+
 /// A daemon sharing the database, as it last said it was alive.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Daemon {

@@ -19,7 +19,7 @@ use tracing::instrument;
 use super::rows;
 use super::{
     BreakdownCounts, CampaignStats, ContactRun, Daemon, Doing, NamedCount, NewContact, Present,
-    ReportScope, SendsAt, Store, StoreError, UpsertCounts, Write, WriteGroup,
+    ReportScope, SendsAt, SetBatch, Store, StoreError, UpsertCounts, Write, WriteGroup, inserts_of,
 };
 use crate::domain::contact::{Contact, Suppression, SuppressionKind, Tag};
 use crate::domain::ledger::{Attempt, AttemptState, InboxItem, NewAttempt, Report, Run, TallyRow};
@@ -74,6 +74,10 @@ named_queries!("sqlite":
     attempt_by_key,
     attempts_of_contact_in_run,
     requeue_stale,
+    mark_sent_many,
+    reschedule_many,
+    close_many,
+    insert_events,
     daemon_beat,
     daemon_gone,
     release_claims,
@@ -1319,19 +1323,25 @@ impl Store for SqliteStore {
             .begin()
             .await
             .doing("starting a batch of ledger writes")?;
-        let mut held = Vec::with_capacity(groups.len());
-        for g in groups {
-            let ok = match &g.guard {
-                Some(guard) => write(&mut tx, guard, now).await? > 0,
-                None => true,
-            };
-            if ok {
-                for w in &g.then {
-                    write(&mut tx, w, now).await?;
+        let held = match SetBatch::of(groups) {
+            Some(batch) => apply_set_batch(&mut tx, groups, &batch, now).await?,
+            None => {
+                let mut held = Vec::with_capacity(groups.len());
+                for g in groups {
+                    let ok = match &g.guard {
+                        Some(guard) => write(&mut tx, guard, now).await? > 0,
+                        None => true,
+                    };
+                    if ok {
+                        for w in &g.then {
+                            write(&mut tx, w, now).await?;
+                        }
+                    }
+                    held.push(ok);
                 }
+                held
             }
-            held.push(ok);
-        }
+        };
         tx.commit().await.doing("committing ledger writes")?;
         Ok(held)
     }
@@ -1661,6 +1671,94 @@ fn parse_stored_time(t: &str) -> Result<DateTime<Utc>, StoreError> {
 }
 
 /// One new attempt (ignored when its idempotency key exists); rows inserted.
+/// A time as sqlx stores it in SQLite, for times carried inside JSON arguments.
+fn stored_time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false)
+}
+
+/// Applies a batch of the set-wise shape: one statement per kind of guard and one for
+/// the events; provider events and new attempts row by row (SQLite's statements are
+/// in-process and cheap). Returns which groups held.
+async fn apply_set_batch(
+    conn: &mut SqliteConnection,
+    groups: &[WriteGroup],
+    batch: &SetBatch<'_>,
+    now: DateTime<Utc>,
+) -> Result<Vec<bool>, StoreError> {
+    let mut moved = BTreeSet::new();
+    async fn guards(
+        conn: &mut SqliteConnection,
+        sql: &'static str,
+        rows: Vec<serde_json::Value>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<i64>, StoreError> {
+        sqlx::query_scalar::<_, i64>(sql)
+            .bind(serde_json::Value::Array(rows).to_string())
+            .bind(now)
+            .fetch_all(&mut *conn)
+            .await
+            .doing("writing to the ledger")
+    }
+    if !batch.sent.is_empty() {
+        let rows = batch.sent.iter().map(
+            |(_, id, at, r)| serde_json::json!({ "id": id, "at": stored_time(*at), "ref": r }),
+        );
+        moved.extend(guards(conn, QUERIES.mark_sent_many, rows.collect(), now).await?);
+    }
+    if !batch.rescheduled.is_empty() {
+        let rows = batch.rescheduled.iter().map(|(_, id, at, reason)| {
+            serde_json::json!({ "id": id, "not_before": stored_time(*at), "reason": reason })
+        });
+        moved.extend(guards(conn, QUERIES.reschedule_many, rows.collect(), now).await?);
+    }
+    if !batch.closed.is_empty() {
+        let rows = batch
+            .closed
+            .iter()
+            .map(|(_, id, state, outcome, connected, reason)| {
+                serde_json::json!({
+                    "id": id,
+                    "state": state.as_str(),
+                    "outcome": outcome.map(|o| o.as_str()),
+                    "connected": connected,
+                    "reason": reason,
+                })
+            });
+        moved.extend(guards(conn, QUERIES.close_many, rows.collect(), now).await?);
+    }
+    let held = batch.held(groups.len(), &moved);
+    let mut events = Vec::new();
+    for w in inserts_of(groups, &held) {
+        match w {
+            Write::Event {
+                attempt_id,
+                kind,
+                detail,
+                payload,
+                occurred_at,
+            } => events.push(serde_json::json!({
+                "attempt_id": attempt_id,
+                "kind": kind,
+                "detail": detail,
+                "payload": payload.to_string(),
+                "occurred_at": stored_time(*occurred_at),
+            })),
+            other => {
+                write(&mut *conn, other, now).await?;
+            }
+        }
+    }
+    if !events.is_empty() {
+        sqlx::query(QUERIES.insert_events)
+            .bind(serde_json::Value::Array(events).to_string())
+            .bind(now)
+            .execute(&mut *conn)
+            .await
+            .doing("writing events")?;
+    }
+    Ok(held)
+}
+
 async fn insert_attempt(
     conn: &mut SqliteConnection,
     a: &NewAttempt,

@@ -21,6 +21,10 @@ named_queries!("postgres":
     attempt_by_key,
     attempts_of_contact_in_run,
     requeue_stale,
+    mark_sent_many,
+    reschedule_many,
+    close_many,
+    insert_events,
     daemon_beat,
     daemon_gone,
     release_claims,
@@ -736,20 +740,130 @@ pub(super) async fn apply_writes(
         .begin()
         .await
         .doing("starting a batch of ledger writes")?;
-    let mut held = Vec::with_capacity(groups.len());
-    for g in groups {
-        let ok = match &g.guard {
-            Some(guard) => write(&mut tx, guard, now).await? > 0,
-            None => true,
-        };
-        if ok {
-            for w in &g.then {
-                write(&mut tx, w, now).await?;
+    let held = match SetBatch::of(groups) {
+        Some(batch) => apply_set_batch(&mut tx, groups, &batch, now).await?,
+        None => {
+            let mut held = Vec::with_capacity(groups.len());
+            for g in groups {
+                let ok = match &g.guard {
+                    Some(guard) => write(&mut tx, guard, now).await? > 0,
+                    None => true,
+                };
+                if ok {
+                    for w in &g.then {
+                        write(&mut tx, w, now).await?;
+                    }
+                }
+                held.push(ok);
+            }
+            held
+        }
+    };
+    tx.commit().await.doing("committing ledger writes")?;
+    Ok(held)
+}
+
+/// Applies a batch of the set-wise shape in a handful of statements whatever its size:
+/// one per kind of guard, then one for the events, one per provider for provider events
+/// and one for new attempts. Returns which groups held.
+async fn apply_set_batch(
+    conn: &mut PgConnection,
+    groups: &[WriteGroup],
+    batch: &SetBatch<'_>,
+    now: DateTime<Utc>,
+) -> Result<Vec<bool>, StoreError> {
+    let mut moved = BTreeSet::new();
+    if !batch.sent.is_empty() {
+        let ids: Vec<i64> = sqlx::query_scalar(QUERIES.mark_sent_many)
+            .bind(batch.sent.iter().map(|g| g.1).collect::<Vec<_>>())
+            .bind(batch.sent.iter().map(|g| g.2).collect::<Vec<_>>())
+            .bind(batch.sent.iter().map(|g| g.3).collect::<Vec<_>>())
+            .fetch_all(&mut *conn)
+            .await
+            .doing("recording sends")?;
+        moved.extend(ids);
+    }
+    if !batch.rescheduled.is_empty() {
+        let ids: Vec<i64> = sqlx::query_scalar(QUERIES.reschedule_many)
+            .bind(batch.rescheduled.iter().map(|g| g.1).collect::<Vec<_>>())
+            .bind(batch.rescheduled.iter().map(|g| g.2).collect::<Vec<_>>())
+            .bind(batch.rescheduled.iter().map(|g| g.3).collect::<Vec<_>>())
+            .bind(now)
+            .fetch_all(&mut *conn)
+            .await
+            .doing("rescheduling attempts")?;
+        moved.extend(ids);
+    }
+    if !batch.closed.is_empty() {
+        let c = &batch.closed;
+        let ids: Vec<i64> = sqlx::query_scalar(QUERIES.close_many)
+            .bind(c.iter().map(|g| g.1).collect::<Vec<_>>())
+            .bind(c.iter().map(|g| g.2.as_str()).collect::<Vec<_>>())
+            .bind(
+                c.iter()
+                    .map(|g| g.3.map(|o| o.as_str()))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(c.iter().map(|g| g.4).collect::<Vec<_>>())
+            .bind(c.iter().map(|g| g.5).collect::<Vec<_>>())
+            .bind(now)
+            .fetch_all(&mut *conn)
+            .await
+            .doing("closing attempts")?;
+        moved.extend(ids);
+    }
+    let held = batch.held(groups.len(), &moved);
+    let (mut events, mut attempts) = (Vec::new(), Vec::new());
+    let mut inbox: BTreeMap<&str, Vec<(&str, &str, &Report, DateTime<Utc>)>> = BTreeMap::new();
+    for w in inserts_of(groups, &held) {
+        match w {
+            Write::Event {
+                attempt_id,
+                kind,
+                detail,
+                payload,
+                occurred_at,
+            } => events.push((*attempt_id, kind, detail, payload.to_string(), *occurred_at)),
+            Write::Inbox {
+                provider,
+                event_key,
+                idempotency_key,
+                report,
+                due_at,
+            } => inbox.entry(provider).or_default().push((
+                event_key,
+                idempotency_key,
+                report,
+                *due_at,
+            )),
+            Write::Attempt(a) => attempts.push(a.clone()),
+            other => {
+                write(&mut *conn, other, now).await?;
             }
         }
-        held.push(ok);
     }
-    tx.commit().await.doing("committing ledger writes")?;
+    if !events.is_empty() {
+        sqlx::query(QUERIES.insert_events)
+            .bind(events.iter().map(|e| e.0).collect::<Vec<_>>())
+            .bind(events.iter().map(|e| e.1.as_str()).collect::<Vec<_>>())
+            .bind(events.iter().map(|e| e.2.as_deref()).collect::<Vec<_>>())
+            .bind(events.iter().map(|e| e.3.as_str()).collect::<Vec<_>>())
+            .bind(events.iter().map(|e| e.4).collect::<Vec<_>>())
+            .bind(now)
+            .execute(&mut *conn)
+            .await
+            .doing("writing events")?;
+    }
+    for (provider, items) in &inbox {
+        insert_inbox_rows(conn, provider, items, now)
+            .await
+            .doing("writing provider events")?;
+    }
+    if !attempts.is_empty() {
+        insert_attempt_rows(conn, &attempts, now)
+            .await
+            .doing("queueing next steps")?;
+    }
     Ok(held)
 }
 
