@@ -31,7 +31,7 @@ use apalis_postgres::PostgresStorage;
 use apalis_sqlite::{Config, SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteStorage};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::PgPool;
 
 use crate::engine::{BATCH, DAEMON_SILENCE, Engine, LEASE};
 use crate::store::{AnyStore, Daemon, Store};
@@ -284,7 +284,7 @@ async fn open_sqlite_queue(path: &std::path::Path) -> Result<SqlitePool, QueueEr
 /// Connects to the PostgreSQL queue and runs apalis's migrations (schema `apalis`, which
 /// needs the `hstore` extension; several daemons starting at once take turns).
 async fn open_postgres_queue(url: &str) -> Result<PgPool, QueueError> {
-    let pool = PgPoolOptions::new()
+    let pool = crate::store::postgres::pool_options()
         .max_connections(8)
         .acquire_timeout(StdDuration::from_secs(10))
         .connect(url)
@@ -582,7 +582,7 @@ impl Jobs {
                 Ok(Jobs::Sqlite(open_sqlite_queue(path).await?))
             }
             QueueAt::Postgres(url) => {
-                let pool = PgPoolOptions::new()
+                let pool = crate::store::postgres::pool_options()
                     .max_connections(2)
                     .connect(url)
                     .await

@@ -17,6 +17,7 @@ use crate::domain::policy::PastAttempt;
 use crate::domain::values::Channel;
 
 mod ledger;
+mod nodelay;
 mod people;
 
 /// Every named query of the dialect, for the test that prepares them all.
@@ -33,6 +34,17 @@ pub fn migrator() -> sqlx::migrate::Migrator {
     super::herald_migrator(&MIGRATOR)
 }
 
+/// Pool settings for every connection herald makes to PostgreSQL: each new connection
+/// gets `TCP_NODELAY` (see [`nodelay`]).
+pub fn pool_options() -> PgPoolOptions {
+    PgPoolOptions::new().after_connect(|_, _| {
+        Box::pin(async {
+            nodelay::on_every_tcp_socket();
+            Ok(())
+        })
+    })
+}
+
 /// herald's data in a PostgreSQL database.
 #[derive(Clone, Debug)]
 pub struct PgStore {
@@ -46,7 +58,7 @@ impl PgStore {
             return Err(StoreError::UnsupportedUrl(url.to_string()));
         }
         let options = PgConnectOptions::from_str(url).doing("reading the database URL")?;
-        let pool = PgPoolOptions::new()
+        let pool = pool_options()
             .max_connections(8)
             .acquire_timeout(std::time::Duration::from_secs(10))
             .connect_with(options)
