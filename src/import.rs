@@ -244,6 +244,9 @@ pub async fn import_contacts<S: Store>(
             .await?;
     }
     on_progress(reader.position().byte());
+    if report.written.inserted > 0 {
+        store.refresh_statistics().await?;
+    }
     tracing::info!(
         rows = report.rows,
         inserted = report.written.inserted,

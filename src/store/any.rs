@@ -67,6 +67,13 @@ impl AnyStore {
 }
 
 impl Store for AnyStore {
+    async fn refresh_statistics(&self) -> Result<(), StoreError> {
+        match self {
+            AnyStore::Sqlite(s) => s.refresh_statistics().await,
+            AnyStore::Postgres(s) => s.refresh_statistics().await,
+        }
+    }
+
     async fn migrate(&self) -> Result<usize, StoreError> {
         match self {
             AnyStore::Sqlite(s) => s.migrate().await,

@@ -437,6 +437,9 @@ pub trait Store: Send + Sync {
     /// Applies pending migrations; returns how many ran.
     fn migrate(&self) -> impl Future<Output = Result<usize, StoreError>> + Send;
 
+    /// After a bulk load of contacts: refreshes the planner's statistics.
+    fn refresh_statistics(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// Inserts or updates contacts by external id in one transaction, adding them to
     /// `list` when given. Fields whose column is not `present` keep their stored values;
     /// attributes merge key by key.

@@ -74,6 +74,7 @@ named_queries!("sqlite":
     attempt_by_key,
     attempts_of_contact_in_run,
     requeue_stale,
+    refresh_statistics,
     mark_sent_many,
     reschedule_many,
     close_many,
@@ -273,6 +274,14 @@ async fn write_contact(
 
 impl Store for SqliteStore {
     #[instrument(skip_all)]
+    async fn refresh_statistics(&self) -> Result<(), StoreError> {
+        sqlx::query(QUERIES.refresh_statistics)
+            .execute(&self.pool)
+            .await
+            .doing("refreshing planner statistics")?;
+        Ok(())
+    }
+
     async fn migrate(&self) -> Result<usize, StoreError> {
         let m = migrator();
         let before: i64 = applied_count(&self.pool).await;

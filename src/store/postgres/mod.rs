@@ -89,6 +89,10 @@ pub(crate) async fn applied_count(pool: &PgPool) -> i64 {
 }
 
 impl Store for PgStore {
+    async fn refresh_statistics(&self) -> Result<(), StoreError> {
+        people::refresh_statistics(self).await
+    }
+
     async fn migrate(&self) -> Result<usize, StoreError> {
         let before = applied_count(&self.pool).await;
         migrator().run(&self.pool).await?;

@@ -20,6 +20,7 @@ use crate::store::rows;
 use crate::store::*;
 
 named_queries!("postgres":
+    refresh_statistics,
     contact_by_external_id,
     contacts_by_external_ids,
     contacts_page,
@@ -1043,4 +1044,12 @@ mod tests {
             assert_eq!(selected, documented, "export of {}", table.as_str());
         }
     }
+}
+
+pub(super) async fn refresh_statistics(store: &PgStore) -> Result<(), StoreError> {
+    sqlx::query(QUERIES.refresh_statistics)
+        .execute(&store.pool)
+        .await
+        .doing("refreshing planner statistics")?;
+    Ok(())
 }
