@@ -1263,6 +1263,8 @@ conformance!(
     the_inbox_takes_each_event_once_and_applies_it_once,
     survey_answers_revise_and_replies_find_their_message,
     the_desk_gives_each_call_to_one_agent,
+    a_rate_bucket_refills_with_time_and_never_backwards,
+    concurrent_takers_share_one_rate_bucket,
     campaigns_versions_and_runs_keep_their_state,
     contacts_read_back_whole_by_id_with_tags_and_lists,
     ledger_reads_count_history_tallies_and_stats,
@@ -2287,4 +2289,91 @@ async fn the_desk_gives_each_call_to_one_agent(store: &impl Store) {
         .unwrap();
     assert_eq!(store.desk_held_by(holder).await.unwrap().len(), 1);
     assert!(!store.desk_take(id_of(0), "carl", t0()).await.unwrap());
+}
+
+async fn a_rate_bucket_refills_with_time_and_never_backwards(store: &impl Store) {
+    let ms = Duration::milliseconds;
+    // A new bucket is full: a burst of its capacity, then one token every 1/rate.
+    let first = store
+        .take_tokens("channel:sms", 4.0, 4.0, 10, t0())
+        .await
+        .unwrap();
+    assert_eq!(first.granted, 4);
+    assert_eq!(first.next_token_at, t0() + ms(250));
+    let early = store
+        .take_tokens("channel:sms", 4.0, 4.0, 10, t0() + ms(200))
+        .await
+        .unwrap();
+    assert_eq!(early.granted, 0);
+    assert_eq!(early.next_token_at, t0() + ms(250));
+    let later = store
+        .take_tokens("channel:sms", 4.0, 4.0, 10, t0() + ms(800))
+        .await
+        .unwrap();
+    assert_eq!(later.granted, 3, "3.2 tokens refilled in 800 ms");
+    assert_eq!(later.next_token_at, t0() + ms(1000));
+    // A daemon whose clock is behind gets nothing, and moves no time back: the bucket
+    // still refills from 800 ms.
+    let behind = store
+        .take_tokens("channel:sms", 4.0, 4.0, 10, t0() + ms(100))
+        .await
+        .unwrap();
+    assert_eq!(behind.granted, 0);
+    assert_eq!(behind.next_token_at, t0() + ms(1000));
+    let after = store
+        .take_tokens("channel:sms", 4.0, 4.0, 2, t0() + ms(1300))
+        .await
+        .unwrap();
+    assert_eq!(after.granted, 2, "1.4 tokens, 2 whole ones after 1300 ms");
+    // Each bucket is its own.
+    let other = store
+        .take_tokens("channel:voice_bot", 1.0 / 60.0, 1.0, 3, t0() + ms(100))
+        .await
+        .unwrap();
+    assert_eq!(other.granted, 1);
+    assert_eq!(other.next_token_at, t0() + ms(100) + Duration::minutes(1));
+}
+
+/// One daemon taking from a shared bucket: asks for 3 tokens every 100 ms for 5 seconds,
+/// its clock `skew_ms` off. Returns what it got and its first and last moments.
+async fn take_for_five_seconds(
+    store: &impl Store,
+    skew_ms: i64,
+) -> (u32, DateTime<Utc>, DateTime<Utc>) {
+    let at = |step: i64| t0() + Duration::milliseconds(step * 100 + skew_ms);
+    let mut got = 0;
+    for step in 0..50 {
+        got += store
+            .take_tokens("channel:sms", 20.0, 20.0, 3, at(step))
+            .await
+            .unwrap()
+            .granted;
+    }
+    (got, at(0), at(49))
+}
+
+async fn concurrent_takers_share_one_rate_bucket(store: &impl Store) {
+    // Four daemons at once, asking for six times the rate between them.
+    let (a, b, c, d) = tokio::join!(
+        take_for_five_seconds(store, 0),
+        take_for_five_seconds(store, 3),
+        take_for_five_seconds(store, 7),
+        take_for_five_seconds(store, -5),
+    );
+    let takers = [a, b, c, d];
+    let given: u32 = takers.iter().map(|t| t.0).sum();
+    let first = takers.iter().map(|t| t.1).min().unwrap();
+    let last = takers.iter().map(|t| t.2).max().unwrap();
+    let seconds = (last - first).num_milliseconds() as f64 / 1000.0;
+    // The burst, then the rate over the time the bucket was taken from.
+    let most = 20.0 + 20.0 * seconds;
+    assert!(
+        f64::from(given) <= most + 1e-6,
+        "{given} tokens given, at most {most}"
+    );
+    assert!(
+        f64::from(given) >= most - 5.0,
+        "{given} tokens given, nearly {most} expected: takers asking for more than the \
+         rate get it all"
+    );
 }

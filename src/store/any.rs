@@ -744,6 +744,20 @@ impl Store for AnyStore {
         }
     }
 
+    async fn take_tokens(
+        &self,
+        name: &str,
+        rate: f64,
+        capacity: f64,
+        want: u32,
+        now: DateTime<Utc>,
+    ) -> Result<crate::domain::rate::Grant, StoreError> {
+        match self {
+            AnyStore::Sqlite(s) => s.take_tokens(name, rate, capacity, want, now).await,
+            AnyStore::Postgres(s) => s.take_tokens(name, rate, capacity, want, now).await,
+        }
+    }
+
     async fn report_contact_runs(
         &self,
         scope: &ReportScope,

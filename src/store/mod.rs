@@ -15,6 +15,7 @@ use crate::domain::contact::{Contact, Suppression, SuppressionKind, Tag};
 use crate::domain::ledger::{Attempt, AttemptState, InboxItem, NewAttempt, Report, Run, TallyRow};
 use crate::domain::outcome::Outcome;
 use crate::domain::policy::PastAttempt;
+use crate::domain::rate::Grant;
 use crate::domain::values::Channel;
 use crate::export::{Cell, ExportError, Filter, Table};
 
@@ -757,6 +758,23 @@ pub trait Store: Send + Sync {
         agent: &str,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    // --- rate limits ------------------------------------------------------------------
+
+    /// Takes up to `want` tokens from the token bucket `name`, which refills at `rate`
+    /// tokens a second up to `capacity` (a new bucket starts full), and says when the next
+    /// token will be there. The bucket is a row every process on the database shares, held
+    /// locked for the take, so daemons sharing a database share its rate. Time counts
+    /// from the later of the bucket's last moment and `now`: a daemon whose clock is a
+    /// little behind refills nothing rather than a negative amount.
+    fn take_tokens(
+        &self,
+        name: &str,
+        rate: f64,
+        capacity: f64,
+        want: u32,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Grant, StoreError>> + Send;
 
     // --- reports --------------------------------------------------------------------
 

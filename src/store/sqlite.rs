@@ -25,6 +25,7 @@ use crate::domain::contact::{Contact, Suppression, SuppressionKind, Tag};
 use crate::domain::ledger::{Attempt, AttemptState, InboxItem, NewAttempt, Report, Run, TallyRow};
 use crate::domain::outcome::Outcome;
 use crate::domain::policy::PastAttempt;
+use crate::domain::rate::{Bucket, Grant};
 use crate::domain::values::{Channel, PhoneNumber};
 use crate::export::{Cell, Column, ColumnType, ExportError, Filter, Table};
 
@@ -106,6 +107,8 @@ named_queries!("sqlite":
     desk_waiting,
     desk_held_by,
     desk_take,
+    rate_bucket_hold,
+    rate_bucket_set,
     report_contact_runs,
     report_breakdown,
     report_sends_by_time,
@@ -1390,6 +1393,41 @@ impl Store for SqliteStore {
             .await
             .doing("giving a call to an agent")?;
         Ok(done.rows_affected() > 0)
+    }
+
+    async fn take_tokens(
+        &self,
+        name: &str,
+        rate: f64,
+        capacity: f64,
+        want: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Grant, StoreError> {
+        // One writer transaction from the start: no other process reads the bucket
+        // between this read and the write of what is left.
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .doing("starting to take rate tokens")?;
+        let new = Bucket::full(capacity, now);
+        let row = sqlx::query(QUERIES.rate_bucket_hold)
+            .bind(name)
+            .bind(new.tokens)
+            .bind(new.at)
+            .fetch_one(&mut *tx)
+            .await
+            .doing("reading a rate bucket")?;
+        let (left, grant) = rows::bucket(&row)?.take(rate, capacity, want, now);
+        sqlx::query(QUERIES.rate_bucket_set)
+            .bind(name)
+            .bind(left.tokens)
+            .bind(left.at)
+            .execute(&mut *tx)
+            .await
+            .doing("writing a rate bucket")?;
+        tx.commit().await.doing("committing a rate bucket")?;
+        Ok(grant)
     }
 
     #[instrument(skip_all, fields(campaign = %scope.campaign, after, last))]

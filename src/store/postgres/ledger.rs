@@ -1,11 +1,12 @@
 //! PostgreSQL: the ledger's writes, claims (row locks, `SKIP LOCKED`), the inbox, the
-//! agent desk and survey answers.
+//! agent desk, survey answers and the shared rate buckets.
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, Row};
 
 use super::PgStore;
 use crate::domain::ledger::{Attempt, InboxItem, NewAttempt, Report};
+use crate::domain::rate::{Bucket, Grant};
 use crate::domain::values::Channel;
 use crate::store::rows;
 use crate::store::*;
@@ -43,6 +44,8 @@ named_queries!("postgres":
     desk_waiting,
     desk_held_by,
     desk_take,
+    rate_bucket_hold,
+    rate_bucket_set,
 );
 
 /// One ledger write on its own.
@@ -785,4 +788,38 @@ pub(super) async fn desk_take(
         .await
         .doing("giving a call to an agent")?;
     Ok(done.rows_affected() > 0)
+}
+
+pub(super) async fn take_tokens(
+    store: &PgStore,
+    name: &str,
+    rate: f64,
+    capacity: f64,
+    want: u32,
+    now: DateTime<Utc>,
+) -> Result<Grant, StoreError> {
+    let mut tx = store
+        .pool
+        .begin()
+        .await
+        .doing("starting to take rate tokens")?;
+    // Creates the bucket or locks its row until the commit: daemons take turns.
+    let new = Bucket::full(capacity, now);
+    let row = sqlx::query(QUERIES.rate_bucket_hold)
+        .bind(name)
+        .bind(new.tokens)
+        .bind(new.at)
+        .fetch_one(&mut *tx)
+        .await
+        .doing("reading a rate bucket")?;
+    let (left, grant) = rows::bucket(&row)?.take(rate, capacity, want, now);
+    sqlx::query(QUERIES.rate_bucket_set)
+        .bind(name)
+        .bind(left.tokens)
+        .bind(left.at)
+        .execute(&mut *tx)
+        .await
+        .doing("writing a rate bucket")?;
+    tx.commit().await.doing("committing a rate bucket")?;
+    Ok(grant)
 }
