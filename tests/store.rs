@@ -16,8 +16,8 @@ use herald::domain::survey::NewResponse;
 use herald::domain::values::{Channel, ChannelFamily, EmailAddress, PhoneNumber};
 use herald::export::{Cell, Filter, Table};
 use herald::store::{
-    BreakdownCounts, ContactRun, NewContact, Present, ReportScope, SendsAt, SqliteStore, Store,
-    Write, WriteGroup,
+    BreakdownCounts, ContactRun, DeskTake, NewContact, Present, ReportScope, SendsAt, SqliteStore,
+    Store, Write, WriteGroup,
 };
 
 fn t0() -> DateTime<Utc> {
@@ -1263,6 +1263,7 @@ conformance!(
     the_inbox_takes_each_event_once_and_applies_it_once,
     survey_answers_revise_and_replies_find_their_message,
     the_desk_gives_each_call_to_one_agent,
+    racing_takes_never_give_an_agent_more_than_their_capacity,
     a_rate_bucket_refills_with_time_and_never_backwards,
     concurrent_takers_share_one_rate_bucket,
     campaigns_versions_and_runs_keep_their_state,
@@ -2214,9 +2215,10 @@ async fn the_desk_gives_each_call_to_one_agent(store: &impl Store) {
     assert_eq!(store.agent("ann").await.unwrap(), Some((vec![], 3)));
     assert_eq!(store.agent("bob").await.unwrap(), None);
     store
-        .upsert_agent("bob", &["fr".into()], 1, t0())
+        .upsert_agent("bob", &["fr".into()], 2, t0())
         .await
         .unwrap();
+    store.upsert_agent("carl", &[], 5, t0()).await.unwrap();
 
     let batch = vec![
         new_attempt(run, a, "call", Channel::Agent, t0()),
@@ -2251,8 +2253,12 @@ async fn the_desk_gives_each_call_to_one_agent(store: &impl Store) {
         store.desk_take(id_of(1), "ann", t0()),
         store.desk_take(id_of(1), "bob", t0()),
     );
-    assert!(
-        ann.unwrap() ^ bob.unwrap(),
+    assert_eq!(
+        [ann.unwrap(), bob.unwrap()]
+            .iter()
+            .filter(|t| **t == DeskTake::Taken)
+            .count(),
+        1,
         "exactly one agent gets the call"
     );
     let holder = if store.desk_held_by("ann").await.unwrap().is_empty() {
@@ -2260,12 +2266,20 @@ async fn the_desk_gives_each_call_to_one_agent(store: &impl Store) {
     } else {
         "ann"
     };
-    assert!(!store.desk_take(id_of(1), "carl", t0()).await.unwrap());
-    assert!(
+    assert_eq!(
+        store.desk_take(id_of(1), "carl", t0()).await.unwrap(),
+        DeskTake::Gone
+    );
+    assert_eq!(
+        store.desk_take(id_of(1), "dora", t0()).await.unwrap(),
+        DeskTake::UnknownAgent
+    );
+    assert_eq!(
         store
             .desk_take(id_of(0), holder, t0() + Duration::minutes(2))
             .await
-            .unwrap()
+            .unwrap(),
+        DeskTake::Taken
     );
     let held = store.desk_held_by(holder).await.unwrap();
     assert_eq!(
@@ -2288,7 +2302,59 @@ async fn the_desk_gives_each_call_to_one_agent(store: &impl Store) {
         .await
         .unwrap();
     assert_eq!(store.desk_held_by(holder).await.unwrap().len(), 1);
-    assert!(!store.desk_take(id_of(0), "carl", t0()).await.unwrap());
+    assert_eq!(
+        store.desk_take(id_of(0), "carl", t0()).await.unwrap(),
+        DeskTake::Gone
+    );
+}
+
+async fn racing_takes_never_give_an_agent_more_than_their_capacity(store: &impl Store) {
+    let (run, a, _) = ledger_fixture(store).await;
+    store.upsert_agent("ann", &[], 2, t0()).await.unwrap();
+    let batch: Vec<NewAttempt> = (0..8)
+        .map(|i| {
+            let mut x = new_attempt(run, a, &format!("call{i}"), Channel::Agent, t0());
+            x.step_index = i;
+            x
+        })
+        .collect();
+    store.insert_attempts(&batch, t0()).await.unwrap();
+    let claimed = store.claim_due(t0(), 10).await.unwrap();
+    for (i, x) in claimed.iter().enumerate() {
+        store
+            .mark_sent(x.id, t0(), &format!("desk-{i}"))
+            .await
+            .unwrap();
+    }
+    let ids: Vec<i64> = claimed.iter().map(|x| x.id).collect();
+    assert_eq!(ids.len(), 8);
+
+    // Eight daemons each give ann a different waiting call at the same moment.
+    let take = |i: usize| store.desk_take(ids[i], "ann", t0());
+    let (r0, r1, r2, r3, r4, r5, r6, r7) = tokio::join!(
+        take(0),
+        take(1),
+        take(2),
+        take(3),
+        take(4),
+        take(5),
+        take(6),
+        take(7)
+    );
+    let results: Vec<DeskTake> = [r0, r1, r2, r3, r4, r5, r6, r7]
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let taken = results.iter().filter(|r| **r == DeskTake::Taken).count();
+    assert_eq!(taken, 2, "{results:?}");
+    assert!(
+        results
+            .iter()
+            .all(|r| matches!(r, DeskTake::Taken | DeskTake::AtCapacity)),
+        "{results:?}"
+    );
+    assert_eq!(store.desk_held_by("ann").await.unwrap().len(), 2);
+    assert_eq!(store.desk_waiting(10).await.unwrap().len(), 6);
 }
 
 async fn a_rate_bucket_refills_with_time_and_never_backwards(store: &impl Store) {

@@ -737,7 +737,7 @@ impl Store for AnyStore {
         id: i64,
         agent: &str,
         now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<DeskTake, StoreError> {
         match self {
             AnyStore::Sqlite(s) => s.desk_take(id, agent, now).await,
             AnyStore::Postgres(s) => s.desk_take(id, agent, now).await,

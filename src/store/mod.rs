@@ -238,6 +238,20 @@ pub struct SendsAt {
     pub sends: u64,
 }
 
+/// What [`Store::desk_take`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeskTake {
+    /// The agent holds the call now.
+    Taken,
+    /// Someone else holds it, or it is no longer waiting.
+    Gone,
+    /// The agent already holds as many calls as their capacity.
+    AtCapacity,
+    /// No agent has that name.
+    UnknownAgent,
+}
+
 /// One change to the ledger, for [`Store::apply_writes`].
 #[derive(Clone, Debug, PartialEq)]
 pub enum Write {
@@ -751,13 +765,16 @@ pub trait Store: Send + Sync {
         agent: &str,
     ) -> impl Future<Output = Result<Vec<Attempt>, StoreError>> + Send;
 
-    /// Gives an attempt to an agent; false when someone took it first.
+    /// Gives a waiting desk attempt to an agent, unless someone took it first or the agent
+    /// already holds as many calls as their capacity. The count and the take happen under
+    /// a lock of the agent (their row on PostgreSQL, the write lock on SQLite), so daemons
+    /// serving the same agent at once never give them more than their capacity.
     fn desk_take(
         &self,
         id: i64,
         agent: &str,
         now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    ) -> impl Future<Output = Result<DeskTake, StoreError>> + Send;
 
     // --- rate limits ------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ use tracing::instrument;
 
 use super::rows;
 use super::{
-    BreakdownCounts, CampaignStats, ContactRun, Doing, NamedCount, NewContact, Present,
+    BreakdownCounts, CampaignStats, ContactRun, DeskTake, Doing, NamedCount, NewContact, Present,
     ReportScope, SendsAt, Store, StoreError, UpsertCounts, Write, WriteGroup,
 };
 use crate::domain::contact::{Contact, Suppression, SuppressionKind, Tag};
@@ -107,6 +107,8 @@ named_queries!("sqlite":
     desk_waiting,
     desk_held_by,
     desk_take,
+    desk_lock_agent,
+    desk_held_count,
     rate_bucket_hold,
     rate_bucket_set,
     report_contact_runs,
@@ -1384,15 +1386,43 @@ impl Store for SqliteStore {
         id: i64,
         agent: &str,
         now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<DeskTake, StoreError> {
+        // BEGIN IMMEDIATE takes the write lock at once: the count below cannot change
+        // before the take, whichever process serves the agent.
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .doing("starting to give a call to an agent")?;
+        let capacity: Option<i64> = sqlx::query_scalar(QUERIES.desk_lock_agent)
+            .bind(agent)
+            .fetch_optional(&mut *tx)
+            .await
+            .doing("reading an agent's capacity")?;
+        let Some(capacity) = capacity else {
+            return Ok(DeskTake::UnknownAgent);
+        };
+        let held: i64 = sqlx::query_scalar(QUERIES.desk_held_count)
+            .bind(agent)
+            .fetch_one(&mut *tx)
+            .await
+            .doing("counting an agent's calls")?;
+        if held >= capacity {
+            return Ok(DeskTake::AtCapacity);
+        }
         let done = sqlx::query(QUERIES.desk_take)
             .bind(id)
             .bind(agent)
             .bind(now)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .doing("giving a call to an agent")?;
-        Ok(done.rows_affected() > 0)
+        tx.commit().await.doing("committing a call given")?;
+        Ok(if done.rows_affected() > 0 {
+            DeskTake::Taken
+        } else {
+            DeskTake::Gone
+        })
     }
 
     async fn take_tokens(

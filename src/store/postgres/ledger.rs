@@ -44,6 +44,8 @@ named_queries!("postgres":
     desk_waiting,
     desk_held_by,
     desk_take,
+    desk_lock_agent,
+    desk_held_count,
     rate_bucket_hold,
     rate_bucket_set,
 );
@@ -779,15 +781,43 @@ pub(super) async fn desk_take(
     id: i64,
     agent: &str,
     now: DateTime<Utc>,
-) -> Result<bool, StoreError> {
+) -> Result<DeskTake, StoreError> {
+    let mut tx = store
+        .pool
+        .begin()
+        .await
+        .doing("starting to give a call to an agent")?;
+    // The agent's row stays locked until the commit. Each statement after the lock reads
+    // what was committed before it, so the count sees the call another daemon just gave.
+    let capacity: Option<i32> = sqlx::query_scalar(QUERIES.desk_lock_agent)
+        .bind(agent)
+        .fetch_optional(&mut *tx)
+        .await
+        .doing("locking an agent")?;
+    let Some(capacity) = capacity else {
+        return Ok(DeskTake::UnknownAgent);
+    };
+    let held: i64 = sqlx::query_scalar(QUERIES.desk_held_count)
+        .bind(agent)
+        .fetch_one(&mut *tx)
+        .await
+        .doing("counting an agent's calls")?;
+    if held >= i64::from(capacity) {
+        return Ok(DeskTake::AtCapacity);
+    }
     let done = sqlx::query(QUERIES.desk_take)
         .bind(id)
         .bind(agent)
         .bind(now)
-        .execute(&store.pool)
+        .execute(&mut *tx)
         .await
         .doing("giving a call to an agent")?;
-    Ok(done.rows_affected() > 0)
+    tx.commit().await.doing("committing a call given")?;
+    Ok(if done.rows_affected() > 0 {
+        DeskTake::Taken
+    } else {
+        DeskTake::Gone
+    })
 }
 
 pub(super) async fn take_tokens(

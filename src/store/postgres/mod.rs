@@ -534,7 +534,7 @@ impl Store for PgStore {
         id: i64,
         agent: &str,
         now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<DeskTake, StoreError> {
         ledger::desk_take(self, id, agent, now).await
     }
 
