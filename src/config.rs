@@ -153,7 +153,8 @@ pub struct Settings {
     /// The token agents' tools present to the desk API (`HERALD_AGENT_TOKEN`); none: the
     /// desk API is off.
     pub agent_token: Option<Secret>,
-    /// The most each channel may send across campaigns (token buckets at send time).
+    /// The most each channel may send across campaigns and daemons (token buckets the
+    /// store keeps, taken from at send time).
     pub channel_rates: Vec<(
         crate::domain::values::Channel,
         crate::domain::campaign::RateLimit,

@@ -5,7 +5,8 @@
 //! with the contact and what happened so far (the bot's hand-off included); `done` records
 //! the agent's disposition as an outcome, applied like any provider event. Pacing is
 //! progressive by construction: a call is placed only when a free agent asks for it, and
-//! an agent holds at most their capacity.
+//! an agent holds at most their capacity, however many daemons serve the desk: the store
+//! counts the agent's calls and gives the next one under a lock of the agent.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -14,7 +15,7 @@ use crate::catalog::Catalog;
 use crate::domain::contact::Contact;
 use crate::domain::ledger::{Attempt, Report};
 use crate::domain::outcome::Outcome;
-use crate::store::{Store, StoreError};
+use crate::store::{DeskTake, Store, StoreError};
 
 /// What `next` gives an agent.
 #[derive(Debug, Serialize)]
@@ -66,8 +67,19 @@ pub async fn next<S: Store>(
         if !has_skills(catalog, &attempt, &skills) {
             continue;
         }
-        if !store.desk_take(attempt.id, agent, now).await? {
-            continue; // another agent took it first
+        // The check above is only a shortcut: the take counts the agent's calls again
+        // under a lock, so two daemons serving this agent at once cannot both fill the
+        // last free place.
+        match store.desk_take(attempt.id, agent, now).await? {
+            DeskTake::Taken => {}
+            DeskTake::Gone => continue, // another agent took it first
+            DeskTake::AtCapacity => {
+                let held = store.desk_held_by(agent).await?;
+                return Ok(Next::AtCapacity {
+                    holding: held.iter().map(|a| a.id).collect(),
+                });
+            }
+            DeskTake::UnknownAgent => return Err(DeskError::UnknownAgent(agent.into())),
         }
         let Some(contact) = store.contact_by_id(attempt.contact_id).await? else {
             continue;

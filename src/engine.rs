@@ -10,9 +10,12 @@
 //! - an attempt moves queued → sending → sent → done with conditional updates, and the
 //!   provider always gets the attempt's idempotency key, so a repeat is harmless;
 //! - a provider event is applied once: the inbox ignores a second copy, and an attempt
-//!   that is already final is not closed again.
+//!   that is already final is not closed again;
+//! - a channel's `rate` holds across campaigns and across every daemon on the database:
+//!   sends take tokens from a bucket the store keeps, never from one of this process.
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -23,7 +26,7 @@ use crate::catalog::{Catalog, LoadedCampaign};
 use crate::channel::{Outbound, Provider, SendError, SimProvider};
 use crate::clock::{Clock, VirtualClock};
 use crate::config::Settings;
-use crate::domain::campaign::{Campaign, Step};
+use crate::domain::campaign::{Campaign, RateLimit, Step};
 use crate::domain::contact::{Contact, Suppression, SuppressionKind, SuppressionTarget, Tag};
 use crate::domain::ledger::{self, Attempt, AttemptState, InboxItem, NewAttempt, NextMove, Report};
 use crate::domain::outcome::Outcome;
@@ -120,47 +123,18 @@ pub struct Engine<S: Store> {
     /// schedule has ended), so idle ticks ask the store nothing about schedules. A paused
     /// campaign's entry is not advanced, so it is looked at again until it resumes.
     next_fire: std::sync::Mutex<BTreeMap<String, Option<DateTime<Utc>>>>,
-    /// Channel-wide sending rates (`[sms] rate`...), across campaigns.
-    buckets: std::sync::Mutex<BTreeMap<Channel, TokenBucket>>,
+    /// Channel-wide sending rates (`[sms] rate`...), across campaigns and daemons: their
+    /// token buckets are kept in the database.
+    rates: BTreeMap<Channel, RateLimit>,
     /// How long providers take to accept sends (served by `/metrics`).
     pub send_latency: Arc<crate::metrics::SendLatency>,
     /// The name this engine claims attempts under (unique per process).
     pub instance: String,
 }
 
-/// A token bucket: `rate` sends a second on average, bursts up to a second's worth.
-#[derive(Debug)]
-struct TokenBucket {
-    rate: f64,
-    tokens: f64,
-    last: Option<DateTime<Utc>>,
-}
-
-impl TokenBucket {
-    fn new(rate: f64) -> TokenBucket {
-        TokenBucket {
-            rate,
-            tokens: rate.max(1.0),
-            last: None,
-        }
-    }
-
-    /// Takes a token at `now`, or says when the next one will be there.
-    fn take(&mut self, now: DateTime<Utc>) -> Result<(), DateTime<Utc>> {
-        let capacity = self.rate.max(1.0);
-        if let Some(last) = self.last {
-            let elapsed = (now - last).num_milliseconds().max(0) as f64 / 1000.0;
-            self.tokens = (self.tokens + elapsed * self.rate).min(capacity);
-        }
-        self.last = Some(now);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            Ok(())
-        } else {
-            let wait_ms = ((1.0 - self.tokens) / self.rate * 1000.0).ceil() as i64;
-            Err(now + Duration::milliseconds(wait_ms.max(1)))
-        }
-    }
+/// The database's token bucket for a channel's rate.
+fn rate_bucket(channel: Channel) -> String {
+    format!("channel:{channel}")
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -182,7 +156,7 @@ impl<S: Store> Engine<S> {
     ) -> Self {
         let sim = Provider::Sim(SimProvider::new(settings.sim.clone()));
         let providers = Channel::ALL.into_iter().map(|c| (c, sim.clone())).collect();
-        let settings_rates = settings.channel_rates.clone();
+        let rates = settings.channel_rates.iter().copied().collect();
         Engine {
             store,
             catalog,
@@ -193,12 +167,7 @@ impl<S: Store> Engine<S> {
             next_fire: Default::default(),
             send_latency: Default::default(),
             instance: instance_name().1,
-            buckets: std::sync::Mutex::new(
-                settings_rates
-                    .into_iter()
-                    .map(|(c, r)| (c, TokenBucket::new(r.per_second)))
-                    .collect(),
-            ),
+            rates,
         }
     }
 
@@ -503,11 +472,19 @@ impl<S: Store> Engine<S> {
                 .await?,
             contacts: contacts.into_iter().map(|c| (c.id, c)).collect(),
             suppressions,
+            rates: BatchRates::default(),
         };
+        for attempt in batch {
+            *ctx.rates.undecided.entry(attempt.channel).or_default() += 1;
+        }
         let mut groups = Vec::with_capacity(batch.len());
         let mut kinds = Vec::with_capacity(batch.len());
         for attempt in batch {
-            match self.dispatch_one(attempt, &mut ctx, now).await? {
+            let decided = self.dispatch_one(attempt, &mut ctx, now).await?;
+            if let Some(n) = ctx.rates.undecided.get_mut(&attempt.channel) {
+                *n -= 1;
+            }
+            match decided {
                 Decided::Write(group, kind) => {
                     groups.push(group);
                     kinds.push(kind);
@@ -667,14 +644,12 @@ impl<S: Store> Engine<S> {
             }
             Verdict::Never { reason } => return Ok(Self::skip(attempt, reason.code(), now)),
         }
-        // The channel's rate across campaigns: wait for a token rather than send over it.
-        let token = self
-            .buckets
-            .lock()
-            .expect("lock")
-            .get_mut(&attempt.channel)
-            .map(|b| b.take(now));
-        if let Some(Err(next)) = token {
+        // The channel's rate across campaigns and daemons: wait for a token rather than
+        // send over it.
+        if let Some(next) = self
+            .channel_token(attempt.channel, &mut ctx.rates, now)
+            .await?
+        {
             let guard = Write::Reschedule {
                 id: attempt.id,
                 not_before: next,
@@ -827,6 +802,56 @@ impl<S: Store> Engine<S> {
                 Ok(Decided::Written(Dispatched::Skipped))
             }
         }
+    }
+
+    /// Takes a token of the channel's rate for one send of this batch: `None` when the
+    /// send may go now, the moment to try again otherwise.
+    ///
+    /// The first attempt of a channel that needs a token asks the shared bucket, once, for
+    /// as many as the batch has attempts of that channel still undecided; the rest of the
+    /// batch is served from that grant. Attempts beyond it wait for the tokens to come,
+    /// one rate interval apart, so they do not all wake at the same instant. Tokens granted
+    /// to attempts that then do not send (skipped at send time, a template that fails) are
+    /// lost: the channel sends a little under its rate then, never over it.
+    async fn channel_token(
+        &self,
+        channel: Channel,
+        batch: &mut BatchRates,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, EngineError> {
+        let Some(rate) = self.rates.get(&channel) else {
+            return Ok(None);
+        };
+        let tokens = match batch.taken.entry(channel) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => {
+                let want = batch.undecided.get(&channel).copied().unwrap_or(0).max(1);
+                let grant = self
+                    .store
+                    .take_tokens(
+                        &rate_bucket(channel),
+                        rate.per_second,
+                        rate.burst(),
+                        want,
+                        now,
+                    )
+                    .await?;
+                e.insert(BatchTokens {
+                    left: grant.granted,
+                    waiting: 0,
+                    next_token_at: grant.next_token_at,
+                })
+            }
+        };
+        if tokens.left > 0 {
+            tokens.left -= 1;
+            return Ok(None);
+        }
+        let spread_us = (f64::from(tokens.waiting) / rate.per_second * 1e6).ceil();
+        tokens.waiting += 1;
+        Ok(Some(
+            tokens.next_token_at + Duration::microseconds(spread_us.min(1e15) as i64),
+        ))
     }
 
     /// The signed survey link of an attempt: its answer links are `URL/QUESTION/VALUE`.
@@ -1564,6 +1589,26 @@ struct BatchContext {
     suppressions: Vec<Suppression>,
     history: BTreeMap<i64, Vec<PastAttempt>>,
     earlier: Vec<Attempt>,
+    rates: BatchRates,
+}
+
+/// A dispatch batch's use of the channels' rates.
+#[derive(Default)]
+struct BatchRates {
+    /// Per rate-limited channel, the tokens the batch took from the shared bucket.
+    taken: BTreeMap<Channel, BatchTokens>,
+    /// Per channel, the attempts of the batch not decided yet (the current one included).
+    undecided: BTreeMap<Channel, u32>,
+}
+
+/// A batch's share of a channel's rate.
+struct BatchTokens {
+    /// Tokens granted and not handed out yet.
+    left: u32,
+    /// Attempts already told to wait for later tokens.
+    waiting: u32,
+    /// When the bucket has its next token after the grant.
+    next_token_at: DateTime<Utc>,
 }
 
 /// The first attempt of step `index` after `from`, on the channel routing gives it.

@@ -5,12 +5,15 @@
 
 mod common;
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use common::world::{Db, World, world, world_on};
 use herald::clock::Clock;
 use herald::domain::ledger::{AttemptState, Report};
 use herald::domain::outcome::Outcome;
-use herald::store::Store;
+use herald::engine::{Engine, Scope};
+use herald::store::{AnyStore, Store};
 
 const SEQUENCE: &str = r#"kind = "collection"
 [audience]
@@ -472,6 +475,101 @@ async fn a_channel_rate_spaces_sends_the_campaign_would_release_at_once() {
     }
     assert!(sent[5] - sent[0] >= Duration::minutes(2), "{sent:?}");
 }
+
+/// An SMS-only campaign that releases everyone at 09:00.
+const BLAST: &str = r#"kind = "collection"
+[audience]
+lists = ["people"]
+[schedule]
+once = 2026-11-30T09:00:00Z
+[windows.sms]
+hours = "09:00-20:00"
+[[steps]]
+id = "sms"
+channel = "sms"
+template = "payment_reminder"
+"#;
+
+async fn two_daemons_on_one_database_send_within_the_channel_rate_together(db: Db) {
+    let mut csv = String::from("external_id,phone,balance,debt_id\n");
+    for i in 0..50 {
+        csv.push_str(&format!("S{i},+4474002{i:05},10,D{i}\n"));
+    }
+    let Some(w) = world_on(
+        db,
+        &[("test", BLAST)],
+        "sms_delivered = 1.0\nsms_reply = 0.0\n\n[sms]\nrate = \"10/s\"",
+        &csv,
+    )
+    .await
+    else {
+        return;
+    };
+    // A second daemon: the same settings and campaigns, its own connections to the same
+    // database, the same clock.
+    let (settings, catalog) = w.catalog().await;
+    let store = AnyStore::open(&settings.database_url, false).await.unwrap();
+    let second = Engine::simulated(
+        store,
+        catalog,
+        settings,
+        Arc::new(w.clock.clone()),
+        Scope::All,
+    );
+    let first = &w.engine;
+    w.clock
+        .set(Utc.with_ymd_and_hms(2026, 11, 30, 9, 0, 0).unwrap());
+    assert_eq!(first.plan_due_runs(w.clock.now()).await.unwrap(), 1);
+
+    // Both dispatch small batches at the same time until nothing is due, then the clock
+    // moves on a second.
+    let mut sent = (0, 0);
+    for _ in 0..10 {
+        let now = w.clock.now();
+        loop {
+            let (a, b) = tokio::join!(first.dispatch_due(now, 4), second.dispatch_due(now, 4));
+            let (a, b) = (a.unwrap(), b.unwrap());
+            sent.0 += a.sent;
+            sent.1 += b.sent;
+            if !a.any() && !b.any() {
+                break;
+            }
+        }
+        w.clock.set(now + Duration::seconds(1));
+    }
+
+    let mut times: Vec<DateTime<Utc>> = Vec::new();
+    for i in 0..50 {
+        times.extend(
+            w.attempts(&format!("S{i}"))
+                .await
+                .iter()
+                .filter_map(|a| a.sent_at),
+        );
+    }
+    times.sort();
+    assert_eq!(times.len(), 50, "everyone is sent to: {sent:?}");
+    assert!(sent.0 > 0 && sent.1 > 0, "both daemons sent: {sent:?}");
+    for (i, start) in times.iter().enumerate() {
+        let within = times[i..]
+            .iter()
+            .take_while(|t| **t < *start + Duration::seconds(1))
+            .count();
+        assert!(
+            within <= 10,
+            "{within} sends in the second from {start}, over the rate of 10/s: {times:?}"
+        );
+    }
+    assert!(
+        times[49] - times[0] <= Duration::seconds(5),
+        "the daemons together still send at the rate: {times:?}"
+    );
+}
+
+on_both!(
+    two_daemons_on_one_database_send_within_the_channel_rate_together,
+    two_daemons_on_one_database_send_within_the_channel_rate_together
+);
 
 on_both!(
     an_sms_then_voice_bot_then_agent_sequence_advances_by_outcomes,

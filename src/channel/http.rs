@@ -28,10 +28,11 @@ pub struct HttpProviderConfig {
     pub api_key_env: Option<String>,
     /// Per-request timeout in seconds (default 10).
     pub timeout_secs: Option<u64>,
-    /// Requests in flight at once to this provider (default 8).
+    /// Requests in flight at once to this provider from each daemon (default 8).
     pub concurrency: Option<usize>,
-    /// The most this channel may send, across every campaign (`50/s`, `600/m`), whatever
-    /// the provider; campaigns' own `rate_limits` apply on top.
+    /// The most this channel may send, across every campaign and every daemon sharing the
+    /// database (`50/s`, `600/m`), whatever the provider; campaigns' own `rate_limits`
+    /// apply on top.
     pub rate: Option<String>,
 }
 

@@ -175,6 +175,12 @@ pub async fn simulate(ctx: &Ctx, args: &SimulateArgs) -> Result<ExitCode> {
         .context("copying the database for the simulation")?;
     let store = SqliteStore::open_scratch(&format!("sqlite://{}", copy.display())).await?;
     store.migrate().await?;
+    // The daemons' rate buckets hold real moments, which may lie ahead of the simulated
+    // time and would hold its sends back: the simulation starts with full buckets.
+    sqlx::query("DELETE FROM rate_buckets")
+        .execute(store.pool())
+        .await
+        .context("emptying the copy's rate buckets")?;
     let stats = simulate_on(store, catalog, &ctx.settings, &campaign, start, args.days).await?;
     if ctx.json() {
         print_json(

@@ -567,6 +567,11 @@ impl RateLimit {
             per_second: n / secs,
         })
     }
+
+    /// The most a burst may send at once: one second's worth, and at least one.
+    pub fn burst(&self) -> f64 {
+        self.per_second.max(1.0)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]

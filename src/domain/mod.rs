@@ -10,6 +10,7 @@ pub mod ledger;
 pub mod outcome;
 pub mod plan;
 pub mod policy;
+pub mod rate;
 pub mod schedule;
 pub mod segment;
 pub mod sms;

@@ -776,10 +776,24 @@ impl Store for AnyStore {
         id: i64,
         agent: &str,
         now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<DeskTake, StoreError> {
         match self {
             AnyStore::Sqlite(s) => s.desk_take(id, agent, now).await,
             AnyStore::Postgres(s) => s.desk_take(id, agent, now).await,
+        }
+    }
+
+    async fn take_tokens(
+        &self,
+        name: &str,
+        rate: f64,
+        capacity: f64,
+        want: u32,
+        now: DateTime<Utc>,
+    ) -> Result<crate::domain::rate::Grant, StoreError> {
+        match self {
+            AnyStore::Sqlite(s) => s.take_tokens(name, rate, capacity, want, now).await,
+            AnyStore::Postgres(s) => s.take_tokens(name, rate, capacity, want, now).await,
         }
     }
 

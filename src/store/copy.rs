@@ -1,7 +1,8 @@
 //! `herald migrate copy`: moves an embedded SQLite installation to PostgreSQL with its
 //! whole history (contacts, lists, tags, suppressions, campaign versions and states, runs,
 //! the attempt ledger, events, the inbox, agents and survey answers), ids kept, so every
-//! idempotency key, reference and export stays what it was.
+//! idempotency key, reference and export stays what it was. The channels' rate buckets
+//! are not copied: they only pace live sending, and a bucket that is not there starts full.
 //!
 //! Each table is read in id order in pages and written with one multi-row `UNNEST` insert
 //! per page, all in one PostgreSQL transaction: the copy is complete or absent. The

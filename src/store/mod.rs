@@ -15,6 +15,7 @@ use crate::domain::contact::{Contact, Suppression, SuppressionKind, Tag};
 use crate::domain::ledger::{Attempt, AttemptState, InboxItem, NewAttempt, Report, Run, TallyRow};
 use crate::domain::outcome::Outcome;
 use crate::domain::policy::PastAttempt;
+use crate::domain::rate::Grant;
 use crate::domain::values::Channel;
 use crate::export::{Cell, ExportError, Filter, Table};
 
@@ -235,6 +236,20 @@ pub struct SendsAt {
     pub at: DateTime<Utc>,
     pub result: String,
     pub sends: u64,
+}
+
+/// What [`Store::desk_take`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeskTake {
+    /// The agent holds the call now.
+    Taken,
+    /// Someone else holds it, or it is no longer waiting.
+    Gone,
+    /// The agent already holds as many calls as their capacity.
+    AtCapacity,
+    /// No agent has that name.
+    UnknownAgent,
 }
 
 /// One change to the ledger, for [`Store::apply_writes`].
@@ -900,13 +915,33 @@ pub trait Store: Send + Sync {
         agent: &str,
     ) -> impl Future<Output = Result<Vec<Attempt>, StoreError>> + Send;
 
-    /// Gives an attempt to an agent; false when someone took it first.
+    /// Gives a waiting desk attempt to an agent, unless someone took it first or the agent
+    /// already holds as many calls as their capacity. The count and the take happen under
+    /// a lock of the agent (their row on PostgreSQL, the write lock on SQLite), so daemons
+    /// serving the same agent at once never give them more than their capacity.
     fn desk_take(
         &self,
         id: i64,
         agent: &str,
         now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    ) -> impl Future<Output = Result<DeskTake, StoreError>> + Send;
+
+    // --- rate limits ------------------------------------------------------------------
+
+    /// Takes up to `want` tokens from the token bucket `name`, which refills at `rate`
+    /// tokens a second up to `capacity` (a new bucket starts full), and says when the next
+    /// token will be there. The bucket is a row every process on the database shares, held
+    /// locked for the take, so daemons sharing a database share its rate. Time counts
+    /// from the later of the bucket's last moment and `now`: a daemon whose clock is a
+    /// little behind refills nothing rather than a negative amount.
+    fn take_tokens(
+        &self,
+        name: &str,
+        rate: f64,
+        capacity: f64,
+        want: u32,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Grant, StoreError>> + Send;
 
     // --- reports --------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ use crate::domain::contact::{
 };
 use crate::domain::ledger::{Attempt, Run};
 use crate::domain::outcome::Outcome;
+use crate::domain::rate::Bucket;
 use crate::domain::values::{ChannelFamily, EmailAddress, PhoneNumber, TimeZone};
 
 /// A row of either database, read by column name.
@@ -28,6 +29,7 @@ pub(crate) trait Record {
     fn int(&self, col: &str) -> Result<i64, StoreError>;
     fn opt_int(&self, col: &str) -> Result<Option<i64>, StoreError>;
     fn flag(&self, col: &str) -> Result<bool, StoreError>;
+    fn real(&self, col: &str) -> Result<f64, StoreError>;
     fn time(&self, col: &str) -> Result<DateTime<Utc>, StoreError>;
     fn opt_time(&self, col: &str) -> Result<Option<DateTime<Utc>>, StoreError>;
     /// A JSON column (text holding JSON, or `jsonb`).
@@ -67,6 +69,9 @@ impl Record for SqliteRow {
     fn flag(&self, col: &str) -> Result<bool, StoreError> {
         Ok(self.int(col)? != 0)
     }
+    fn real(&self, col: &str) -> Result<f64, StoreError> {
+        read(col, self.try_get(col))
+    }
     fn time(&self, col: &str) -> Result<DateTime<Utc>, StoreError> {
         read(col, self.try_get(col))
     }
@@ -101,6 +106,9 @@ impl Record for PgRow {
     fn flag(&self, col: &str) -> Result<bool, StoreError> {
         read(col, self.try_get(col))
     }
+    fn real(&self, col: &str) -> Result<f64, StoreError> {
+        read(col, self.try_get(col))
+    }
     fn time(&self, col: &str) -> Result<DateTime<Utc>, StoreError> {
         read(col, self.try_get(col))
     }
@@ -114,6 +122,14 @@ impl Record for PgRow {
             Err(_) => parse_json(col, &self.text(col)?),
         }
     }
+}
+
+/// A rate bucket's state (`tokens`, `updated_at`).
+pub(crate) fn bucket(row: &impl Record) -> Result<Bucket, StoreError> {
+    Ok(Bucket {
+        tokens: row.real("tokens")?,
+        at: row.time("updated_at")?,
+    })
 }
 
 /// A contact (its tags are read apart).

@@ -18,13 +18,15 @@ use tracing::instrument;
 
 use super::rows;
 use super::{
-    BreakdownCounts, CampaignStats, ContactRun, Daemon, Doing, NamedCount, NewContact, Present,
-    ReportScope, SendsAt, SetBatch, Store, StoreError, UpsertCounts, Write, WriteGroup, inserts_of,
+    BreakdownCounts, CampaignStats, ContactRun, Daemon, DeskTake, Doing, NamedCount, NewContact,
+    Present, ReportScope, SendsAt, SetBatch, Store, StoreError, UpsertCounts, Write, WriteGroup,
+    inserts_of,
 };
 use crate::domain::contact::{Contact, Suppression, SuppressionKind, Tag};
 use crate::domain::ledger::{Attempt, AttemptState, InboxItem, NewAttempt, Report, Run, TallyRow};
 use crate::domain::outcome::Outcome;
 use crate::domain::policy::PastAttempt;
+use crate::domain::rate::{Bucket, Grant};
 use crate::domain::values::{Channel, PhoneNumber};
 use crate::export::{Cell, Column, ColumnType, ExportError, Filter, Table};
 
@@ -115,6 +117,10 @@ named_queries!("sqlite":
     desk_waiting,
     desk_held_by,
     desk_take,
+    desk_lock_agent,
+    desk_held_count,
+    rate_bucket_hold,
+    rate_bucket_set,
     report_contact_runs,
     report_breakdown,
     report_sends_by_time,
@@ -1456,15 +1462,78 @@ impl Store for SqliteStore {
         id: i64,
         agent: &str,
         now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<DeskTake, StoreError> {
+        // BEGIN IMMEDIATE takes the write lock at once: the count below cannot change
+        // before the take, whichever process serves the agent.
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .doing("starting to give a call to an agent")?;
+        let capacity: Option<i64> = sqlx::query_scalar(QUERIES.desk_lock_agent)
+            .bind(agent)
+            .fetch_optional(&mut *tx)
+            .await
+            .doing("reading an agent's capacity")?;
+        let Some(capacity) = capacity else {
+            return Ok(DeskTake::UnknownAgent);
+        };
+        let held: i64 = sqlx::query_scalar(QUERIES.desk_held_count)
+            .bind(agent)
+            .fetch_one(&mut *tx)
+            .await
+            .doing("counting an agent's calls")?;
+        if held >= capacity {
+            return Ok(DeskTake::AtCapacity);
+        }
         let done = sqlx::query(QUERIES.desk_take)
             .bind(id)
             .bind(agent)
             .bind(now)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .doing("giving a call to an agent")?;
-        Ok(done.rows_affected() > 0)
+        tx.commit().await.doing("committing a call given")?;
+        Ok(if done.rows_affected() > 0 {
+            DeskTake::Taken
+        } else {
+            DeskTake::Gone
+        })
+    }
+
+    async fn take_tokens(
+        &self,
+        name: &str,
+        rate: f64,
+        capacity: f64,
+        want: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Grant, StoreError> {
+        // One writer transaction from the start: no other process reads the bucket
+        // between this read and the write of what is left.
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .doing("starting to take rate tokens")?;
+        let new = Bucket::full(capacity, now);
+        let row = sqlx::query(QUERIES.rate_bucket_hold)
+            .bind(name)
+            .bind(new.tokens)
+            .bind(new.at)
+            .fetch_one(&mut *tx)
+            .await
+            .doing("reading a rate bucket")?;
+        let (left, grant) = rows::bucket(&row)?.take(rate, capacity, want, now);
+        sqlx::query(QUERIES.rate_bucket_set)
+            .bind(name)
+            .bind(left.tokens)
+            .bind(left.at)
+            .execute(&mut *tx)
+            .await
+            .doing("writing a rate bucket")?;
+        tx.commit().await.doing("committing a rate bucket")?;
+        Ok(grant)
     }
 
     #[instrument(skip_all, fields(campaign = %scope.campaign, after, last))]

@@ -1,11 +1,12 @@
 //! PostgreSQL: the ledger's writes, claims (row locks, `SKIP LOCKED`), the inbox, the
-//! agent desk and survey answers.
+//! agent desk, survey answers and the shared rate buckets.
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, Row};
 
 use super::PgStore;
 use crate::domain::ledger::{Attempt, InboxItem, NewAttempt, Report};
+use crate::domain::rate::{Bucket, Grant};
 use crate::domain::values::Channel;
 use crate::store::rows;
 use crate::store::*;
@@ -51,6 +52,10 @@ named_queries!("postgres":
     desk_waiting,
     desk_held_by,
     desk_take,
+    desk_lock_agent,
+    desk_held_count,
+    rate_bucket_hold,
+    rate_bucket_set,
 );
 
 /// One ledger write on its own.
@@ -946,13 +951,75 @@ pub(super) async fn desk_take(
     id: i64,
     agent: &str,
     now: DateTime<Utc>,
-) -> Result<bool, StoreError> {
+) -> Result<DeskTake, StoreError> {
+    let mut tx = store
+        .pool
+        .begin()
+        .await
+        .doing("starting to give a call to an agent")?;
+    // The agent's row stays locked until the commit. Each statement after the lock reads
+    // what was committed before it, so the count sees the call another daemon just gave.
+    let capacity: Option<i32> = sqlx::query_scalar(QUERIES.desk_lock_agent)
+        .bind(agent)
+        .fetch_optional(&mut *tx)
+        .await
+        .doing("locking an agent")?;
+    let Some(capacity) = capacity else {
+        return Ok(DeskTake::UnknownAgent);
+    };
+    let held: i64 = sqlx::query_scalar(QUERIES.desk_held_count)
+        .bind(agent)
+        .fetch_one(&mut *tx)
+        .await
+        .doing("counting an agent's calls")?;
+    if held >= i64::from(capacity) {
+        return Ok(DeskTake::AtCapacity);
+    }
     let done = sqlx::query(QUERIES.desk_take)
         .bind(id)
         .bind(agent)
         .bind(now)
-        .execute(&store.pool)
+        .execute(&mut *tx)
         .await
         .doing("giving a call to an agent")?;
-    Ok(done.rows_affected() > 0)
+    tx.commit().await.doing("committing a call given")?;
+    Ok(if done.rows_affected() > 0 {
+        DeskTake::Taken
+    } else {
+        DeskTake::Gone
+    })
+}
+
+pub(super) async fn take_tokens(
+    store: &PgStore,
+    name: &str,
+    rate: f64,
+    capacity: f64,
+    want: u32,
+    now: DateTime<Utc>,
+) -> Result<Grant, StoreError> {
+    let mut tx = store
+        .pool
+        .begin()
+        .await
+        .doing("starting to take rate tokens")?;
+    // Creates the bucket or locks its row until the commit: daemons take turns.
+    let new = Bucket::full(capacity, now);
+    let row = sqlx::query(QUERIES.rate_bucket_hold)
+        .bind(name)
+        .bind(new.tokens)
+        .bind(new.at)
+        .fetch_one(&mut *tx)
+        .await
+        .doing("reading a rate bucket")?;
+    let (left, grant) = rows::bucket(&row)?.take(rate, capacity, want, now);
+    sqlx::query(QUERIES.rate_bucket_set)
+        .bind(name)
+        .bind(left.tokens)
+        .bind(left.at)
+        .execute(&mut *tx)
+        .await
+        .doing("writing a rate bucket")?;
+    tx.commit().await.doing("committing a rate bucket")?;
+    Ok(grant)
 }

@@ -573,8 +573,19 @@ impl Store for PgStore {
         id: i64,
         agent: &str,
         now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<DeskTake, StoreError> {
         ledger::desk_take(self, id, agent, now).await
+    }
+
+    async fn take_tokens(
+        &self,
+        name: &str,
+        rate: f64,
+        capacity: f64,
+        want: u32,
+        now: DateTime<Utc>,
+    ) -> Result<crate::domain::rate::Grant, StoreError> {
+        ledger::take_tokens(self, name, rate, capacity, want, now).await
     }
 
     async fn report_contact_runs(
