@@ -424,6 +424,11 @@ impl<S: Store> Engine<S> {
         };
         let at = occurrence.max(now);
         let summary = planning::plan(&self.store, c, &self.settings, at, Some(run_id), now).await?;
+        // A big run changes the attempts table's shape: the statements that claim and read
+        // it plan well only with statistics that know.
+        if summary.planned >= 10_000 {
+            self.store.refresh_statistics().await?;
+        }
         self.store
             .set_run_summary(run_id, &serde_json::json!({ "plan": summary }))
             .await?;

@@ -1261,6 +1261,7 @@ conformance!(
     cancels_touch_only_queued_attempts_they_name,
     a_write_group_applies_only_when_its_guard_holds,
     a_dispatch_batch_applies_set_wise_as_one_write_at_a_time,
+    an_inbox_batch_applies_set_wise_as_one_write_at_a_time,
     a_failed_batch_of_writes_leaves_nothing,
     the_inbox_takes_each_event_once_and_applies_it_once,
     survey_answers_revise_and_replies_find_their_message,
@@ -2200,6 +2201,160 @@ async fn a_dispatch_batch_applies_set_wise_as_one_write_at_a_time(store: &impl S
         vec![false, false, true, false, false]
     );
     assert_eq!(store.events_of_contact(a, 10).await.unwrap().len(), 3);
+}
+
+/// A batch shaped like provider events being applied (each guarded by its inbox item,
+/// then closes, connections, tags and inserts) is applied set-wise; a batch that closes one
+/// attempt twice is applied one write at a time, the first close winning, as before.
+async fn an_inbox_batch_applies_set_wise_as_one_write_at_a_time(store: &impl Store) {
+    let (run, a, b) = ledger_fixture(store).await;
+    let batch = vec![
+        new_attempt(run, a, "s1", Channel::Sms, t0()),
+        new_attempt(run, b, "s1", Channel::Sms, t0()),
+    ];
+    store.insert_attempts(&batch, t0()).await.unwrap();
+    let claimed = store.claim_due(t0(), 10, "d1").await.unwrap();
+    let (x, y) = (claimed[0].id, claimed[1].id);
+    let sent = |id| WriteGroup {
+        guard: Some(Write::MarkSent {
+            id,
+            at: t0(),
+            provider_ref: "p".into(),
+        }),
+        then: vec![],
+    };
+    store.apply_writes(&[sent(x), sent(y)], t0()).await.unwrap();
+    let report = Report::Reply { text: "ok".into() };
+    let items: Vec<(String, String, Report, DateTime<Utc>)> = (0..3)
+        .map(|i| {
+            (
+                format!("e{i}"),
+                batch[0].idempotency_key(),
+                report.clone(),
+                t0(),
+            )
+        })
+        .collect();
+    store.inbox_push("sim", &items, t0()).await.unwrap();
+    let inbox: Vec<i64> = store
+        .inbox_due(t0(), 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|i| i.id)
+        .collect();
+    // The third item was applied already.
+    store
+        .apply_writes(
+            &[WriteGroup {
+                guard: Some(Write::InboxApplied { id: inbox[2] }),
+                then: vec![],
+            }],
+            t0(),
+        )
+        .await
+        .unwrap();
+    let at = t0() + Duration::seconds(3);
+    let event = |attempt_id, kind: &str| Write::Event {
+        attempt_id,
+        kind: kind.into(),
+        detail: None,
+        payload: serde_json::Value::Null,
+        occurred_at: at,
+    };
+    let replied = Tag {
+        name: "replied".into(),
+        source: "c1".into(),
+        expires_at: None,
+    };
+    let groups = vec![
+        WriteGroup {
+            guard: Some(Write::InboxApplied { id: inbox[0] }),
+            then: vec![
+                event(x, "delivered"),
+                Write::Close {
+                    id: x,
+                    state: AttemptState::Done,
+                    outcome: Some(Outcome::Delivered),
+                    connected: false,
+                    reason: None,
+                },
+            ],
+        },
+        WriteGroup {
+            guard: Some(Write::InboxApplied { id: inbox[1] }),
+            then: vec![
+                event(y, "replied"),
+                Write::Connected { id: y },
+                Write::Tag {
+                    contact_id: b,
+                    tag: replied.clone(),
+                },
+                Write::Attempt(new_attempt(run, b, "s2", Channel::Sms, at)),
+            ],
+        },
+        WriteGroup {
+            guard: Some(Write::InboxApplied { id: inbox[2] }),
+            then: vec![event(y, "twice"), Write::Connected { id: x }],
+        },
+    ];
+    assert_eq!(
+        store.apply_writes(&groups, at).await.unwrap(),
+        vec![true, true, false]
+    );
+    let first = store
+        .attempt_by_key(&batch[0].idempotency_key())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (first.state, first.outcome, first.connected),
+        (AttemptState::Done, Some(Outcome::Delivered), false)
+    );
+    let second = store
+        .attempt_by_key(&batch[1].idempotency_key())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((second.state, second.connected), (AttemptState::Sent, true));
+    let contact = store.contact("B").await.unwrap().unwrap();
+    assert!(contact.tags.iter().any(|t| t.name == "replied"));
+    let next = new_attempt(run, b, "s2", Channel::Sms, at).idempotency_key();
+    assert!(store.attempt_by_key(&next).await.unwrap().is_some());
+    let kinds = |id| async move {
+        store
+            .events_of_contact(id, 10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e["kind"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(kinds(a).await, vec!["delivered"]);
+    assert_eq!(kinds(b).await, vec!["replied"]);
+    assert_eq!(store.inbox_pending().await.unwrap(), 0);
+
+    // Two closes of one attempt in one batch: one at a time, the first wins.
+    let close = |outcome| WriteGroup {
+        guard: None,
+        then: vec![Write::Close {
+            id: y,
+            state: AttemptState::Done,
+            outcome: Some(outcome),
+            connected: true,
+            reason: None,
+        }],
+    };
+    store
+        .apply_writes(&[close(Outcome::Replied), close(Outcome::Failed)], at)
+        .await
+        .unwrap();
+    let second = store
+        .attempt_by_key(&batch[1].idempotency_key())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(second.outcome, Some(Outcome::Replied));
 }
 
 async fn a_failed_batch_of_writes_leaves_nothing(store: &impl Store) {

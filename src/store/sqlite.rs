@@ -20,8 +20,8 @@ use super::rows;
 use super::{
     BreakdownCounts, CampaignStats, ContactRun, Daemon, DeskTake, Doing, NamedCount, NewContact,
     Present, ReportScope, SendsAt, SetBatch, Store, StoreError, UpsertCounts, Write, WriteGroup,
-    inserts_of,
 };
+use super::{Closing, Followers};
 use crate::domain::contact::{Contact, Suppression, SuppressionKind, Tag};
 use crate::domain::ledger::{Attempt, AttemptState, InboxItem, NewAttempt, Report, Run, TallyRow};
 use crate::domain::outcome::Outcome;
@@ -76,11 +76,14 @@ named_queries!("sqlite":
     attempt_by_key,
     attempts_of_contact_in_run,
     requeue_stale,
+    held_runs,
     refresh_statistics,
     mark_sent_many,
     reschedule_many,
     close_many,
     insert_events,
+    inbox_applied_many,
+    set_connected_many,
     daemon_beat,
     daemon_gone,
     release_claims,
@@ -798,10 +801,15 @@ impl Store for SqliteStore {
         limit: i64,
         claimer: &str,
     ) -> Result<Vec<Attempt>, StoreError> {
+        let held: Vec<i64> = sqlx::query_scalar(QUERIES.held_runs)
+            .fetch_all(&self.pool)
+            .await
+            .doing("reading the runs of paused campaigns")?;
         let ids: Vec<i64> = sqlx::query_scalar(QUERIES.claim_due)
             .bind(now)
             .bind(limit)
             .bind(claimer)
+            .bind(json_array(held))
             .fetch_all(&self.pool)
             .await
             .doing("claiming due attempts")?;
@@ -1754,22 +1762,24 @@ fn stored_time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false)
 }
 
-/// Applies a batch of the set-wise shape: one statement per kind of guard and one for
-/// the events; provider events and new attempts row by row (SQLite's statements are
-/// in-process and cheap). Returns which groups held.
+/// Applies a batch of the set-wise shape: one statement per kind of guard and of update,
+/// and one for the events; provider events, new attempts and tags row by row (SQLite's
+/// statements are in-process and cheap). Returns which groups held.
 async fn apply_set_batch(
     conn: &mut SqliteConnection,
     groups: &[WriteGroup],
     batch: &SetBatch<'_>,
     now: DateTime<Utc>,
 ) -> Result<Vec<bool>, StoreError> {
-    let mut moved = BTreeSet::new();
-    async fn guards(
+    async fn many(
         conn: &mut SqliteConnection,
         sql: &'static str,
         rows: Vec<serde_json::Value>,
         now: DateTime<Utc>,
     ) -> Result<Vec<i64>, StoreError> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
         sqlx::query_scalar::<_, i64>(sql)
             .bind(serde_json::Value::Array(rows).to_string())
             .bind(now)
@@ -1777,22 +1787,8 @@ async fn apply_set_batch(
             .await
             .doing("writing to the ledger")
     }
-    if !batch.sent.is_empty() {
-        let rows = batch.sent.iter().map(
-            |(_, id, at, r)| serde_json::json!({ "id": id, "at": stored_time(*at), "ref": r }),
-        );
-        moved.extend(guards(conn, QUERIES.mark_sent_many, rows.collect(), now).await?);
-    }
-    if !batch.rescheduled.is_empty() {
-        let rows = batch.rescheduled.iter().map(|(_, id, at, reason)| {
-            serde_json::json!({ "id": id, "not_before": stored_time(*at), "reason": reason })
-        });
-        moved.extend(guards(conn, QUERIES.reschedule_many, rows.collect(), now).await?);
-    }
-    if !batch.closed.is_empty() {
-        let rows = batch
-            .closed
-            .iter()
+    fn closes(c: &[Closing<'_>]) -> Vec<serde_json::Value> {
+        c.iter()
             .map(|(_, id, state, outcome, connected, reason)| {
                 serde_json::json!({
                     "id": id,
@@ -1801,31 +1797,62 @@ async fn apply_set_batch(
                     "connected": connected,
                     "reason": reason,
                 })
-            });
-        moved.extend(guards(conn, QUERIES.close_many, rows.collect(), now).await?);
+            })
+            .collect()
     }
-    let held = batch.held(groups.len(), &moved);
-    let mut events = Vec::new();
-    for w in inserts_of(groups, &held) {
-        match w {
+    let mut moved = BTreeSet::new();
+    let sent = batch
+        .sent
+        .iter()
+        .map(|(_, id, at, r)| serde_json::json!({ "id": id, "at": stored_time(*at), "ref": r }));
+    moved.extend(many(conn, QUERIES.mark_sent_many, sent.collect(), now).await?);
+    let rescheduled = batch.rescheduled.iter().map(|(_, id, at, reason)| {
+        serde_json::json!({ "id": id, "not_before": stored_time(*at), "reason": reason })
+    });
+    moved.extend(many(conn, QUERIES.reschedule_many, rescheduled.collect(), now).await?);
+    moved.extend(many(conn, QUERIES.close_many, closes(&batch.closed), now).await?);
+    let items = batch.applied.iter().map(|(_, id)| serde_json::json!(id));
+    let applied: BTreeSet<i64> = many(conn, QUERIES.inbox_applied_many, items.collect(), now)
+        .await?
+        .into_iter()
+        .collect();
+    let held = batch.held(groups.len(), &moved, &applied);
+    let then = Followers::of(groups, &held);
+    many(conn, QUERIES.close_many, closes(&then.closes), now).await?;
+    if !then.connected.is_empty() {
+        sqlx::query(QUERIES.set_connected_many)
+            .bind(json_array(&then.connected))
+            .bind(now)
+            .execute(&mut *conn)
+            .await
+            .doing("recording connections")?;
+    }
+    for w in then.one_by_one.into_iter().chain(then.inbox) {
+        write(&mut *conn, w, now).await?;
+    }
+    for a in then.attempts {
+        insert_attempt(&mut *conn, a, now).await?;
+    }
+    let events: Vec<serde_json::Value> = then
+        .events
+        .iter()
+        .filter_map(|w| match w {
             Write::Event {
                 attempt_id,
                 kind,
                 detail,
                 payload,
                 occurred_at,
-            } => events.push(serde_json::json!({
+            } => Some(serde_json::json!({
                 "attempt_id": attempt_id,
                 "kind": kind,
                 "detail": detail,
                 "payload": payload.to_string(),
                 "occurred_at": stored_time(*occurred_at),
             })),
-            other => {
-                write(&mut *conn, other, now).await?;
-            }
-        }
-    }
+            _ => None,
+        })
+        .collect();
     if !events.is_empty() {
         sqlx::query(QUERIES.insert_events)
             .bind(serde_json::Value::Array(events).to_string())

@@ -22,10 +22,13 @@ named_queries!("postgres":
     attempt_by_key,
     attempts_of_contact_in_run,
     requeue_stale,
+    held_runs,
     mark_sent_many,
     reschedule_many,
     close_many,
     insert_events,
+    inbox_applied_many,
+    set_connected_many,
     daemon_beat,
     daemon_gone,
     release_claims,
@@ -309,10 +312,15 @@ pub(super) async fn claim_due(
     limit: i64,
     claimer: &str,
 ) -> Result<Vec<Attempt>, StoreError> {
+    let held: Vec<i64> = sqlx::query_scalar(QUERIES.held_runs)
+        .fetch_all(&store.pool)
+        .await
+        .doing("reading the runs of paused campaigns")?;
     let ids: Vec<i64> = sqlx::query_scalar(QUERIES.claim_due)
         .bind(now)
         .bind(limit)
         .bind(claimer)
+        .bind(held)
         .fetch_all(&store.pool)
         .await
         .doing("claiming due attempts")?;
@@ -769,8 +777,9 @@ pub(super) async fn apply_writes(
 }
 
 /// Applies a batch of the set-wise shape in a handful of statements whatever its size:
-/// one per kind of guard, then one for the events, one per provider for provider events
-/// and one for new attempts. Returns which groups held.
+/// one per kind of guard, one per kind of update after them, one for the events, one per
+/// provider for provider events and one for new attempts; tags row by row. Returns which
+/// groups held.
 async fn apply_set_batch(
     conn: &mut PgConnection,
     groups: &[WriteGroup],
@@ -799,54 +808,45 @@ async fn apply_set_batch(
             .doing("rescheduling attempts")?;
         moved.extend(ids);
     }
-    if !batch.closed.is_empty() {
-        let c = &batch.closed;
-        let ids: Vec<i64> = sqlx::query_scalar(QUERIES.close_many)
-            .bind(c.iter().map(|g| g.1).collect::<Vec<_>>())
-            .bind(c.iter().map(|g| g.2.as_str()).collect::<Vec<_>>())
-            .bind(
-                c.iter()
-                    .map(|g| g.3.map(|o| o.as_str()))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(c.iter().map(|g| g.4).collect::<Vec<_>>())
-            .bind(c.iter().map(|g| g.5).collect::<Vec<_>>())
+    moved.extend(close_many(conn, &batch.closed, now).await?);
+    let mut applied = BTreeSet::new();
+    if !batch.applied.is_empty() {
+        let ids: Vec<i64> = sqlx::query_scalar(QUERIES.inbox_applied_many)
+            .bind(batch.applied.iter().map(|g| g.1).collect::<Vec<_>>())
             .bind(now)
             .fetch_all(&mut *conn)
             .await
-            .doing("closing attempts")?;
-        moved.extend(ids);
+            .doing("marking provider events applied")?;
+        applied.extend(ids);
     }
-    let held = batch.held(groups.len(), &moved);
-    let (mut events, mut attempts) = (Vec::new(), Vec::new());
-    let mut inbox: BTreeMap<&str, Vec<(&str, &str, &Report, DateTime<Utc>)>> = BTreeMap::new();
-    for w in inserts_of(groups, &held) {
-        match w {
+    let held = batch.held(groups.len(), &moved, &applied);
+    let then = Followers::of(groups, &held);
+    close_many(conn, &then.closes, now).await?;
+    if !then.connected.is_empty() {
+        sqlx::query(QUERIES.set_connected_many)
+            .bind(&then.connected)
+            .bind(now)
+            .execute(&mut *conn)
+            .await
+            .doing("recording connections")?;
+    }
+    for w in then.one_by_one {
+        write(&mut *conn, w, now).await?;
+    }
+    let events: Vec<_> = then
+        .events
+        .iter()
+        .filter_map(|w| match w {
             Write::Event {
                 attempt_id,
                 kind,
                 detail,
                 payload,
                 occurred_at,
-            } => events.push((*attempt_id, kind, detail, payload.to_string(), *occurred_at)),
-            Write::Inbox {
-                provider,
-                event_key,
-                idempotency_key,
-                report,
-                due_at,
-            } => inbox.entry(provider).or_default().push((
-                event_key,
-                idempotency_key,
-                report,
-                *due_at,
-            )),
-            Write::Attempt(a) => attempts.push(a.clone()),
-            other => {
-                write(&mut *conn, other, now).await?;
-            }
-        }
-    }
+            } => Some((*attempt_id, kind, detail, payload.to_string(), *occurred_at)),
+            _ => None,
+        })
+        .collect();
     if !events.is_empty() {
         sqlx::query(QUERIES.insert_events)
             .bind(events.iter().map(|e| e.0).collect::<Vec<_>>())
@@ -859,17 +859,59 @@ async fn apply_set_batch(
             .await
             .doing("writing events")?;
     }
+    let mut inbox: BTreeMap<&str, Vec<(&str, &str, &Report, DateTime<Utc>)>> = BTreeMap::new();
+    for w in then.inbox {
+        if let Write::Inbox {
+            provider,
+            event_key,
+            idempotency_key,
+            report,
+            due_at,
+        } = w
+        {
+            inbox
+                .entry(provider)
+                .or_default()
+                .push((event_key, idempotency_key, report, *due_at));
+        }
+    }
     for (provider, items) in &inbox {
         insert_inbox_rows(conn, provider, items, now)
             .await
             .doing("writing provider events")?;
     }
-    if !attempts.is_empty() {
+    if !then.attempts.is_empty() {
+        let attempts: Vec<NewAttempt> = then.attempts.into_iter().cloned().collect();
         insert_attempt_rows(conn, &attempts, now)
             .await
             .doing("queueing next steps")?;
     }
     Ok(held)
+}
+
+/// Closes attempts set-wise; returns those that moved.
+async fn close_many(
+    conn: &mut PgConnection,
+    c: &[Closing<'_>],
+    now: DateTime<Utc>,
+) -> Result<Vec<i64>, StoreError> {
+    if c.is_empty() {
+        return Ok(Vec::new());
+    }
+    sqlx::query_scalar(QUERIES.close_many)
+        .bind(c.iter().map(|g| g.1).collect::<Vec<_>>())
+        .bind(c.iter().map(|g| g.2.as_str()).collect::<Vec<_>>())
+        .bind(
+            c.iter()
+                .map(|g| g.3.map(|o| o.as_str()))
+                .collect::<Vec<_>>(),
+        )
+        .bind(c.iter().map(|g| g.4).collect::<Vec<_>>())
+        .bind(c.iter().map(|g| g.5).collect::<Vec<_>>())
+        .bind(now)
+        .fetch_all(&mut *conn)
+        .await
+        .doing("closing attempts")
 }
 
 pub(super) async fn mark_opted_out(

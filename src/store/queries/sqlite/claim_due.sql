@@ -1,13 +1,15 @@
--- Claims, for the daemon named ?3, up to ?2 attempts due at ?1 in one statement, so two
--- dispatchers never take the same one. Attempts of paused or cancelled campaigns stay where they are.
+-- Claims, for the daemon named ?3, up to ?2 attempts due at ?1 in one statement. Two
+-- dispatchers never take the same one (SQLite has one writer).
+-- Attempts of the runs in ?4 (paused or cancelled campaigns, from `held_runs`) stay where
+-- they are. Due attempts are read in claim order from `attempts_queued_due`, stopping after
+-- one batch (the held runs are a parameter, not a join, so the planner keeps that order).
 UPDATE attempts
 SET state = 'sending', claimed_at = ?1, claimed_by = ?3, updated_at = ?1
 WHERE id IN (
     SELECT a.id
     FROM attempts a
-    JOIN runs r ON r.id = a.run_id
-    LEFT JOIN campaigns c ON c.id = r.campaign
-    WHERE a.state = 'queued' AND a.not_before <= ?1 AND COALESCE(c.state, 'active') = 'active'
+    WHERE a.state = 'queued' AND a.not_before <= ?1
+      AND a.run_id NOT IN (SELECT value FROM json_each(?4))
     ORDER BY a.not_before, a.id
     LIMIT ?2
 )
