@@ -5,6 +5,7 @@
 //! tags and the attempt ledger; `import` streams contact files in; `cli` drives it all.
 
 pub mod api;
+pub mod bench;
 pub mod catalog;
 pub mod channel;
 pub mod cli;

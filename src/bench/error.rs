@@ -1,0 +1,37 @@
+//! What can stop a benchmark measurement: the database, the queue it is compared with, or
+//! settings a measurement cannot honour.
+
+/// A benchmark measurement that could not be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// A statement failed; the text says what was being done and what the database said.
+    #[error("database: {0}")]
+    Database(String),
+    /// The apalis queue the benchmark compares herald with failed.
+    #[error("the apalis peer: {0}")]
+    Queue(String),
+    /// The apalis peer stopped making progress: `handled` of `tasks` after `waited`.
+    #[error(
+        "the apalis peer handled {handled} of {tasks} tasks in {waited:?} and was stopped; \
+         the worker may have died (see the log) or the database is far slower than expected"
+    )]
+    PeerTimeout {
+        handled: u64,
+        tasks: u64,
+        waited: std::time::Duration,
+    },
+    /// Settings this measurement cannot honour on this database.
+    #[error("{0}")]
+    Settings(String),
+}
+
+/// Adds what was being done to a database error.
+pub(crate) trait Doing<T> {
+    fn doing(self, what: &str) -> Result<T, BenchError>;
+}
+
+impl<T> Doing<T> for Result<T, sqlx::Error> {
+    fn doing(self, what: &str) -> Result<T, BenchError> {
+        self.map_err(|e| BenchError::Database(format!("{what}: {e}")))
+    }
+}

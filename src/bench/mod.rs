@@ -1,0 +1,6 @@
+//! `herald bench`: herald's throughput against what its database can do at best.
+
+mod error;
+pub mod raw;
+
+pub use error::BenchError;

@@ -1,0 +1,2 @@
+-- Fresh planner statistics for the scratch table before it is timed.
+ANALYZE bench_raw_attempts
