@@ -1,8 +1,8 @@
-//! The benchmark's raw limits, on a fresh SQLite file always and on a fresh
+//! The benchmark's raw limits and apalis peer, on a fresh SQLite file always and on a fresh
 //! PostgreSQL database when `HERALD_TEST_POSTGRES_URL` is set: each measures what it says
 //! and leaves the database as it should.
 
-use herald::bench::{BenchError, raw};
+use herald::bench::{BenchError, peer, raw};
 use herald::store::{AnyStore, PgStore, SqliteStore, Store};
 
 const ROWS: u64 = 2_000;
@@ -41,6 +41,26 @@ async fn scratch_counts(store: &AnyStore, state: &str) -> (i64, i64, i64) {
     }
 }
 
+/// Tasks and workers of the peer's queue left in apalis's tables.
+async fn peer_rows(store: &AnyStore) -> (i64, i64) {
+    match store {
+        AnyStore::Sqlite(s) => sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM Jobs WHERE job_type = 'herald.bench.peer'), \
+                    (SELECT COUNT(*) FROM Workers WHERE worker_type = 'herald.bench.peer')",
+        )
+        .fetch_one(s.pool())
+        .await
+        .unwrap(),
+        AnyStore::Postgres(s) => sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM apalis.jobs WHERE job_type = 'herald.bench.peer'), \
+                    (SELECT COUNT(*) FROM apalis.workers WHERE worker_type = 'herald.bench.peer')",
+        )
+        .fetch_one(s.pool())
+        .await
+        .unwrap(),
+    }
+}
+
 async fn bulk_insert_writes_every_row_queued_with_its_own_key(store: &AnyStore) {
     raw::bulk_insert(store, ROWS).await.unwrap();
     assert_eq!(scratch_counts(store, "queued").await, (2_000, 2_000, 2_000));
@@ -63,6 +83,16 @@ async fn claim_and_complete_drains_every_row_and_can_run_again(store: &AnyStore,
     raw::claim_and_complete(store, workers, 64).await.unwrap();
     assert_eq!(scratch_counts(store, "done").await, (2_000, 2_000, 2_000));
     raw::drop_scratch(store).await.unwrap();
+}
+
+async fn the_apalis_peer_handles_every_task_once_and_leaves_nothing(store: &AnyStore) {
+    let run = peer::apalis_one_task_per_attempt(store, 500).await.unwrap();
+    assert!(run.push > std::time::Duration::ZERO && run.process > std::time::Duration::ZERO);
+    assert_eq!(peer_rows(store).await, (0, 0));
+
+    // Runs repeat from a clean queue.
+    peer::apalis_one_task_per_attempt(store, 500).await.unwrap();
+    assert_eq!(peer_rows(store).await, (0, 0));
 }
 
 mod sqlite {
@@ -99,6 +129,12 @@ mod sqlite {
             failed.to_string().contains("run bulk_insert first"),
             "{failed}"
         );
+    }
+
+    #[tokio::test]
+    async fn the_apalis_peer_handles_every_task_once_and_leaves_nothing() {
+        let (_dir, store) = sqlite().await;
+        super::the_apalis_peer_handles_every_task_once_and_leaves_nothing(&store).await;
     }
 }
 
@@ -137,5 +173,13 @@ mod postgres {
         raw::bulk_insert(&store, 10).await.unwrap();
         let refused = raw::claim_and_complete(&store, 8, 100).await.unwrap_err();
         assert!(matches!(refused, BenchError::Settings(_)), "{refused}");
+    }
+
+    #[tokio::test]
+    async fn the_apalis_peer_handles_every_task_once_and_leaves_nothing() {
+        let Some(store) = postgres().await else {
+            return;
+        };
+        super::the_apalis_peer_handles_every_task_once_and_leaves_nothing(&store).await;
     }
 }

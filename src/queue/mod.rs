@@ -23,6 +23,8 @@
 //! never relies on apalis retries for backoff (retries and reschedules are its own
 //! not-before times).
 
+pub mod peer;
+
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
