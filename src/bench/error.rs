@@ -23,6 +23,18 @@ pub enum BenchError {
     /// Settings this measurement cannot honour on this database.
     #[error("{0}")]
     Settings(String),
+    /// The scratch files or databases could not be set up.
+    #[error("setting up the bench: {0}")]
+    Setup(String),
+    /// herald itself failed during a phase.
+    #[error("herald: {0}")]
+    Herald(String),
+    /// A phase finished with the wrong result (a contact not imported, an attempt not sent):
+    /// no figure is given for a wrong answer.
+    #[error("a wrong result, so no figure: {0}")]
+    Wrong(String),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
 }
 
 /// Adds what was being done to a database error.

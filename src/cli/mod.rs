@@ -17,6 +17,7 @@ use crate::store::{AnyStore, Store};
 const POSTGRES_READY: bool = true;
 
 mod agent;
+mod bench;
 mod contacts;
 mod demo;
 mod doctor;
@@ -130,6 +131,8 @@ pub enum Command {
     Template(setup::TemplateCmd),
     /// Create or update the database schema.
     Migrate(migrate::MigrateArgs),
+    /// Measure herald against the database's own limits and an apalis peer, in one run.
+    Bench(bench::BenchArgs),
     /// Show the settings in force and where each came from.
     #[command(subcommand)]
     Config(setup::ConfigCmd),
@@ -235,6 +238,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Demo(args) => return demo::run(args, format).await,
         Command::Init(args) => return setup::init(args),
         Command::Schema(args) => return setup::schema(args),
+        Command::Bench(args) => return bench::run(args, format).await,
         _ => {}
     }
     let overrides = Overrides {
@@ -288,7 +292,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Template(cmd) => setup::template(&ctx, cmd).await,
         Command::Migrate(args) => migrate::migrate(&ctx, &args).await,
         Command::Config(cmd) => setup::config(&ctx, cmd),
-        Command::Demo(_) | Command::Init(_) | Command::Schema(_) => unreachable!("handled above"),
+        Command::Demo(_) | Command::Init(_) | Command::Schema(_) | Command::Bench(_) => {
+            unreachable!("handled above")
+        }
     }
 }
 

@@ -4,6 +4,7 @@ SELECT a.id, a.run_id, r.campaign, a.contact_id, a.step, a.step_index, a.channel
 FROM attempts a
 JOIN runs r ON r.id = a.run_id
 WHERE a.id IN (SELECT value FROM json_each(?1))
-  AND a.state = 'sending'
+  -- `+`: looked up by id, not through the state index (every attempt being sent).
+  AND +a.state = 'sending'
   AND a.claimed_at = ?2
 ORDER BY a.id

@@ -10,5 +10,7 @@ FROM (
            json_extract(value, '$.reason') AS reason
     FROM json_each(?1)
 ) AS u
-WHERE attempts.id = u.id AND attempts.state IN ('queued', 'sending', 'sent')
+-- `+` keeps SQLite from driving the join by the state index (every open attempt, each
+-- matched against the whole array): the array drives it, by primary key.
+WHERE attempts.id = u.id AND +attempts.state IN ('queued', 'sending', 'sent')
 RETURNING attempts.id

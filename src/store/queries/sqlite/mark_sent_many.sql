@@ -7,5 +7,7 @@ FROM (
            json_extract(value, '$.ref') AS ref
     FROM json_each(?1)
 ) AS u
-WHERE attempts.id = u.id AND attempts.state = 'sending'
+-- `+` keeps SQLite from driving the join by the state index (every open attempt, each
+-- matched against the whole array): the array drives it, by primary key.
+WHERE attempts.id = u.id AND +attempts.state = 'sending'
 RETURNING attempts.id
