@@ -788,8 +788,9 @@ impl Store for SqliteStore {
             .await
             .doing("starting to insert attempts")?;
         let mut inserted = 0;
-        for a in attempts {
-            inserted += insert_attempt(&mut tx, a, now).await?;
+        for chunk in attempts.chunks(1000) {
+            let chunk: Vec<&NewAttempt> = chunk.iter().collect();
+            inserted += insert_attempts_in(&mut tx, &chunk, now).await?;
         }
         tx.commit().await.doing("committing attempts")?;
         Ok(inserted)
@@ -1830,9 +1831,7 @@ async fn apply_set_batch(
     for w in then.one_by_one.into_iter().chain(then.inbox) {
         write(&mut *conn, w, now).await?;
     }
-    for a in then.attempts {
-        insert_attempt(&mut *conn, a, now).await?;
-    }
+    insert_attempts_in(&mut *conn, &then.attempts, now).await?;
     let events: Vec<serde_json::Value> = then
         .events
         .iter()
@@ -1864,29 +1863,42 @@ async fn apply_set_batch(
     Ok(held)
 }
 
-async fn insert_attempt(
+/// Inserts attempts in one statement (those whose key exists are left alone); returns
+/// how many were new.
+async fn insert_attempts_in(
     conn: &mut SqliteConnection,
-    a: &NewAttempt,
+    attempts: &[&NewAttempt],
     now: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
+    if attempts.is_empty() {
+        return Ok(0);
+    }
+    let rows: Vec<serde_json::Value> = attempts
+        .iter()
+        .map(|a| {
+            serde_json::json!({
+                "run_id": a.run_id,
+                "contact_id": a.contact_id,
+                "step": a.step,
+                "step_index": a.step_index,
+                "channel": a.channel.as_str(),
+                "attempt_no": a.attempt_no,
+                "not_before": stored_time(a.not_before),
+                "key": a.idempotency_key(),
+                "obligation": a.obligation,
+                "after_attempt": a.after_attempt,
+                "condition": a.condition.map(|c| c.as_str()),
+                "variant": a.variant,
+                "prompt": a.prompt,
+            })
+        })
+        .collect();
     let done = sqlx::query(QUERIES.insert_attempt)
-        .bind(a.run_id)
-        .bind(a.contact_id)
-        .bind(&a.step)
-        .bind(a.step_index as i64)
-        .bind(a.channel.as_str())
-        .bind(a.attempt_no as i64)
-        .bind(a.not_before)
-        .bind(a.idempotency_key())
-        .bind(&a.obligation)
-        .bind(a.after_attempt)
-        .bind(a.condition.map(|c| c.as_str()))
+        .bind(serde_json::Value::Array(rows).to_string())
         .bind(now)
-        .bind(&a.variant)
-        .bind(&a.prompt)
         .execute(&mut *conn)
         .await
-        .doing("inserting an attempt")?;
+        .doing("inserting attempts")?;
     Ok(done.rows_affected())
 }
 
@@ -1979,7 +1991,7 @@ async fn write(
                 .execute(&mut *conn)
                 .await
         }
-        Write::Attempt(a) => return insert_attempt(conn, a, now).await,
+        Write::Attempt(a) => return insert_attempts_in(conn, &[a], now).await,
         Write::Connected { id } => {
             sqlx::query(QUERIES.set_connected)
                 .bind(id)
