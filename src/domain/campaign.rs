@@ -1523,6 +1523,83 @@ fn unknown_step(path: &str, name: &str, steps: &[StepDef]) -> FieldError {
     e
 }
 
+/// A step's variants and holdout share.
+fn check_variants(p: &mut Problems, path: &str, s: &StepDef) -> Vec<Variant> {
+    if let Some(h) = s.holdout
+        && !(0.0..=0.5).contains(&h)
+    {
+        p.push(
+            FieldError::new(
+                format!("{path}.holdout"),
+                "a holdout is a share of contacts between 0 and 0.5",
+            )
+            .found(h)
+            .hint("write `holdout = 0.1` to keep 10% of contacts as a control group"),
+        );
+    }
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for (i, v) in s.variants.iter().enumerate() {
+        let key = format!("{path}.variants[{i}]");
+        if !is_name(&v.id) || v.id == HOLDOUT {
+            p.push(
+                FieldError::new(
+                    format!("{key}.id"),
+                    "a variant id is a name other than `holdout`",
+                )
+                .found(&v.id)
+                .expected("letters, digits, `_` or `-`"),
+            );
+        }
+        if !seen.insert(v.id.as_str()) {
+            p.push(FieldError::new(
+                format!("{key}.id"),
+                format!("variant id `{}` is used twice", v.id),
+            ));
+        }
+        if v.weight == Some(0) {
+            p.push(
+                FieldError::new(
+                    format!("{key}.weight"),
+                    "a variant with weight 0 is never sent",
+                )
+                .hint("remove the variant, or give it a weight of 1 or more"),
+            );
+        }
+        if v.template.is_some() && !matches!(s.channel, Channel::Sms | Channel::Email) {
+            p.push(
+                FieldError::new(
+                    format!("{key}.template"),
+                    "only sms and email steps send a template",
+                )
+                .found(s.channel),
+            );
+        }
+        if v.flow.is_some() && s.channel != Channel::VoiceBot {
+            p.push(
+                FieldError::new(format!("{key}.flow"), "only voice_bot steps run a bot flow")
+                    .found(s.channel),
+            );
+        }
+        out.push(Variant {
+            id: v.id.clone(),
+            template: v.template.clone(),
+            flow: v.flow.clone(),
+            weight: v.weight.unwrap_or(1),
+        });
+    }
+    if s.variants.len() == 1 {
+        p.push(
+            FieldError::new(
+                format!("{path}.variants"),
+                "a single variant compares with nothing",
+            )
+            .hint("add a second variant, or move its template to the step"),
+        );
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1619,81 +1696,4 @@ template = "reminder"
         assert!(RateLimit::parse("0/s").is_err());
         assert!(RateLimit::parse("ten/s").is_err());
     }
-}
-
-/// A step's variants and holdout share.
-fn check_variants(p: &mut Problems, path: &str, s: &StepDef) -> Vec<Variant> {
-    if let Some(h) = s.holdout
-        && !(0.0..=0.5).contains(&h)
-    {
-        p.push(
-            FieldError::new(
-                format!("{path}.holdout"),
-                "a holdout is a share of contacts between 0 and 0.5",
-            )
-            .found(h)
-            .hint("write `holdout = 0.1` to keep 10% of contacts as a control group"),
-        );
-    }
-    let mut seen = BTreeSet::new();
-    let mut out = Vec::new();
-    for (i, v) in s.variants.iter().enumerate() {
-        let key = format!("{path}.variants[{i}]");
-        if !is_name(&v.id) || v.id == HOLDOUT {
-            p.push(
-                FieldError::new(
-                    format!("{key}.id"),
-                    "a variant id is a name other than `holdout`",
-                )
-                .found(&v.id)
-                .expected("letters, digits, `_` or `-`"),
-            );
-        }
-        if !seen.insert(v.id.as_str()) {
-            p.push(FieldError::new(
-                format!("{key}.id"),
-                format!("variant id `{}` is used twice", v.id),
-            ));
-        }
-        if v.weight == Some(0) {
-            p.push(
-                FieldError::new(
-                    format!("{key}.weight"),
-                    "a variant with weight 0 is never sent",
-                )
-                .hint("remove the variant, or give it a weight of 1 or more"),
-            );
-        }
-        if v.template.is_some() && !matches!(s.channel, Channel::Sms | Channel::Email) {
-            p.push(
-                FieldError::new(
-                    format!("{key}.template"),
-                    "only sms and email steps send a template",
-                )
-                .found(s.channel),
-            );
-        }
-        if v.flow.is_some() && s.channel != Channel::VoiceBot {
-            p.push(
-                FieldError::new(format!("{key}.flow"), "only voice_bot steps run a bot flow")
-                    .found(s.channel),
-            );
-        }
-        out.push(Variant {
-            id: v.id.clone(),
-            template: v.template.clone(),
-            flow: v.flow.clone(),
-            weight: v.weight.unwrap_or(1),
-        });
-    }
-    if s.variants.len() == 1 {
-        p.push(
-            FieldError::new(
-                format!("{path}.variants"),
-                "a single variant compares with nothing",
-            )
-            .hint("add a second variant, or move its template to the step"),
-        );
-    }
-    out
 }

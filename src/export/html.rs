@@ -76,9 +76,9 @@ pub fn render_html(r: &Report) -> String {
         escape(&title)
     );
     let scope = r.scope();
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "<header><h1>{}</h1><p>{} · {} campaign · {} · conversion: {} · hours in {} · generated {}</p></header>\n",
+        "<header><h1>{}</h1><p>{} · {} campaign · {} · conversion: {} · hours in {} · generated {}</p></header>",
         escape(&r.campaign.name),
         escape(&r.campaign.id),
         escape(r.campaign.kind),
@@ -763,7 +763,7 @@ mod tests {
         ] {
             let got = nice_ceiling(v);
             assert_eq!(got, expected, "{v}");
-            assert!(got >= v && got % 4 == 0);
+            assert!(got >= v && got.is_multiple_of(4));
         }
     }
 }

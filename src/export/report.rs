@@ -958,10 +958,8 @@ pub fn render_text(r: &Report) -> String {
     if let Some(rr) = &r.rates.response_rate {
         rate("response rate".into(), rr);
     }
-    if let Some(s) = &r.survey {
-        if let Some(c) = &s.csat {
-            rate(format!("CSAT ({}: 4-5)", c.question), &c.satisfied);
-        }
+    if let Some(c) = r.survey.as_ref().and_then(|s| s.csat.as_ref()) {
+        rate(format!("CSAT ({}: 4-5)", c.question), &c.satisfied);
     }
     t.render(&mut out);
 

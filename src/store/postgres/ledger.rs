@@ -859,7 +859,7 @@ async fn apply_set_batch(
             .await
             .doing("writing events")?;
     }
-    let mut inbox: BTreeMap<&str, Vec<(&str, &str, &Report, DateTime<Utc>)>> = BTreeMap::new();
+    let mut inbox: BTreeMap<&str, Vec<InboxRow>> = BTreeMap::new();
     for w in then.inbox {
         if let Write::Inbox {
             provider,
@@ -888,6 +888,9 @@ async fn apply_set_batch(
     }
     Ok(held)
 }
+
+/// A provider event to insert: (event key, idempotency key, report, due at).
+type InboxRow<'a> = (&'a str, &'a str, &'a Report, DateTime<Utc>);
 
 /// Closes attempts set-wise; returns those that moved.
 async fn close_many(

@@ -1017,6 +1017,14 @@ fn read_cell(row: &PgRow, i: usize, column: &Column) -> Result<Cell, StoreError>
     }
 }
 
+pub(super) async fn refresh_statistics(store: &PgStore) -> Result<(), StoreError> {
+    sqlx::query(QUERIES.refresh_statistics)
+        .execute(&store.pool)
+        .await
+        .doing("refreshing planner statistics")?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1044,12 +1052,4 @@ mod tests {
             assert_eq!(selected, documented, "export of {}", table.as_str());
         }
     }
-}
-
-pub(super) async fn refresh_statistics(store: &PgStore) -> Result<(), StoreError> {
-    sqlx::query(QUERIES.refresh_statistics)
-        .execute(&store.pool)
-        .await
-        .doing("refreshing planner statistics")?;
-    Ok(())
 }
