@@ -45,20 +45,23 @@ pub const LEASE: Duration = Duration::minutes(5);
 /// claimed back to the queue. Daemons say they are alive every second.
 pub const DAEMON_SILENCE: Duration = Duration::seconds(15);
 
-/// A name for this process that no other process shares, on this host or another:
-/// `herald-HOST-PID-RANDOM`, with the host name alone.
-pub fn instance_name() -> (String, String) {
-    use std::hash::{BuildHasher, Hasher};
-    let host = std::fs::read_to_string("/etc/hostname")
+/// This machine's host name (`host` when it cannot be read).
+pub fn host_name() -> String {
+    std::fs::read_to_string("/etc/hostname")
         .map(|s| s.trim().to_string())
         .ok()
         .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "host".into());
+        .unwrap_or_else(|| "host".into())
+}
+
+/// A name for this process that no other process shares, on this host or another:
+/// `herald-HOST-PID-RANDOM`.
+pub fn instance_name() -> String {
+    use std::hash::{BuildHasher, Hasher};
     let random = std::collections::hash_map::RandomState::new()
         .build_hasher()
         .finish() as u32;
-    let id = format!("herald-{host}-{}-{random:08x}", std::process::id());
-    (host, id)
+    format!("herald-{}-{}-{random:08x}", host_name(), std::process::id())
 }
 
 /// Simulated time moves in steps of at least this: an event is handled up to this late.
@@ -166,7 +169,7 @@ impl<S: Store> Engine<S> {
             scope,
             next_fire: Default::default(),
             send_latency: Default::default(),
-            instance: instance_name().1,
+            instance: instance_name(),
             rates,
         }
     }

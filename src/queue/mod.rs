@@ -357,12 +357,11 @@ pub async fn run_daemon(
     options: DaemonOptions,
     shutdown: impl std::future::Future<Output = std::io::Result<()>> + Send + 'static,
 ) -> Result<(), QueueError> {
-    let (host, _) = crate::engine::instance_name();
     let instance = engine.instance.clone();
     let now = engine.now();
     let daemon = Daemon {
         id: instance.clone(),
-        host,
+        host: crate::engine::host_name(),
         pid: i64::from(std::process::id()),
         started_at: now,
         seen_at: now,

@@ -148,7 +148,7 @@ impl PeerQueue {
             });
         }
         // Names must be unique per process (see the module docs of `queue`).
-        let name = format!("{}-bench-peer", crate::engine::instance_name().1);
+        let name = format!("{}-bench-peer", crate::engine::instance_name());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let signal = async move {
             let _ = stopped.await;

@@ -86,7 +86,7 @@ fn set_nodelay(fd: i32) {
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     #[test]
-    fn sets_the_option_on_tcp_sockets_only() {
+    fn sets_the_option_on_the_process_tcp_sockets() {
         use std::os::fd::AsRawFd;
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let stream = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
