@@ -120,7 +120,19 @@ fn csv_reader<R: Read>(input: R) -> Result<(csv::Reader<R>, Vec<String>), Import
 /// Parses a phone number; the error shows the input masked, since rejected rows are
 /// reported on stderr and end up in logs.
 fn parse_phone(text: &str, region: Option<&str>) -> Result<PhoneNumber, String> {
-    PhoneNumber::parse(text, region).map_err(|e| e.replace(text.trim(), &mask_phone(text.trim())))
+    PhoneNumber::parse(text, region).map_err(|e| masked_error(text, e))
+}
+
+/// [`parse_phone`], also giving the number's region from the same parse.
+fn parse_phone_with_region(
+    text: &str,
+    region: Option<&str>,
+) -> Result<(PhoneNumber, Option<String>), String> {
+    PhoneNumber::parse_with_region(text, region).map_err(|e| masked_error(text, e))
+}
+
+fn masked_error(text: &str, e: String) -> String {
+    e.replace(text.trim(), &mask_phone(text.trim()))
 }
 
 /// Parses an e-mail address; the error shows the input masked.
@@ -287,6 +299,7 @@ fn contact_from_record(
     };
     let mut tags: Vec<String> = Vec::new();
     let mut problems: Vec<String> = Vec::new();
+    let mut phone_region: Option<String> = None;
     for ((value, header), column) in record.iter().zip(headers).zip(columns) {
         if value.is_empty() {
             continue;
@@ -301,7 +314,12 @@ fn contact_from_record(
             Column::FirstName => c.first_name = Some(value.to_string()),
             Column::LastName => c.last_name = Some(value.to_string()),
             Column::Phone => check(
-                parse_phone(value, options.default_region.as_deref()).map(|p| c.phone = Some(p)),
+                parse_phone_with_region(value, options.default_region.as_deref()).map(
+                    |(p, r)| {
+                        c.phone = Some(p);
+                        phone_region = r;
+                    },
+                ),
             ),
             Column::Email => check(parse_email(value).map(|e| c.email = Some(e))),
             Column::Locale => check(parse_locale(value).map(|l| c.locale = Some(l))),
@@ -345,7 +363,7 @@ fn contact_from_record(
     }
     let mut inferred = false;
     if c.timezone.is_none()
-        && let Some(region) = c.phone.as_ref().and_then(|p| p.region())
+        && let Some(region) = phone_region
     {
         c.timezone = TimeZone::of_single_zone_region(&region);
         inferred = c.timezone.is_some();

@@ -503,7 +503,6 @@ pub fn context(
     opt("name", name);
     opt("locale", contact.locale.clone());
     opt("timezone", contact.timezone.map(|t| t.name().to_string()));
-    opt("region", contact.phone.as_ref().and_then(|p| p.region()));
     let attr: BTreeMap<String, Value> = contact
         .attributes
         .iter()
@@ -518,7 +517,14 @@ pub fn context(
         })
         .collect();
     let mut root: BTreeMap<&str, Value> = BTreeMap::new();
-    root.insert("contact", Value::from_serialize(&c));
+    root.insert(
+        "contact",
+        Value::from_object(ContactValue {
+            fields: c,
+            phone: contact.phone.clone(),
+            region: std::sync::OnceLock::new(),
+        }),
+    );
     root.insert("attr", Value::from_serialize(&attr));
     // Without a campaign (a preview), templates still see a `campaign` to read from.
     let (id, name, kind) = campaign.map_or(("preview", "Preview", "preview"), |c| {
@@ -550,6 +556,47 @@ pub fn context(
         );
     }
     Value::from_serialize(&root)
+}
+
+/// `contact` in a template. Its `region` is read from the phone number's numbering plan
+/// only when a template asks for it: that lookup costs more than the rest of the context
+/// together, and most templates never use it.
+#[derive(Debug)]
+struct ContactValue {
+    fields: BTreeMap<&'static str, Value>,
+    phone: Option<crate::domain::values::PhoneNumber>,
+    region: std::sync::OnceLock<Option<Value>>,
+}
+
+impl ContactValue {
+    fn region(&self) -> Option<&Value> {
+        self.region
+            .get_or_init(|| {
+                self.phone
+                    .as_ref()
+                    .and_then(|p| p.region())
+                    .map(Value::from)
+            })
+            .as_ref()
+    }
+}
+
+impl minijinja::value::Object for ContactValue {
+    fn get_value(self: &std::sync::Arc<Self>, key: &Value) -> Option<Value> {
+        match key.as_str()? {
+            "region" => self.region().cloned(),
+            k => self.fields.get(k).cloned(),
+        }
+    }
+
+    fn enumerate(self: &std::sync::Arc<Self>) -> minijinja::value::Enumerator {
+        let mut keys: Vec<Value> = self.fields.keys().map(|k| Value::from(*k)).collect();
+        if self.region().is_some() {
+            keys.push(Value::from("region"));
+            keys.sort();
+        }
+        minijinja::value::Enumerator::Values(keys)
+    }
 }
 
 /// `survey.url`, and per question `survey.QUESTION.text` and `survey.QUESTION.answers`:

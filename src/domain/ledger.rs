@@ -132,6 +132,17 @@ pub enum Report {
     Answer { question: String, text: String },
 }
 
+impl Report {
+    /// The kind as stored beside the payload (the payload's own `kind` tag).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Report::Outcome { .. } => "outcome",
+            Report::Reply { .. } => "reply",
+            Report::Answer { .. } => "answer",
+        }
+    }
+}
+
 /// A provider event waiting in the inbox.
 #[derive(Clone, Debug, PartialEq)]
 pub struct InboxItem {

@@ -125,6 +125,24 @@ impl PhoneNumber {
     /// Parses a number as a person would write it, with `default_region` (ISO 3166 code
     /// such as `GB`) for numbers written without a country code.
     pub fn parse(text: &str, default_region: Option<&str>) -> Result<PhoneNumber, String> {
+        Self::parse_number(text, default_region).map(|n| Self::e164(&n))
+    }
+
+    /// [`PhoneNumber::parse`], also giving the number's region (as [`PhoneNumber::region`])
+    /// from the same parse.
+    pub fn parse_with_region(
+        text: &str,
+        default_region: Option<&str>,
+    ) -> Result<(PhoneNumber, Option<String>), String> {
+        let number = Self::parse_number(text, default_region)?;
+        let region = number.country().id().map(|id| format!("{id:?}"));
+        Ok((Self::e164(&number), region))
+    }
+
+    fn parse_number(
+        text: &str,
+        default_region: Option<&str>,
+    ) -> Result<phonenumber::PhoneNumber, String> {
         let trimmed = text.trim();
         if trimmed.is_empty() {
             return Err("empty phone number".into());
@@ -142,9 +160,11 @@ impl PhoneNumber {
         if !phonenumber::is_valid(&number) {
             return Err(format!("`{trimmed}` is not a valid phone number"));
         }
-        Ok(PhoneNumber(
-            number.format().mode(phonenumber::Mode::E164).to_string(),
-        ))
+        Ok(number)
+    }
+
+    fn e164(number: &phonenumber::PhoneNumber) -> PhoneNumber {
+        PhoneNumber(number.format().mode(phonenumber::Mode::E164).to_string())
     }
 
     pub fn as_str(&self) -> &str {

@@ -13,7 +13,7 @@ use sqlx::Row;
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 
-use super::{Daemon, Present, StoreError};
+use super::{Daemon, NewContact, Present, StoreError, UpsertCounts};
 use crate::domain::contact::{
     AttributeValue, Consent, Consents, Contact, Suppression, SuppressionKind, SuppressionTarget,
 };
@@ -301,6 +301,39 @@ pub(crate) fn merge(existing: Option<&Contact>, new: &Contact, present: Present)
         },
         tags: old.tags.clone(),
     }
+}
+
+/// What one import batch writes: each row merges over the contact as stored before the
+/// batch; a later row of the same external id that changes it wins, one that leaves the
+/// stored contact as it was writes nothing. New ids follow the order of first writes.
+pub(crate) fn merge_batch(
+    batch: &[NewContact],
+    existing: &BTreeMap<String, Contact>,
+    present: Present,
+) -> (UpsertCounts, Vec<Contact>) {
+    let mut counts = UpsertCounts::default();
+    let mut writes: Vec<Contact> = Vec::new();
+    let mut write_at: BTreeMap<&str, usize> = BTreeMap::new();
+    for new in batch {
+        let old = existing.get(&new.contact.external_id);
+        let merged = merge(old, &new.contact, present);
+        match old {
+            Some(o) if *o == merged => {
+                counts.unchanged += 1;
+                continue;
+            }
+            Some(_) => counts.updated += 1,
+            None => counts.inserted += 1,
+        }
+        match write_at.get(new.contact.external_id.as_str()) {
+            Some(&i) => writes[i] = merged,
+            None => {
+                write_at.insert(&new.contact.external_id, writes.len());
+                writes.push(merged);
+            }
+        }
+    }
+    (counts, writes)
 }
 
 /// A daemon row (`daemons_list`).

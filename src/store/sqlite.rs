@@ -258,27 +258,40 @@ fn named_counts(rows: &[SqliteRow]) -> Vec<NamedCount> {
         .collect()
 }
 
-async fn write_contact(
+/// Writes contacts in one statement; returns each one's id by external id.
+async fn write_contacts(
     conn: &mut SqliteConnection,
-    c: &Contact,
+    contacts: &[Contact],
     now: DateTime<Utc>,
-) -> Result<i64, StoreError> {
-    sqlx::query_scalar(QUERIES.upsert_contact)
-        .bind(&c.external_id)
-        .bind(&c.first_name)
-        .bind(&c.last_name)
-        .bind(c.phone.as_ref().map(|p| p.as_str()))
-        .bind(c.email.as_ref().map(|e| e.as_str()))
-        .bind(&c.locale)
-        .bind(c.timezone.map(|t| t.name()))
-        .bind(rows::attributes_json(&c.attributes))
-        .bind(c.consent.sms.as_str())
-        .bind(c.consent.email.as_str())
-        .bind(c.consent.call.as_str())
+) -> Result<BTreeMap<String, i64>, StoreError> {
+    if contacts.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let rows = json_array(contacts.iter().map(|c| {
+        serde_json::json!({
+            "external_id": c.external_id,
+            "first_name": c.first_name,
+            "last_name": c.last_name,
+            "phone": c.phone.as_ref().map(|p| p.as_str()),
+            "email": c.email.as_ref().map(|e| e.as_str()),
+            "locale": c.locale,
+            "timezone": c.timezone.map(|t| t.name()),
+            "attributes": rows::attributes_json(&c.attributes),
+            "consent_sms": c.consent.sms.as_str(),
+            "consent_email": c.consent.email.as_str(),
+            "consent_call": c.consent.call.as_str(),
+        })
+    }));
+    let written = sqlx::query(QUERIES.upsert_contact)
+        .bind(rows)
         .bind(now)
-        .fetch_one(&mut *conn)
+        .fetch_all(&mut *conn)
         .await
-        .doing("writing a contact")
+        .doing("writing contacts")?;
+    Ok(written
+        .iter()
+        .map(|r| (r.get("external_id"), r.get("id")))
+        .collect())
 }
 
 impl Store for SqliteStore {
@@ -307,7 +320,6 @@ impl Store for SqliteStore {
         list: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<UpsertCounts, StoreError> {
-        let mut counts = UpsertCounts::default();
         let mut tx = self
             .pool
             .begin()
@@ -333,42 +345,42 @@ impl Store for SqliteStore {
             ),
             None => None,
         };
+        let (counts, writes) = rows::merge_batch(batch, &existing, present);
+        let mut ids = write_contacts(&mut tx, &writes, now).await?;
+        for (external_id, c) in &existing {
+            ids.entry(external_id.clone()).or_insert(c.id);
+        }
+        let id_of = |new: &NewContact| -> Result<i64, StoreError> {
+            ids.get(&new.contact.external_id).copied().ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "contact `{}` was not written",
+                    new.contact.external_id
+                ))
+            })
+        };
+        let mut tags: Vec<(i64, &str)> = Vec::new();
         for new in batch {
-            let old = existing.get(&new.contact.external_id);
-            let merged = rows::merge(old, &new.contact, present);
-            let id = match old {
-                Some(o) if *o == merged => {
-                    counts.unchanged += 1;
-                    o.id
-                }
-                Some(_) => {
-                    counts.updated += 1;
-                    write_contact(&mut tx, &merged, now).await?
-                }
-                None => {
-                    counts.inserted += 1;
-                    write_contact(&mut tx, &merged, now).await?
-                }
-            };
-            for tag in &new.tags {
-                sqlx::query(QUERIES.add_tag_if_absent)
-                    .bind(id)
-                    .bind(tag)
-                    .bind("import")
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await
-                    .doing("tagging an imported contact")?;
-            }
-            if let Some(list_id) = list_id {
-                sqlx::query(QUERIES.add_list_member)
-                    .bind(list_id)
-                    .bind(id)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await
-                    .doing("adding a contact to the list")?;
-            }
+            let id = id_of(new)?;
+            tags.extend(new.tags.iter().map(|t| (id, t.as_str())));
+        }
+        if !tags.is_empty() {
+            sqlx::query(QUERIES.add_tag_if_absent)
+                .bind(json_array(tags))
+                .bind("import")
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .doing("tagging imported contacts")?;
+        }
+        if let Some(list_id) = list_id {
+            let members = batch.iter().map(id_of).collect::<Result<Vec<i64>, _>>()?;
+            sqlx::query(QUERIES.add_list_member)
+                .bind(list_id)
+                .bind(json_array(members))
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .doing("adding contacts to the list")?;
         }
         tx.commit().await.doing("committing an import batch")?;
         Ok(counts)
@@ -1125,17 +1137,17 @@ impl Store for SqliteStore {
             .begin()
             .await
             .doing("starting to store provider events")?;
-        let mut added = 0;
-        for (event_key, idempotency_key, report, due_at) in items {
-            let w = Write::Inbox {
+        let writes: Vec<Write> = items
+            .iter()
+            .map(|(event_key, idempotency_key, report, due_at)| Write::Inbox {
                 provider: provider.into(),
                 event_key: event_key.clone(),
                 idempotency_key: idempotency_key.clone(),
                 report: report.clone(),
                 due_at: *due_at,
-            };
-            added += write(&mut tx, &w, now).await?;
-        }
+            })
+            .collect();
+        let added = insert_inbox_in(&mut tx, &writes.iter().collect::<Vec<_>>(), now).await?;
         tx.commit().await.doing("committing provider events")?;
         Ok(added)
     }
@@ -1828,9 +1840,10 @@ async fn apply_set_batch(
             .await
             .doing("recording connections")?;
     }
-    for w in then.one_by_one.into_iter().chain(then.inbox) {
+    for w in then.one_by_one {
         write(&mut *conn, w, now).await?;
     }
+    insert_inbox_in(&mut *conn, &then.inbox, now).await?;
     insert_attempts_in(&mut *conn, &then.attempts, now).await?;
     let events: Vec<serde_json::Value> = then
         .events
@@ -1861,6 +1874,45 @@ async fn apply_set_batch(
             .doing("writing events")?;
     }
     Ok(held)
+}
+
+/// Adds provider events (the `Write::Inbox` among `writes`) in one statement; returns how
+/// many were new (a repeat of provider and event key is ignored).
+async fn insert_inbox_in(
+    conn: &mut SqliteConnection,
+    writes: &[&Write],
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let rows: Vec<serde_json::Value> = writes
+        .iter()
+        .filter_map(|w| match w {
+            Write::Inbox {
+                provider,
+                event_key,
+                idempotency_key,
+                report,
+                due_at,
+            } => Some(serde_json::json!({
+                "provider": provider,
+                "event_key": event_key,
+                "idempotency_key": idempotency_key,
+                "kind": report.kind(),
+                "payload": serde_json::to_string(report).expect("reports serialise"),
+                "due_at": stored_time(*due_at),
+            })),
+            _ => None,
+        })
+        .collect();
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let done = sqlx::query(QUERIES.inbox_push)
+        .bind(serde_json::Value::Array(rows).to_string())
+        .bind(now)
+        .execute(&mut *conn)
+        .await
+        .doing("writing provider events")?;
+    Ok(done.rows_affected())
 }
 
 /// Inserts attempts in one statement (those whose key exists are left alone); returns
@@ -1968,29 +2020,7 @@ async fn write(
                 .execute(&mut *conn)
                 .await
         }
-        Write::Inbox {
-            provider,
-            event_key,
-            idempotency_key,
-            report,
-            due_at,
-        } => {
-            let kind = match report {
-                Report::Outcome { .. } => "outcome",
-                Report::Reply { .. } => "reply",
-                Report::Answer { .. } => "answer",
-            };
-            sqlx::query(QUERIES.inbox_push)
-                .bind(provider)
-                .bind(event_key)
-                .bind(idempotency_key)
-                .bind(kind)
-                .bind(serde_json::to_string(report).expect("reports serialise"))
-                .bind(due_at)
-                .bind(now)
-                .execute(&mut *conn)
-                .await
-        }
+        Write::Inbox { .. } => return insert_inbox_in(conn, &[w], now).await,
         Write::Attempt(a) => return insert_attempts_in(conn, &[a], now).await,
         Write::Connected { id } => {
             sqlx::query(QUERIES.set_connected)

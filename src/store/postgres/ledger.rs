@@ -118,14 +118,6 @@ async fn insert_attempt_rows(
     Ok(done.rows_affected())
 }
 
-fn report_kind(report: &Report) -> &'static str {
-    match report {
-        Report::Outcome { .. } => "outcome",
-        Report::Reply { .. } => "reply",
-        Report::Answer { .. } => "answer",
-    }
-}
-
 /// Adds provider events in one multi-row statement; returns how many were new.
 async fn insert_inbox_rows(
     conn: &mut PgConnection,
@@ -137,7 +129,7 @@ async fn insert_inbox_rows(
         .bind(provider)
         .bind(items.iter().map(|i| i.0).collect::<Vec<_>>())
         .bind(items.iter().map(|i| i.1).collect::<Vec<_>>())
-        .bind(items.iter().map(|i| report_kind(i.2)).collect::<Vec<_>>())
+        .bind(items.iter().map(|i| i.2.kind()).collect::<Vec<_>>())
         .bind(
             items
                 .iter()

@@ -187,7 +187,6 @@ pub(super) async fn upsert_contacts(
     list: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<UpsertCounts, StoreError> {
-    let mut counts = UpsertCounts::default();
     let mut tx = store
         .pool
         .begin()
@@ -205,31 +204,7 @@ pub(super) async fn upsert_contacts(
         .iter()
         .map(|r| rows::contact(r).map(|c| (c.external_id.clone(), c)))
         .collect::<Result<_, _>>()?;
-    // As SQLite writes row by row: each row merges over the contact as stored before the
-    // batch; a later row of the same external id that changes it wins, one that leaves
-    // the stored contact as it was writes nothing. New ids follow the order of first
-    // writes.
-    let mut writes: Vec<Contact> = Vec::new();
-    let mut write_at: BTreeMap<&str, usize> = BTreeMap::new();
-    for new in batch {
-        let old = existing.get(&new.contact.external_id);
-        let merged = rows::merge(old, &new.contact, present);
-        match old {
-            Some(o) if *o == merged => {
-                counts.unchanged += 1;
-                continue;
-            }
-            Some(_) => counts.updated += 1,
-            None => counts.inserted += 1,
-        }
-        match write_at.get(new.contact.external_id.as_str()) {
-            Some(&i) => writes[i] = merged,
-            None => {
-                write_at.insert(&new.contact.external_id, writes.len());
-                writes.push(merged);
-            }
-        }
-    }
+    let (counts, writes) = rows::merge_batch(batch, &existing, present);
     let mut ids = write_contacts(&mut tx, &writes, now).await?;
     for (external_id, c) in &existing {
         ids.entry(external_id.clone()).or_insert(c.id);
