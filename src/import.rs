@@ -314,12 +314,10 @@ fn contact_from_record(
             Column::FirstName => c.first_name = Some(value.to_string()),
             Column::LastName => c.last_name = Some(value.to_string()),
             Column::Phone => check(
-                parse_phone_with_region(value, options.default_region.as_deref()).map(
-                    |(p, r)| {
-                        c.phone = Some(p);
-                        phone_region = r;
-                    },
-                ),
+                parse_phone_with_region(value, options.default_region.as_deref()).map(|(p, r)| {
+                    c.phone = Some(p);
+                    phone_region = r;
+                }),
             ),
             Column::Email => check(parse_email(value).map(|e| c.email = Some(e))),
             Column::Locale => check(parse_locale(value).map(|l| c.locale = Some(l))),

@@ -765,6 +765,37 @@ mod tests {
     }
 
     #[test]
+    fn the_region_is_read_from_the_phone_number_when_a_template_asks() {
+        let mut s = set();
+        s.add(
+            Channel::Sms,
+            "where",
+            "en",
+            Part::Text,
+            "t/sms/where.en.txt".into(),
+            "{{ contact.region | default('none') }} {% if (contact.region | default('')) == 'GB' %}uk{% endif %} \
+             {{ contact | list | join(',') }}"
+                .into(),
+        )
+        .unwrap();
+        let render = |c: &Contact| {
+            s.render(Channel::Sms, "where", &RenderFor::preview(c, None), "en")
+                .unwrap()
+                .text
+        };
+        let mut c = contact("en");
+        assert_eq!(
+            render(&c),
+            "none  external_id,first_name,last_name,locale,name"
+        );
+        c.phone = Some(crate::domain::values::PhoneNumber::parse("+447400123456", None).unwrap());
+        assert_eq!(
+            render(&c),
+            "GB uk external_id,first_name,last_name,locale,name,region"
+        );
+    }
+
+    #[test]
     fn variables_no_contact_has_are_found() {
         let mut s = set();
         s.add(

@@ -1139,13 +1139,15 @@ impl Store for SqliteStore {
             .doing("starting to store provider events")?;
         let writes: Vec<Write> = items
             .iter()
-            .map(|(event_key, idempotency_key, report, due_at)| Write::Inbox {
-                provider: provider.into(),
-                event_key: event_key.clone(),
-                idempotency_key: idempotency_key.clone(),
-                report: report.clone(),
-                due_at: *due_at,
-            })
+            .map(
+                |(event_key, idempotency_key, report, due_at)| Write::Inbox {
+                    provider: provider.into(),
+                    event_key: event_key.clone(),
+                    idempotency_key: idempotency_key.clone(),
+                    report: report.clone(),
+                    due_at: *due_at,
+                },
+            )
             .collect();
         let added = insert_inbox_in(&mut tx, &writes.iter().collect::<Vec<_>>(), now).await?;
         tx.commit().await.doing("committing provider events")?;
