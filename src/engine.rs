@@ -23,6 +23,7 @@ use serde::Serialize;
 use tracing::instrument;
 
 use crate::catalog::{Catalog, LoadedCampaign};
+use crate::channel::breaker::{Breaker, Gate, Tripped};
 use crate::channel::{Outbound, Provider, SendError, SimProvider};
 use crate::clock::{Clock, VirtualClock};
 use crate::config::Settings;
@@ -32,7 +33,7 @@ use crate::domain::ledger::{self, Attempt, AttemptState, InboxItem, NewAttempt, 
 use crate::domain::outcome::Outcome;
 use crate::domain::policy::{self, PastAttempt, Verdict};
 use crate::domain::survey;
-use crate::domain::values::Channel;
+use crate::domain::values::{Channel, ChannelFamily};
 use crate::planning;
 use crate::store::{Store, StoreError, Write, WriteGroup};
 use crate::templates::RenderFor;
@@ -62,6 +63,37 @@ pub fn instance_name() -> String {
         .build_hasher()
         .finish() as u32;
     format!("herald-{}-{}-{random:08x}", host_name(), std::process::id())
+}
+
+/// Temporary send failures after which an attempt is given up (closed as failed): with
+/// the backoff below, about an hour and a half of retries. Waits for an open circuit
+/// breaker do not count.
+pub const MAX_SEND_FAILURES: i64 = 8;
+/// The first retry's backoff, doubled for each later failure up to [`MAX_BACKOFF`].
+pub const BASE_BACKOFF: Duration = Duration::seconds(30);
+pub const MAX_BACKOFF: Duration = Duration::minutes(30);
+
+/// The wait before retrying a send that failed `failures` times: exponential, capped,
+/// with "equal jitter" (between half and all of it) drawn from the idempotency key, so
+/// the attempts of an outage do not all come back at the same instant, and a given
+/// attempt's schedule is reproducible.
+pub fn backoff(key: &str, failures: i64) -> Duration {
+    let exp = (failures - 1).clamp(0, 16) as u32;
+    let full = BASE_BACKOFF
+        .checked_mul(2i32.pow(exp))
+        .unwrap_or(MAX_BACKOFF)
+        .min(MAX_BACKOFF);
+    let half = full / 2;
+    half + spread(key, failures, half)
+}
+
+/// A share of `range` drawn from (key, salt): the same for the same inputs.
+fn spread(key: &str, salt: i64, range: Duration) -> Duration {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    (key, salt).hash(&mut h);
+    let ms = range.num_milliseconds().max(1) as u64;
+    Duration::milliseconds((h.finish() % ms) as i64)
 }
 
 /// Simulated time moves in steps of at least this: an event is handled up to this late.
@@ -133,6 +165,8 @@ pub struct Engine<S: Store> {
     pub send_latency: Arc<crate::metrics::SendLatency>,
     /// The name this engine claims attempts under (unique per process).
     pub instance: String,
+    /// Each channel's provider circuit breaker (this process's view of its health).
+    breakers: std::sync::Mutex<BTreeMap<Channel, Breaker>>,
 }
 
 /// The database's token bucket for a channel's rate.
@@ -171,6 +205,7 @@ impl<S: Store> Engine<S> {
             send_latency: Default::default(),
             instance: instance_name(),
             rates,
+            breakers: Default::default(),
         }
     }
 
@@ -652,6 +687,21 @@ impl<S: Store> Engine<S> {
             }
             Verdict::Never { reason } => return Ok(Self::skip(attempt, reason.code(), now)),
         }
+        // A provider in an outage is left alone until its breaker's cool-down ends.
+        if let Gate::Wait(until) = self.breaker(attempt.channel, |b| b.gate(now)) {
+            let guard = Write::Reschedule {
+                id: attempt.id,
+                not_before: until + spread(&attempt.idempotency_key, 0, Duration::seconds(10)),
+                reason: "provider_paused".into(),
+            };
+            return Ok(Decided::Write(
+                WriteGroup {
+                    guard: Some(guard),
+                    then: vec![],
+                },
+                Dispatched::Rescheduled,
+            ));
+        }
         // The channel's rate across campaigns and daemons: wait for a token rather than
         // send over it.
         if let Some(next) = self
@@ -723,6 +773,7 @@ impl<S: Store> Engine<S> {
         let started = std::time::Instant::now();
         let sent = provider.send(&out, now).await;
         self.send_latency.observe(started.elapsed().as_secs_f64());
+        self.note_provider_health(attempt.channel, provider.name(), &sent, now);
         match sent {
             Ok(receipt) => {
                 // Later attempts of this batch see this one in the contact's history (caps).
@@ -783,18 +834,30 @@ impl<S: Store> Engine<S> {
                     Dispatched::Sent,
                 ))
             }
-            Err(SendError::Temporary(why)) => {
-                let backoff = Duration::minutes(1) * 2i32.pow(attempt.attempt_no.min(8));
+            Err(e @ (SendError::Temporary(_) | SendError::Throttled { .. })) => {
+                let failures = self.store.send_failures(attempt.id).await? + 1;
+                let why = e.to_string();
+                if failures >= MAX_SEND_FAILURES {
+                    let why = format!(
+                        "provider_unavailable: gave up after {failures} temporary failures; last: {why}"
+                    );
+                    self.fail(attempt, campaign, contact, &why, now).await?;
+                    return Ok(Decided::Written(Dispatched::Skipped));
+                }
+                let mut not_before = now + backoff(&attempt.idempotency_key, failures);
+                if let SendError::Throttled { until, .. } = e {
+                    not_before = not_before.max(until);
+                }
                 let guard = Write::Reschedule {
                     id: attempt.id,
-                    not_before: now + backoff,
+                    not_before,
                     reason: "provider_unavailable".into(),
                 };
                 let then = vec![event(
                     attempt.id,
                     "send_failed",
                     Some(&why),
-                    serde_json::Value::Null,
+                    serde_json::json!({ "failures": failures, "retry_at": not_before }),
                     now,
                 )];
                 Ok(Decided::Write(
@@ -805,11 +868,92 @@ impl<S: Store> Engine<S> {
                     Dispatched::Rescheduled,
                 ))
             }
+            Err(SendError::BadAddress(why)) => {
+                self.suppress_dead_address(attempt, contact, campaign, &why, now)
+                    .await?;
+                self.fail(attempt, campaign, contact, &why, now).await?;
+                Ok(Decided::Written(Dispatched::Skipped))
+            }
             Err(SendError::Permanent(why)) => {
                 self.fail(attempt, campaign, contact, &why, now).await?;
                 Ok(Decided::Written(Dispatched::Skipped))
             }
         }
+    }
+
+    /// Runs `f` on the channel's circuit breaker.
+    fn breaker<T>(&self, channel: Channel, f: impl FnOnce(&mut Breaker) -> T) -> T {
+        let mut breakers = self.breakers.lock().expect("breakers lock");
+        f(breakers.entry(channel).or_default())
+    }
+
+    /// Tells the channel's breaker how a send went, and says so in the log when the
+    /// provider goes down or comes back.
+    fn note_provider_health(
+        &self,
+        channel: Channel,
+        provider: &str,
+        sent: &Result<crate::channel::Receipt, SendError>,
+        now: DateTime<Utc>,
+    ) {
+        match sent {
+            Err(e) if e.is_temporary() => {
+                if let Tripped::Until(until) = self.breaker(channel, |b| b.failure(now)) {
+                    tracing::warn!(%channel, provider, %until, error = %e, "provider failing: channel paused");
+                }
+            }
+            // An answer, even a refusal of this attempt, says the provider is up.
+            _ => {
+                if self.breaker(channel, Breaker::success) {
+                    tracing::info!(%channel, provider, "provider answering again: channel resumed");
+                }
+            }
+        }
+    }
+
+    /// Is the channel's provider paused by its breaker now (for status and metrics)?
+    pub fn paused_channels(&self) -> Vec<Channel> {
+        let breakers = self.breakers.lock().expect("breakers lock");
+        breakers
+            .iter()
+            .filter(|(_, b)| b.is_open())
+            .map(|(c, _)| *c)
+            .collect()
+    }
+
+    /// Suppresses an address the provider says is dead (an invalid number, a hard
+    /// bounce), on every channel that uses it, so no campaign tries it again.
+    async fn suppress_dead_address(
+        &self,
+        attempt: &Attempt,
+        contact: &Contact,
+        campaign: &Campaign,
+        why: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        let target = match attempt.channel.family() {
+            ChannelFamily::Email => contact.email.clone().map(SuppressionTarget::Email),
+            _ => contact.phone.clone().map(SuppressionTarget::Phone),
+        };
+        let Some(target) = target else {
+            return Ok(());
+        };
+        let reason = match attempt.channel.family() {
+            ChannelFamily::Email => "hard bounce",
+            _ => "invalid number",
+        };
+        let entry = Suppression {
+            target,
+            kind: SuppressionKind::Bounce,
+            channel: None,
+            reason: format!("{reason}: {}", why.chars().take(200).collect::<String>()),
+            source: format!("{}/run {}", campaign.id, attempt.run_id),
+            created_at: now,
+            expires_at: None,
+        };
+        self.store.upsert_suppressions(&[entry]).await?;
+        tracing::info!(contact = %contact.display_masked(), channel = %attempt.channel, reason, "address suppressed");
+        Ok(())
     }
 
     /// Takes a token of the channel's rate for one send of this batch: `None` when the
@@ -1010,6 +1154,12 @@ impl<S: Store> Engine<S> {
             self.opt_out(attempt, contact, campaign, now).await?;
             attempt.outcome = Some(Outcome::OptedOut);
             return Ok(());
+        }
+        // A bounce the provider reports later is as final as one at send time.
+        if outcome == Outcome::Bounced {
+            let why = detail.as_deref().unwrap_or("reported by the provider");
+            self.suppress_dead_address(attempt, contact, campaign, why, now)
+                .await?;
         }
         if outcome == Outcome::Replied
             || (!ledger::is_final(outcome, attempt.channel) && ledger::is_connection(outcome))

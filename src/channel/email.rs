@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::{Outbound, Receipt, SendError};
 use crate::domain::ledger::Report;
 use crate::domain::outcome::Outcome;
+use crate::domain::values::mask_contact_details;
 
 /// `[email]` in herald.toml when `provider = "smtp"`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -197,8 +198,109 @@ impl SmtpProvider {
                     now,
                 )],
             }),
-            Err(e) if e.is_permanent() => Err(SendError::Permanent(e.to_string())),
-            Err(e) => Err(SendError::Temporary(e.to_string())),
+            // The server's reply may quote the address: masked before it is recorded.
+            Err(e) if e.is_permanent() => {
+                let code = e.status().map(|c| c.to_string());
+                Err(permanent(
+                    code.as_deref(),
+                    mask_contact_details(&e.to_string()),
+                ))
+            }
+            Err(e) => Err(SendError::Temporary(mask_contact_details(&e.to_string()))),
         }
+    }
+}
+
+/// A 5xx from the SMTP server: a hard bounce (the mailbox or domain does not exist) marks
+/// the address as dead; any other refusal (policy, spam, size) fails only this attempt.
+///
+/// The enhanced status code (RFC 3463) decides when the server sends one: `5.1.x` is
+/// about the address (5.1.1 no such user, 5.1.2 no such domain, 5.1.3 bad syntax, 5.1.6
+/// moved, 5.1.10 null MX). Without one, the classic 550, 551 and 553 replies are read as
+/// bad addresses.
+fn permanent(code: Option<&str>, why: String) -> SendError {
+    let enhanced = why
+        .split(|c: char| {
+            c.is_whitespace() || matches!(c, '(' | ')' | ',' | ';' | ':' | '<' | '>' | '[' | ']')
+        })
+        .find(|t| {
+            let parts: Vec<&str> = t.split('.').collect();
+            parts.len() == 3
+                && matches!(parts[0], "4" | "5")
+                && parts[1..]
+                    .iter()
+                    .all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .map(str::to_string);
+    let bad_address = match enhanced.as_deref() {
+        Some(e) => ["5.1.1", "5.1.2", "5.1.3", "5.1.6", "5.1.10"].contains(&e),
+        None => matches!(code, Some("550" | "551" | "553")),
+    };
+    if bad_address {
+        SendError::BadAddress(why)
+    } else {
+        SendError::Permanent(why)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind(code: Option<&str>, why: &str) -> &'static str {
+        match permanent(code, why.to_string()) {
+            SendError::BadAddress(_) => "bad_address",
+            SendError::Permanent(_) => "permanent",
+            _ => "other",
+        }
+    }
+
+    #[test]
+    fn hard_bounces_are_told_from_other_refusals() {
+        assert_eq!(
+            kind(
+                Some("550"),
+                "permanent error (550): 5.1.1 <x@y>: user unknown"
+            ),
+            "bad_address"
+        );
+        assert_eq!(
+            kind(Some("550"), "permanent error (550): 5.1.10 null MX"),
+            "bad_address"
+        );
+        assert_eq!(
+            kind(
+                Some("554"),
+                "permanent error (554): 5.1.2 bad destination system"
+            ),
+            "bad_address"
+        );
+        assert_eq!(
+            kind(
+                Some("550"),
+                "permanent error (550): 5.7.1 message rejected as spam"
+            ),
+            "permanent"
+        );
+        assert_eq!(
+            kind(Some("552"), "permanent error (552): 5.3.4 message too big"),
+            "permanent"
+        );
+        assert_eq!(
+            kind(Some("550"), "permanent error (550): mailbox unavailable"),
+            "bad_address"
+        );
+        assert_eq!(
+            kind(
+                Some("553"),
+                "permanent error (553): mailbox name not allowed"
+            ),
+            "bad_address"
+        );
+        assert_eq!(
+            kind(Some("554"), "permanent error (554): transaction failed"),
+            "permanent"
+        );
+        assert_eq!(kind(None, "permanent error: 5.5.2 syntax"), "permanent");
     }
 }

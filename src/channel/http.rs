@@ -3,8 +3,11 @@
 //! idempotency key in the body and the `Idempotency-Key` header, and a `callback_url` on
 //! herald's API where the provider reports what happened (signed).
 //!
-//! A 2xx answer means accepted; 429, 5xx, a timeout or a refused connection are temporary
-//! (the attempt is rescheduled with backoff); any other 4xx is permanent.
+//! A 2xx answer means accepted; 429, 5xx, a timeout, a refused connection or an unreadable
+//! answer are temporary (the attempt is retried with backoff, never before a
+//! `Retry-After` the provider sends); a 4xx whose JSON body says
+//! `{"error": "invalid_number"}` marks the number as dead (it is suppressed); any other 4xx
+//! is permanent for the attempt.
 
 use std::time::Duration;
 
@@ -13,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Outbound, Receipt, SendError};
 use crate::domain::values::Channel;
+use crate::domain::values::mask_contact_details;
 
 /// `[sms]` or `[voice_bot]` in herald.toml with `provider = "http"`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -110,7 +114,7 @@ impl HttpProvider {
         &self,
         out: &Outbound<'_>,
         public_url: &str,
-        _now: DateTime<Utc>,
+        now: DateTime<Utc>,
     ) -> Result<Receipt, SendError> {
         let key = &out.attempt.idempotency_key;
         let to = out
@@ -164,18 +168,57 @@ impl HttpProvider {
                 later: Vec::new(),
             });
         }
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| retry_after(v, now));
         let body = response.text().await.unwrap_or_default();
+        // The provider's body may quote the number: masked before it is recorded.
         let why = format!(
             "{} answered {status}: {}",
             self.name,
-            body.chars().take(200).collect::<String>()
+            mask_contact_details(&body.chars().take(200).collect::<String>())
         );
-        if status.as_u16() == 429 || status.is_server_error() {
-            Err(SendError::Temporary(why))
-        } else {
-            Err(SendError::Permanent(why))
+        Err(classify(status.as_u16(), &body, retry_after, why))
+    }
+}
+
+/// What a refusal means, by status, body and `Retry-After`.
+fn classify(status: u16, body: &str, retry_after: Option<DateTime<Utc>>, why: String) -> SendError {
+    let temporary = status == 429 || (500..600).contains(&status);
+    match retry_after {
+        Some(until) if temporary => SendError::Throttled { why, until },
+        _ if temporary => SendError::Temporary(why),
+        _ => {
+            let code = serde_json::from_str::<serde_json::Value>(body)
+                .ok()
+                .and_then(|v| v.get("error")?.as_str().map(str::to_string));
+            match code.as_deref() {
+                Some("invalid_number") => SendError::BadAddress(why),
+                _ => SendError::Permanent(why),
+            }
         }
     }
+}
+
+/// The longest wait a `Retry-After` may ask for: beyond it herald retries anyway (with
+/// backoff), so a provider's mistake cannot park a campaign for months.
+pub const MAX_RETRY_AFTER: chrono::Duration = chrono::Duration::hours(6);
+
+/// Reads `Retry-After`: seconds (`120`) or an HTTP date (`Wed, 25 Nov 2026 10:00:00 GMT`),
+/// capped at [`MAX_RETRY_AFTER`]. `None` when unreadable or already past.
+pub fn retry_after(value: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let value = value.trim();
+    let until = match value.parse::<u64>() {
+        Ok(secs) => {
+            now + chrono::Duration::seconds(secs.min(MAX_RETRY_AFTER.num_seconds() as u64) as i64)
+        }
+        Err(_) => DateTime::parse_from_rfc2822(value)
+            .ok()?
+            .with_timezone(&Utc),
+    };
+    (until > now).then(|| until.min(now + MAX_RETRY_AFTER))
 }
 
 /// A reqwest error without the URL (which may carry credentials).
@@ -185,4 +228,63 @@ fn without_url(e: &reqwest::Error) -> String {
         e2 = e2.replace(url.as_str(), "<provider>");
     }
     e2
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates_and_caps_them() {
+        assert_eq!(
+            retry_after("120", now()),
+            Some(now() + chrono::Duration::seconds(120))
+        );
+        assert_eq!(
+            retry_after("Wed, 25 Nov 2026 10:05:00 GMT", now()),
+            Some(now() + chrono::Duration::minutes(5))
+        );
+        assert_eq!(
+            retry_after("99999999", now()),
+            Some(now() + MAX_RETRY_AFTER)
+        );
+        assert_eq!(
+            retry_after("Wed, 25 Nov 2026 09:00:00 GMT", now()),
+            None,
+            "past"
+        );
+        assert_eq!(retry_after("0", now()), None);
+        assert_eq!(retry_after("soon", now()), None);
+        assert_eq!(retry_after("-5", now()), None);
+    }
+
+    #[test]
+    fn refusals_are_classified_by_status_body_and_retry_after() {
+        let later = Some(now() + chrono::Duration::seconds(30));
+        let kind = |status, body: &str, ra| match classify(status, body, ra, String::new()) {
+            SendError::Temporary(_) => "temporary",
+            SendError::Throttled { .. } => "throttled",
+            SendError::Permanent(_) => "permanent",
+            SendError::BadAddress(_) => "bad_address",
+        };
+        assert_eq!(kind(429, "", later), "throttled");
+        assert_eq!(kind(503, "", later), "throttled");
+        assert_eq!(kind(429, "", None), "temporary");
+        assert_eq!(kind(500, "oops", None), "temporary");
+        assert_eq!(
+            kind(422, r#"{"error":"invalid_number"}"#, None),
+            "bad_address"
+        );
+        assert_eq!(
+            kind(400, r#"{"error":"invalid_number"}"#, later),
+            "bad_address"
+        );
+        assert_eq!(kind(400, r#"{"error":"bad_request"}"#, None), "permanent");
+        assert_eq!(kind(401, "not json", None), "permanent");
+    }
 }

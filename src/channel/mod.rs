@@ -11,6 +11,7 @@ use crate::domain::contact::Contact;
 use crate::domain::ledger::{Attempt, Report};
 use crate::templates::Rendered;
 
+pub mod breaker;
 pub mod email;
 pub mod http;
 pub mod sim;
@@ -69,12 +70,29 @@ pub struct Receipt {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
-    /// Worth trying again later (timeout, 5xx, 429).
+    /// Worth trying again later: a timeout, a refused connection, a 5xx, an unreadable
+    /// answer, an SMTP 4xx. The attempt is retried with backoff, under the same
+    /// idempotency key.
     #[error("temporary failure: {0}")]
     Temporary(String),
-    /// Will never work for this attempt (invalid number, hard bounce).
+    /// The provider asked herald to wait (429 or 503 with `Retry-After`): no retry before
+    /// `until`.
+    #[error("throttled until {until}: {why}")]
+    Throttled { why: String, until: DateTime<Utc> },
+    /// Will never work for this attempt (a request the provider refuses).
     #[error("permanent failure: {0}")]
     Permanent(String),
+    /// The address itself is dead (an invalid number, a hard bounce): the attempt fails
+    /// and the address is suppressed, so no campaign tries it again.
+    #[error("undeliverable address: {0}")]
+    BadAddress(String),
+}
+
+impl SendError {
+    /// Does this failure say the provider is unwell (as the circuit breaker counts)?
+    pub fn is_temporary(&self) -> bool {
+        matches!(self, SendError::Temporary(_) | SendError::Throttled { .. })
+    }
 }
 
 /// The providers herald can send through.

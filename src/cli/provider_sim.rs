@@ -5,7 +5,12 @@
 //! draws what happens from the `[sim]` rates of herald.toml (delivery, replies, opt-outs,
 //! answers, busy, voicemail, hand-offs), and posts signed callbacks to each send's
 //! `callback_url` after the simulated delays times `--time-scale`. `GET /v1/stats` counts
-//! requests, accepted sends and repeats.
+//! requests, accepted sends and repeats; `GET /v1/keys` gives the requests per idempotency
+//! key.
+//!
+//! Faults, to drive herald's retry, backoff and circuit-breaker paths over real HTTP:
+//! `--error-rate P` answers a share of requests `503` before accepting them, and
+//! `POST /v1/faults` queues faults for the next requests, in order (docs/providers.md).
 
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -14,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context as _, Result};
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use clap::Args;
@@ -34,6 +40,64 @@ pub struct ProviderSimArgs {
     /// Multiplies the simulated delays before callbacks (0: at once; 1: as drawn).
     #[arg(long, default_value_t = 1.0)]
     pub time_scale: f64,
+    /// Share of requests (0 to 1) answered `503 Service Unavailable` before being accepted,
+    /// drawn from the idempotency key and the request's number.
+    #[arg(long, default_value_t = 0.0)]
+    pub error_rate: f64,
+    /// Accept sends without posting any callback.
+    #[arg(long)]
+    pub no_callbacks: bool,
+}
+
+/// One queued fault (`POST /v1/faults` takes a list of them), for the next `times`
+/// requests (default 1).
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(tag = "fault", rename_all = "snake_case", deny_unknown_fields)]
+enum Fault {
+    /// Refuse before accepting, with this status (and `Retry-After`, when given).
+    Status {
+        status: u16,
+        retry_after: Option<String>,
+        #[serde(default = "one")]
+        times: u32,
+    },
+    /// Refuse with `422 {"error": "invalid_number"}`.
+    InvalidNumber {
+        #[serde(default = "one")]
+        times: u32,
+    },
+    /// Accept the send, then answer `200` with a body that is not JSON.
+    Malformed {
+        #[serde(default = "one")]
+        times: u32,
+    },
+    /// Accept the send, then answer only after `delay_ms` (past herald's timeout, say).
+    Slow {
+        delay_ms: u64,
+        #[serde(default = "one")]
+        times: u32,
+    },
+    /// Accept the send, then answer `500` as if it had failed.
+    AcceptThenFail {
+        #[serde(default = "one")]
+        times: u32,
+    },
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl Fault {
+    fn times(&mut self) -> &mut u32 {
+        match self {
+            Fault::Status { times, .. }
+            | Fault::InvalidNumber { times }
+            | Fault::Malformed { times }
+            | Fault::Slow { times, .. }
+            | Fault::AcceptThenFail { times } => times,
+        }
+    }
 }
 
 #[derive(Default, serde::Serialize)]
@@ -43,6 +107,7 @@ struct Stats {
     duplicates: u64,
     callbacks_sent: u64,
     callbacks_failed: u64,
+    faults_served: u64,
 }
 
 struct SimState {
@@ -50,6 +115,10 @@ struct SimState {
     secret: Vec<u8>,
     time_scale: f64,
     seen: Mutex<HashMap<String, String>>,
+    requests_by_key: Mutex<HashMap<String, u64>>,
+    faults: Mutex<std::collections::VecDeque<Fault>>,
+    error_rate: f64,
+    callbacks: bool,
     stats: Mutex<Stats>,
     client: reqwest::Client,
 }
@@ -60,6 +129,10 @@ pub async fn run(ctx: &Ctx, args: &ProviderSimArgs) -> Result<ExitCode> {
         secret: ctx.settings.secret.bytes().to_vec(),
         time_scale: args.time_scale.max(0.0),
         seen: Mutex::new(HashMap::new()),
+        requests_by_key: Mutex::new(HashMap::new()),
+        faults: Mutex::new(Default::default()),
+        error_rate: args.error_rate.clamp(0.0, 1.0),
+        callbacks: !args.no_callbacks,
         stats: Mutex::new(Stats::default()),
         client: reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(10))
@@ -69,6 +142,8 @@ pub async fn run(ctx: &Ctx, args: &ProviderSimArgs) -> Result<ExitCode> {
         .route("/v1/messages", post(send_sms))
         .route("/v1/calls", post(send_call))
         .route("/v1/stats", get(stats))
+        .route("/v1/keys", get(keys))
+        .route("/v1/faults", post(queue_faults))
         .with_state(state);
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await
@@ -85,18 +160,56 @@ pub async fn run(ctx: &Ctx, args: &ProviderSimArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn send_sms(
-    state: State<Arc<SimState>>,
-    body: Json<SendRequest>,
-) -> (StatusCode, Json<serde_json::Value>) {
+async fn send_sms(state: State<Arc<SimState>>, body: Json<SendRequest>) -> Response {
     accept(state, body, Channel::Sms).await
 }
 
-async fn send_call(
-    state: State<Arc<SimState>>,
-    body: Json<SendRequest>,
-) -> (StatusCode, Json<serde_json::Value>) {
+async fn send_call(state: State<Arc<SimState>>, body: Json<SendRequest>) -> Response {
     accept(state, body, Channel::VoiceBot).await
+}
+
+async fn keys(State(state): State<Arc<SimState>>) -> Json<serde_json::Value> {
+    Json(
+        serde_json::to_value(&*state.requests_by_key.lock().expect("lock"))
+            .expect("keys serialise"),
+    )
+}
+
+async fn queue_faults(
+    State(state): State<Arc<SimState>>,
+    Json(faults): Json<Vec<Fault>>,
+) -> StatusCode {
+    state.faults.lock().expect("lock").extend(faults);
+    StatusCode::NO_CONTENT
+}
+
+/// The fault for this request, if any: the next queued one, or a drawn `503`.
+fn next_fault(state: &SimState, key: &str, request_no: u64) -> Option<Fault> {
+    let mut queue = state.faults.lock().expect("lock");
+    if let Some(front) = queue.front_mut() {
+        let mut fault = front.clone();
+        *fault.times() = 1;
+        let left = front.times();
+        *left = left.saturating_sub(1);
+        if *left == 0 {
+            queue.pop_front();
+        }
+        return Some(fault);
+    }
+    drop(queue);
+    if state.error_rate > 0.0 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::hash::DefaultHasher::new();
+        (key, request_no).hash(&mut h);
+        if (h.finish() % 1_000_000) as f64 / 1_000_000.0 < state.error_rate {
+            return Some(Fault::Status {
+                status: 503,
+                retry_after: None,
+                times: 1,
+            });
+        }
+    }
+    None
 }
 
 async fn stats(State(state): State<Arc<SimState>>) -> Json<serde_json::Value> {
@@ -107,11 +220,53 @@ async fn accept(
     State(state): State<Arc<SimState>>,
     Json(req): Json<SendRequest>,
     channel: Channel,
-) -> (StatusCode, Json<serde_json::Value>) {
+) -> Response {
+    let request_no = {
+        let mut stats = state.stats.lock().expect("lock");
+        stats.requests += 1;
+        stats.requests
+    };
+    *state
+        .requests_by_key
+        .lock()
+        .expect("lock")
+        .entry(req.idempotency_key.clone())
+        .or_default() += 1;
+    let fault = next_fault(&state, &req.idempotency_key, request_no);
+    if fault.is_some() {
+        state.stats.lock().expect("lock").faults_served += 1;
+    }
+    // Refusals happen before the send is accepted: nothing goes out.
+    match &fault {
+        Some(Fault::Status {
+            status,
+            retry_after,
+            ..
+        }) => {
+            let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            let mut response =
+                (status, Json(serde_json::json!({ "error": "fault" }))).into_response();
+            if let Some(ra) = retry_after
+                && let Ok(value) = axum::http::HeaderValue::from_str(ra)
+            {
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, value);
+            }
+            return response;
+        }
+        Some(Fault::InvalidNumber { .. }) => {
+            return (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Json(serde_json::json!({ "error": "invalid_number" })),
+            )
+                .into_response();
+        }
+        _ => {}
+    }
     let (id, duplicate) = {
         let mut seen = state.seen.lock().expect("lock");
         let mut stats = state.stats.lock().expect("lock");
-        stats.requests += 1;
         match seen.get(&req.idempotency_key) {
             Some(id) => {
                 stats.duplicates += 1;
@@ -125,7 +280,7 @@ async fn accept(
             }
         }
     };
-    if !duplicate {
+    if !duplicate && state.callbacks {
         let kind: CampaignKind = serde_json::from_value(req.context["campaign_kind"].clone())
             .unwrap_or(CampaignKind::Reminder);
         let now = SystemClock.now();
@@ -145,10 +300,28 @@ async fn accept(
             });
         }
     }
+    // Faults after acceptance: the message went out, the answer says otherwise.
+    match fault {
+        Some(Fault::Malformed { .. }) => (StatusCode::OK, "{\"id\": ").into_response(),
+        Some(Fault::AcceptThenFail { .. }) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(serde_json::json!({ "error": "fault" })),
+        )
+            .into_response(),
+        Some(Fault::Slow { delay_ms, .. }) => {
+            tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
+            accepted(&id, duplicate)
+        }
+        _ => accepted(&id, duplicate),
+    }
+}
+
+fn accepted(id: &str, duplicate: bool) -> Response {
     (
         StatusCode::ACCEPTED,
         Json(serde_json::json!({ "id": id, "duplicate": duplicate })),
     )
+        .into_response()
 }
 
 /// Posts one signed callback, trying a few times if herald is unavailable.

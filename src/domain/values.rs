@@ -240,6 +240,67 @@ pub fn mask_email(email: &str) -> String {
     }
 }
 
+/// Masks the e-mail addresses and phone numbers inside free text (a provider's error, an
+/// SMTP reply) before it reaches a log or a shared screen: a word with an `@` is masked
+/// as an address, a run of seven or more digits (with an optional `+` and the usual
+/// separators inside) as a phone number. Other text is left as it was.
+pub fn mask_contact_details(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        if word.contains('@') {
+            out.push_str(&mask_email(word));
+        } else {
+            out.push_str(&mask_digit_runs(word));
+        }
+        word.clear();
+    };
+    for c in text.chars() {
+        if c.is_whitespace()
+            || matches!(
+                c,
+                '<' | '>' | '"' | '\'' | ',' | ';' | '(' | ')' | '[' | ']' | ':' | '='
+            )
+        {
+            flush(&mut word, &mut out);
+            out.push(c);
+        } else {
+            word.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
+}
+
+/// Masks the runs of seven or more digits in a word (phone numbers, with `+`, `-`, `.`
+/// allowed inside a run).
+fn mask_digit_runs(word: &str) -> String {
+    let chars: Vec<char> = word.chars().collect();
+    let mut out = String::with_capacity(word.len());
+    let mut i = 0;
+    while i < chars.len() {
+        let starts = chars[i].is_ascii_digit()
+            || (chars[i] == '+' && chars.get(i + 1).is_some_and(|c| c.is_ascii_digit()));
+        if !starts {
+            out.push(chars[i]);
+            i += 1;
+            continue;
+        }
+        let mut j = i + 1;
+        while j < chars.len() && (chars[j].is_ascii_digit() || matches!(chars[j], '-' | '.')) {
+            j += 1;
+        }
+        let run: String = chars[i..j].iter().collect();
+        if run.chars().filter(|c| c.is_ascii_digit()).count() >= 7 {
+            out.push_str(&mask_phone(&run));
+        } else {
+            out.push_str(&run);
+        }
+        i = j;
+    }
+    out
+}
+
 /// Masks a person's name for shared files: the first letter kept, `J***`. The length is
 /// hidden too, since a short name with its length is easy to guess.
 pub fn mask_name(name: &str) -> String {
@@ -530,6 +591,22 @@ pub fn parse_weekday(text: &str) -> Result<Weekday, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn contact_details_inside_text_are_masked_and_the_rest_kept() {
+        assert_eq!(
+            mask_contact_details("550 5.1.1 <gone@example.com>: Recipient address rejected"),
+            "550 5.1.1 <g***@example.com>: Recipient address rejected"
+        );
+        assert_eq!(
+            mask_contact_details(r#"{"to":"+447400123456","error":"invalid_number"}"#),
+            r#"{"to":"+44********56","error":"invalid_number"}"#
+        );
+        assert_eq!(
+            mask_contact_details("call 07400-123-456 at 09:00, code 4.3.0, ref 123456"),
+            "call 07*********56 at 09:00, code 4.3.0, ref 123456"
+        );
+    }
 
     #[test]
     fn phone_numbers_normalise_to_e164_with_the_default_region() {

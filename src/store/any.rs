@@ -346,6 +346,13 @@ impl Store for AnyStore {
         }
     }
 
+    async fn send_failures(&self, attempt_id: i64) -> Result<i64, StoreError> {
+        match self {
+            AnyStore::Sqlite(s) => s.send_failures(attempt_id).await,
+            AnyStore::Postgres(s) => s.send_failures(attempt_id).await,
+        }
+    }
+
     async fn run_tally(&self, run_id: i64) -> Result<Vec<TallyRow>, StoreError> {
         match self {
             AnyStore::Sqlite(s) => s.run_tally(run_id).await,

@@ -694,6 +694,12 @@ pub trait Store: Send + Sync {
     /// Attempts of a run still open (queued, sending or sent).
     fn open_attempts(&self, run_id: i64) -> impl Future<Output = Result<i64, StoreError>> + Send;
 
+    /// Temporary send failures recorded for an attempt (its `send_failed` events).
+    fn send_failures(
+        &self,
+        attempt_id: i64,
+    ) -> impl Future<Output = Result<i64, StoreError>> + Send;
+
     fn run_tally(
         &self,
         run_id: i64,

@@ -69,6 +69,7 @@ named_queries!("sqlite":
     run_by_id,
     running_runs,
     open_attempts_of_run,
+    send_failures,
     run_tally,
     insert_attempt,
     claim_due,
@@ -767,6 +768,14 @@ impl Store for SqliteStore {
             .fetch_one(&self.pool)
             .await
             .doing("counting open attempts")
+    }
+
+    async fn send_failures(&self, attempt_id: i64) -> Result<i64, StoreError> {
+        sqlx::query_scalar(QUERIES.send_failures)
+            .bind(attempt_id)
+            .fetch_one(&self.pool)
+            .await
+            .doing("counting send failures")
     }
 
     async fn run_tally(&self, run_id: i64) -> Result<Vec<TallyRow>, StoreError> {

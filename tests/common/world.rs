@@ -69,6 +69,25 @@ pub async fn world_on(
     sim: &str,
     contacts: &str,
 ) -> Option<World> {
+    build(db, campaigns, sim, "", false, contacts).await
+}
+
+/// A world on SQLite whose herald.toml ends with `config` (providers, say), with the
+/// providers it configures (`Engine::configured`) rather than the simulator everywhere.
+pub async fn world_configured(campaigns: &[(&str, &str)], config: &str, contacts: &str) -> World {
+    build(Db::Sqlite, campaigns, "", config, true, contacts)
+        .await
+        .expect("SQLite is always there")
+}
+
+async fn build(
+    db: Db,
+    campaigns: &[(&str, &str)],
+    sim: &str,
+    extra_config: &str,
+    configured: bool,
+    contacts: &str,
+) -> Option<World> {
     let database_url = match db {
         Db::Sqlite => None,
         Db::Postgres => match herald::store::postgres::fresh_test_database().await {
@@ -84,7 +103,7 @@ pub async fn world_on(
     let config = std::fs::read_to_string(dir.path().join("herald.toml")).unwrap();
     std::fs::write(
         dir.path().join("herald.toml"),
-        format!("{config}\n[sim]\n{sim}\n"),
+        format!("{config}\n{extra_config}\n[sim]\n{sim}\n"),
     )
     .unwrap();
     for (path, _) in herald::examples::FILES {
@@ -134,13 +153,12 @@ pub async fn world_on(
     let catalog = Catalog::load(std::slice::from_ref(&settings.jobs_dir), &settings, &known);
     assert_eq!(catalog.errors(), 0, "{:#?}", catalog.diagnostics);
     let clock = VirtualClock::new(monday());
-    let engine = Engine::simulated(
-        store,
-        catalog,
-        settings,
-        Arc::new(clock.clone()),
-        Scope::All,
-    );
+    let clock_handle: Arc<dyn Clock> = Arc::new(clock.clone());
+    let engine = if configured {
+        Engine::configured(store, catalog, settings, clock_handle, Scope::All).unwrap()
+    } else {
+        Engine::simulated(store, catalog, settings, clock_handle, Scope::All)
+    };
     Some(World { dir, engine, clock })
 }
 

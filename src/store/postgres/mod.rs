@@ -275,6 +275,10 @@ impl Store for PgStore {
         people::open_attempts(self, run_id).await
     }
 
+    async fn send_failures(&self, attempt_id: i64) -> Result<i64, StoreError> {
+        people::send_failures(self, attempt_id).await
+    }
+
     async fn run_tally(&self, run_id: i64) -> Result<Vec<TallyRow>, StoreError> {
         people::run_tally(self, run_id).await
     }

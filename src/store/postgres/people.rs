@@ -55,6 +55,7 @@ named_queries!("postgres":
     run_by_id,
     running_runs,
     open_attempts_of_run,
+    send_failures,
     run_tally,
     volume_by_hour,
     campaign_totals,
@@ -648,6 +649,14 @@ pub(super) async fn open_attempts(store: &PgStore, run_id: i64) -> Result<i64, S
         .fetch_one(&store.pool)
         .await
         .doing("counting open attempts")
+}
+
+pub(super) async fn send_failures(store: &PgStore, attempt_id: i64) -> Result<i64, StoreError> {
+    sqlx::query_scalar(QUERIES.send_failures)
+        .bind(attempt_id)
+        .fetch_one(&store.pool)
+        .await
+        .doing("counting send failures")
 }
 
 pub(super) async fn run_tally(store: &PgStore, run_id: i64) -> Result<Vec<TallyRow>, StoreError> {
