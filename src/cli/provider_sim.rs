@@ -105,6 +105,7 @@ struct Stats {
     requests: u64,
     accepted: u64,
     duplicates: u64,
+    callbacks_scheduled: u64,
     callbacks_sent: u64,
     callbacks_failed: u64,
     faults_served: u64,
@@ -286,11 +287,11 @@ async fn accept(
         let now = SystemClock.now();
         let questions: Vec<crate::channel::AskedQuestion> =
             serde_json::from_value(req.context["questions"].clone()).unwrap_or_default();
-        for (event_key, report, at) in
-            state
-                .sim
-                .events(&req.idempotency_key, channel, kind, &questions, now)
-        {
+        let events = state
+            .sim
+            .events(&req.idempotency_key, channel, kind, &questions, now);
+        state.stats.lock().expect("lock").callbacks_scheduled += events.len() as u64;
+        for (event_key, report, at) in events {
             let state = state.clone();
             let (key, url) = (req.idempotency_key.clone(), req.callback_url.clone());
             tokio::spawn(async move {
@@ -324,7 +325,8 @@ fn accepted(id: &str, duplicate: bool) -> Response {
         .into_response()
 }
 
-/// Posts one signed callback, trying a few times if herald is unavailable.
+/// Posts one signed callback, trying again for about 20 s while herald is unavailable (a
+/// daemon restarting, say), as real providers do for longer.
 async fn callback(
     state: &SimState,
     url: &str,
@@ -345,7 +347,7 @@ async fn callback(
         }),
     }
     .to_string();
-    for attempt in 0..5u32 {
+    for attempt in 0..12u32 {
         let (ts, sig) =
             crate::api::sign_callback(&state.secret, body.as_bytes(), SystemClock.now());
         let sent = state
@@ -361,7 +363,8 @@ async fn callback(
             state.stats.lock().expect("lock").callbacks_sent += 1;
             return;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(200 * 2u64.pow(attempt))).await;
+        let wait = (100 * 2u64.pow(attempt)).min(2_000);
+        tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
     }
     state.stats.lock().expect("lock").callbacks_failed += 1;
 }

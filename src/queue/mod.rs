@@ -451,7 +451,28 @@ enum Closer {
 
 /// Sends back to the queue the attempts of daemons that stopped saying they are alive
 /// (and any claim older than the lease).
+///
+/// A daemon of this host whose process is gone (killed, crashed) is known dead at once:
+/// its claims go back without waiting for its heartbeats to lapse, so a daemon restarted
+/// after a crash carries on where the dead one stopped. A process id taken again by
+/// another process only delays this to the heartbeat rule.
 async fn requeue_abandoned(engine: &SharedEngine, now: DateTime<Utc>) -> Result<u64, QueueError> {
+    let host = crate::engine::host_name();
+    let dead_here = engine
+        .store
+        .daemons()
+        .await
+        .map_err(crate::engine::EngineError::from)?
+        .into_iter()
+        .filter(|d| d.id != engine.instance && d.host == host && !process_alive(d.pid));
+    for d in dead_here {
+        let released = engine
+            .store
+            .daemon_gone(&d.id, now - Duration::days(1), now)
+            .await
+            .map_err(crate::engine::EngineError::from)?;
+        tracing::warn!(daemon = %d.id, pid = d.pid, released, "a daemon of this host is gone: its claims went back to the queue");
+    }
     let requeued = engine
         .store
         .requeue_stale(now - LEASE, now - DAEMON_SILENCE, now)
@@ -707,4 +728,18 @@ impl Jobs {
         }
         .map_err(backend)
     }
+}
+
+/// Is process `pid` of this host still running? (`kill(pid, 0)`: no signal is sent.)
+fn process_alive(pid: i64) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: kill with signal 0 only checks whether the process exists and may be
+    // signalled; it has no effect on it and touches no memory of ours.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
