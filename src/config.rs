@@ -97,6 +97,10 @@ pub struct EmailFile {
 pub struct Secret(Vec<u8>);
 
 impl Secret {
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Secret {
+        Secret(bytes.into())
+    }
+
     pub fn bytes(&self) -> &[u8] {
         &self.0
     }
@@ -153,6 +157,9 @@ pub struct Settings {
     /// The token agents' tools present to the desk API (`HERALD_AGENT_TOKEN`); none: the
     /// desk API is off.
     pub agent_token: Option<Secret>,
+    /// The token `/metrics` wants (`HERALD_API_TOKEN`); required when the API listens on
+    /// an address other than loopback.
+    pub api_token: Option<Secret>,
     /// The most each channel may send across campaigns and daemons (token buckets the
     /// store keeps, taken from at send time).
     pub channel_rates: Vec<(
@@ -525,6 +532,7 @@ impl Settings {
             channel_rates,
             agent_desk,
             agent_token: env("HERALD_AGENT_TOKEN").map(|t| Secret(t.into_bytes())),
+            api_token: env("HERALD_API_TOKEN").map(|t| Secret(t.into_bytes())),
             config_file: path,
             database_url,
             jobs_dir,

@@ -271,3 +271,76 @@ async fn a_one_click_unsubscribe_opts_the_person_out_and_a_forged_link_does_noth
     .await;
     assert!(stop(daemon, "-TERM").status.success());
 }
+
+#[test]
+fn the_api_refuses_an_outside_address_without_a_real_secret_and_a_token() {
+    let ws = Workspace::bare();
+    let port = common::free_port();
+    let outside = format!("0.0.0.0:{port}");
+    let refused = ws
+        .command(&["run"])
+        .env("HERALD_API_BIND", &outside)
+        .env_remove("HERALD_SECRET")
+        .env_remove("HERALD_API_TOKEN")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("refusing to serve the HTTP API on 0.0.0.0"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("HERALD_SECRET"), "{stderr}");
+    assert!(stderr.contains("HERALD_API_TOKEN"), "{stderr}");
+    assert!(
+        std::net::TcpListener::bind(("0.0.0.0", port)).is_ok(),
+        "nothing was left listening"
+    );
+    // A real secret but still no token: refused, naming only the token.
+    let refused = ws
+        .command(&["run"])
+        .env("HERALD_API_BIND", &outside)
+        .env("HERALD_SECRET", "a-real-secret-of-enough-length")
+        .env_remove("HERALD_API_TOKEN")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{stderr}");
+    assert!(!stderr.contains("HERALD_SECRET"), "{stderr}");
+    assert!(stderr.contains("HERALD_API_TOKEN"), "{stderr}");
+}
+
+#[tokio::test]
+async fn metrics_ask_for_the_api_token_when_one_is_set() {
+    let ws = Workspace::bare();
+    let port = common::free_port();
+    let daemon = common::spawn(
+        &ws,
+        &["run"],
+        port,
+        &[("HERALD_API_TOKEN", "metrics-token-0123456789")],
+    );
+    common::wait_port(port);
+    let (status, _) = http(port, "GET", "/metrics", &[], b"");
+    assert_eq!(status, 401, "no token");
+    let (status, _) = http(
+        port,
+        "GET",
+        "/metrics",
+        &[("Authorization", "Bearer metrics-token-012345678")],
+        b"",
+    );
+    assert_eq!(status, 401, "a token one character short");
+    let (status, body) = http(
+        port,
+        "GET",
+        "/metrics",
+        &[("Authorization", "Bearer metrics-token-0123456789")],
+        b"",
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("herald_"), "{body}");
+    let (status, _) = http(port, "GET", "/healthz", &[], b"");
+    assert_eq!(status, 200, "health checks need no token");
+    assert!(stop(daemon, "-TERM").status.success());
+}

@@ -524,6 +524,7 @@ impl World {
             clock: std::sync::Arc::new(self.clock.clone()),
             send_latency: self.engine.send_latency.clone(),
             queue: None,
+            api_token: None,
             agent_token: None,
             catalog: Some(std::sync::Arc::new(catalog)),
         });

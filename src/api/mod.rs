@@ -48,6 +48,8 @@ pub struct ApiState<S: Store> {
     pub queue: Option<crate::queue::Jobs>,
     /// The token the desk API wants; `None` turns the desk API off.
     pub agent_token: Option<Secret>,
+    /// The token `/metrics` wants; `None`: open (the API then listens on loopback only).
+    pub api_token: Option<Secret>,
     /// The campaigns, for the skills agent steps need.
     pub catalog: Option<Arc<crate::catalog::Catalog>>,
 }
@@ -91,8 +93,50 @@ async fn healthz<S: Store>(State(state): State<Arc<ApiState<S>>>) -> Response {
     }
 }
 
-async fn metrics<S: Store>(State(state): State<Arc<ApiState<S>>>) -> Response {
+/// Why the API may not listen on `bind` with these settings (empty: it may). On loopback
+/// anything goes; anywhere else the world can reach it, so the links and callbacks must
+/// be signed with a real secret, and `/metrics` needs a token.
+pub fn exposure_problems(settings: &crate::config::Settings) -> Vec<String> {
+    if settings.api_bind.ip().is_loopback() {
+        return Vec::new();
+    }
+    let mut problems = Vec::new();
+    if settings.secret_is_default {
+        problems.push(
+            "links and callbacks would be signed with the development secret, which anyone can forge: set HERALD_SECRET (16+ characters)"
+                .to_string(),
+        );
+    }
+    if settings.api_token.is_none() {
+        problems.push(
+            "/metrics would be open to anyone: set HERALD_API_TOKEN (it is then asked for as `Authorization: Bearer`)"
+                .to_string(),
+        );
+    }
+    problems
+}
+
+/// Checks `Authorization: Bearer TOKEN` against `expected`, in constant time.
+fn bearer_ok(headers: &HeaderMap, expected: &Secret) -> bool {
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    crate::signing::constant_eq(given.as_bytes(), expected.bytes())
+}
+
+async fn metrics<S: Store>(State(state): State<Arc<ApiState<S>>>, headers: HeaderMap) -> Response {
     use std::fmt::Write;
+    if let Some(token) = &state.api_token
+        && !bearer_ok(&headers, token)
+    {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(serde_json::json!({ "error": "bad or missing API token" })),
+        )
+            .into_response();
+    }
     let (Ok(counts), Ok(pending)) = (
         state.store.attempt_counts().await,
         state.store.inbox_pending().await,
@@ -390,12 +434,7 @@ fn agent_auth<S: Store>(state: &ApiState<S>, headers: &HeaderMap) -> Result<(), 
                 .into_response(),
         ));
     };
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if crate::signing::constant_eq(given.as_bytes(), expected.bytes()) {
+    if bearer_ok(headers, expected) {
         Ok(())
     } else {
         Err(Box::new(
@@ -504,4 +543,37 @@ pub async fn serve<S: Store + 'static>(
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+#[cfg(test)]
+mod exposure_tests {
+    use super::*;
+
+    fn settings(bind: &str, default_secret: bool, token: bool) -> crate::config::Settings {
+        let mut s = crate::config::Settings::load(&crate::config::Overrides::default())
+            .expect("defaults load");
+        s.api_bind = bind.parse().unwrap();
+        s.secret_is_default = default_secret;
+        s.api_token = token.then(|| Secret::new("token-token-token"));
+        s
+    }
+
+    #[test]
+    fn only_loopback_may_run_without_a_secret_and_a_token() {
+        assert!(exposure_problems(&settings("127.0.0.1:8080", true, false)).is_empty());
+        assert!(exposure_problems(&settings("[::1]:8080", true, false)).is_empty());
+        assert_eq!(
+            exposure_problems(&settings("0.0.0.0:8080", true, false)).len(),
+            2
+        );
+        assert_eq!(
+            exposure_problems(&settings("10.1.2.3:8080", false, false)).len(),
+            1
+        );
+        assert_eq!(
+            exposure_problems(&settings("0.0.0.0:8080", true, true)).len(),
+            1
+        );
+        assert!(exposure_problems(&settings("0.0.0.0:8080", false, true)).is_empty());
+    }
 }

@@ -84,6 +84,14 @@ async fn daemon(ctx: &Ctx) -> Result<ExitCode> {
     );
     // One signal stops both the queue and the HTTP API.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let problems = crate::api::exposure_problems(&ctx.settings);
+    if !problems.is_empty() {
+        anyhow::bail!(
+            "refusing to serve the HTTP API on {}, an address other than loopback:\n  - {}",
+            ctx.settings.api_bind,
+            problems.join("\n  - ")
+        );
+    }
     let listener = tokio::net::TcpListener::bind(ctx.settings.api_bind)
         .await
         .with_context(|| format!("listening on {} (api_bind)", ctx.settings.api_bind))?;
@@ -97,6 +105,7 @@ async fn daemon(ctx: &Ctx) -> Result<ExitCode> {
             .await
             .ok(),
         agent_token: ctx.settings.agent_token.clone(),
+        api_token: ctx.settings.api_token.clone(),
         catalog: Some(Arc::new(ctx.catalog(&[]).await?)),
     });
     let mut api_stop = stop_rx.clone();
