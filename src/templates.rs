@@ -796,6 +796,52 @@ mod tests {
     }
 
     #[test]
+    fn templates_can_read_no_file_and_no_environment() {
+        let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/bin".into());
+        let hostile = [
+            "{% include '/etc/passwd' %}",
+            "{% include '../../herald.toml' %}",
+            "{% import '/etc/hostname' as h %}",
+            "{{ env('PATH') }}",
+            "{{ getenv('PATH') }}",
+            "{{ environ.PATH }}",
+            "{{ os.environ }}",
+            "{{ open('/etc/passwd').read() }}",
+            "{{ self.__init__.__globals__ }}",
+            "{{ cycler.__init__.__globals__.os }}",
+        ];
+        for (i, source) in hostile.iter().enumerate() {
+            let mut s = set();
+            let name = format!("h{i}");
+            let added = s.add(
+                Channel::Sms,
+                &name,
+                "en",
+                Part::Text,
+                format!("t/sms/{name}.en.txt").into(),
+                source.to_string(),
+            );
+            let rendered = added.ok().and_then(|()| {
+                s.render(
+                    Channel::Sms,
+                    &name,
+                    &RenderFor::preview(&contact("en"), None),
+                    "en",
+                )
+                .ok()
+            });
+            if let Some(r) = rendered {
+                assert!(
+                    !r.text.contains(&path) && !r.text.contains("root:"),
+                    "{source} rendered {:?}",
+                    r.text
+                );
+                assert!(r.text.trim().is_empty(), "{source} rendered {:?}", r.text);
+            }
+        }
+    }
+
+    #[test]
     fn variables_no_contact_has_are_found() {
         let mut s = set();
         s.add(
