@@ -247,6 +247,30 @@ pub fn sign_callback(secret: &[u8], body: &[u8], now: DateTime<Utc>) -> (String,
     (ts, format!("v1={}", crate::signing::sign(secret, &signed)))
 }
 
+/// Reads a callback body (after its signature was checked): its fields and the report it
+/// carries, or why it cannot be read.
+pub fn decode_callback(body: &[u8]) -> Result<(Callback, Report), String> {
+    let callback: Callback =
+        serde_json::from_slice(body).map_err(|e| format!("malformed callback: {e}"))?;
+    let report = match (
+        callback.kind.as_str(),
+        callback.status,
+        callback.text.clone(),
+        callback.question.clone(),
+    ) {
+        ("status", Some(outcome), _, _) => Report::Outcome {
+            outcome,
+            detail: callback.detail.clone(),
+        },
+        ("reply", _, Some(text), _) => Report::Reply { text },
+        ("answer", _, Some(text), Some(question)) => Report::Answer { question, text },
+        _ => {
+            return Err("a callback is `type: status` with `status`, `type: reply` with `text`, or `type: answer` with `question` and `text`".into());
+        }
+    };
+    Ok((callback, report))
+}
+
 async fn webhook<S: Store>(
     State(state): State<Arc<ApiState<S>>>,
     Path(provider): Path<String>,
@@ -262,30 +286,9 @@ async fn webhook<S: Store>(
         )
             .into_response();
     }
-    let callback: Callback = match serde_json::from_slice(&body) {
-        Ok(c) => c,
-        Err(e) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                Json(serde_json::json!({ "error": format!("malformed callback: {e}") })),
-            )
-                .into_response();
-        }
-    };
-    let report = match (
-        callback.kind.as_str(),
-        callback.status,
-        callback.text,
-        callback.question,
-    ) {
-        ("status", Some(outcome), _, _) => Report::Outcome {
-            outcome,
-            detail: callback.detail,
-        },
-        ("reply", _, Some(text), _) => Report::Reply { text },
-        ("answer", _, Some(text), Some(question)) => Report::Answer { question, text },
-        _ => {
-            let error = "a callback is `type: status` with `status`, `type: reply` with `text`, or `type: answer` with `question` and `text`";
+    let (callback, report) = match decode_callback(&body) {
+        Ok(decoded) => decoded,
+        Err(error) => {
             return (
                 StatusCode::BAD_REQUEST,
                 Json(serde_json::json!({ "error": error })),
