@@ -1075,7 +1075,18 @@ impl<S: Store> Engine<S> {
             .map(|c| (c.id, c))
             .collect();
         let mut groups = Vec::with_capacity(items.len());
+        let mut deferred = 0;
         for item in &items {
+            if let Some(attempt) = attempts.get_mut(&item.idempotency_key) {
+                // A dispatcher holds the attempt and is about to record its send (a quick
+                // provider reports before the batch's ledger write): the event waits for
+                // that write, or for the claim to go back to the queue if it died.
+                if attempt.state == AttemptState::Sending {
+                    deferred += 1;
+                    continue;
+                }
+                self.record_seen_send(item, attempt, &mut groups);
+            }
             match attempts
                 .get_mut(&item.idempotency_key)
                 .and_then(|a| contacts.get(&a.contact_id).map(|c| (a, c)))
@@ -1100,7 +1111,43 @@ impl<S: Store> Engine<S> {
             }
         }
         self.store.apply_writes(&groups, now).await?;
-        Ok(items.len())
+        Ok(items.len() - deferred)
+    }
+
+    /// A provider's event about a queued attempt herald has not recorded as sent (a crash
+    /// came between the provider's acceptance and the ledger's write, and the claim went
+    /// back to the queue; or the answer was lost and the send is waiting for a retry)
+    /// proves the send: it is recorded first, with its `sent` event, so the attempt closes
+    /// as sent and the event log stays whole. The guard records it once, however many
+    /// events or dispatchers race for it; a resend under the same key meanwhile is
+    /// answered by the provider as a repeat.
+    fn record_seen_send(
+        &self,
+        item: &InboxItem,
+        attempt: &mut Attempt,
+        groups: &mut Vec<WriteGroup>,
+    ) {
+        if attempt.state != AttemptState::Queued || attempt.sent_at.is_some() {
+            return;
+        }
+        let at = item.due_at;
+        groups.push(WriteGroup {
+            guard: Some(Write::SendSeen { id: attempt.id, at }),
+            then: vec![event(
+                attempt.id,
+                "sent",
+                None,
+                serde_json::json!({
+                    "provider": item.provider,
+                    "ref": serde_json::Value::Null,
+                    "seen_from": item.event_key,
+                }),
+                at,
+            )],
+        });
+        tracing::info!(attempt = attempt.id, provider = %item.provider, "a send recorded from the provider's report (its answer was lost)");
+        attempt.state = AttemptState::Sent;
+        attempt.sent_at = Some(at);
     }
 
     /// The writes one event leads to. `attempt` is kept up to date for later events of the

@@ -161,7 +161,13 @@ async fn two_dozen_sigkills_lose_nothing_and_send_nothing_twice() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(stop(daemon, "-TERM").status.success());
+    let out = stop(daemon, "-TERM");
+    assert!(
+        out.status.success(),
+        "the last daemon stops cleanly: {:?}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // Every planned attempt has exactly one final state.
     let store = herald::store::SqliteStore::open(

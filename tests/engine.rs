@@ -590,3 +590,73 @@ on_both!(
     pause_and_resume_send_nothing_twice,
     pause_and_resume_send_nothing_twice
 );
+
+/// A provider's report on an attempt whose send herald has not recorded: while a
+/// dispatcher holds it (`sending`) the report waits for the dispatcher's write; once the
+/// attempt is back in the queue (its dispatcher died after the provider accepted), the
+/// report proves the send, which is recorded once, with its `sent` event.
+async fn a_report_on_an_unrecorded_send_waits_for_its_dispatcher_or_records_the_send(db: Db) {
+    let Some(w) = world_on(db, &[("test", SEQUENCE)], "sms_delivered = 1.0", ONE).await else {
+        return;
+    };
+    let nine = Utc.with_ymd_and_hms(2026, 11, 30, 9, 0, 0).unwrap();
+    w.clock.set(nine);
+    w.engine.plan_due_runs(nine).await.unwrap();
+    // A dispatcher claims the SMS; the provider reports it delivered before the
+    // dispatcher writes the send.
+    let claimed = w
+        .engine
+        .store
+        .claim_due(nine, 10, "another-daemon")
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    let key = claimed[0].idempotency_key.clone();
+    let delivered = Report::Outcome {
+        outcome: Outcome::Delivered,
+        detail: None,
+    };
+    let push = |event: &str| {
+        let items = vec![(event.to_string(), key.clone(), delivered.clone(), nine)];
+        let store = &w.engine.store;
+        async move { store.inbox_push("http-sms", &items, nine).await.unwrap() }
+    };
+    push("d1").await;
+    assert_eq!(
+        w.engine.apply_inbox(nine, 100).await.unwrap(),
+        0,
+        "it waits"
+    );
+    assert_eq!(w.attempts("A1").await[0].state, AttemptState::Sending);
+
+    // The dispatcher died: its claim goes back to the queue, and the report is applied.
+    let released = w
+        .engine
+        .store
+        .daemon_gone("another-daemon", nine - Duration::days(1), nine)
+        .await
+        .unwrap();
+    assert_eq!(released, 1);
+    assert_eq!(w.engine.apply_inbox(nine, 100).await.unwrap(), 1);
+    let a = &w.attempts("A1").await[0];
+    assert_eq!(a.state, AttemptState::Done);
+    assert_eq!(a.outcome, Some(Outcome::Delivered));
+    assert_eq!(a.sent_at, Some(nine), "the send is recorded");
+    // A second report, and the engine's own pass, record no second send.
+    push("d2").await;
+    w.engine.run_until_idle().await.unwrap();
+    let events = w
+        .engine
+        .store
+        .events_of_contact(a.contact_id, 100)
+        .await
+        .unwrap();
+    let count = |kind: &str| events.iter().filter(|e| e["kind"] == kind).count();
+    assert_eq!(count("sent"), 1, "{events:#?}");
+    assert_eq!(w.attempts("A1").await[0].sent_at, Some(nine));
+}
+
+on_both!(
+    a_report_on_an_unrecorded_send_waits_for_its_dispatcher_or_records_the_send,
+    a_report_on_an_unrecorded_send_waits_for_its_dispatcher_or_records_the_send
+);

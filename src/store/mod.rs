@@ -261,6 +261,13 @@ pub enum Write {
         at: DateTime<Utc>,
         provider_ref: String,
     },
+    /// The provider reported on an attempt herald had not recorded as sent (the answer to
+    /// the send was lost in a crash): the send happened. `queued` or `sending` → `sent`
+    /// at `at`, only if no send was recorded.
+    SendSeen {
+        id: i64,
+        at: DateTime<Utc>,
+    },
     /// Back to the queue until `not_before` (only if still open).
     Reschedule {
         id: i64,

@@ -91,6 +91,7 @@ named_queries!("sqlite":
     daemons_list,
     reschedule_attempt,
     mark_sent,
+    send_seen,
     close_attempt,
     set_connected,
     cancel_queued_for_contact,
@@ -1981,6 +1982,14 @@ async fn write(
                 .bind(id)
                 .bind(at)
                 .bind(provider_ref)
+                .execute(&mut *conn)
+                .await
+        }
+        Write::SendSeen { id, at } => {
+            sqlx::query(QUERIES.send_seen)
+                .bind(id)
+                .bind(at)
+                .bind(now)
                 .execute(&mut *conn)
                 .await
         }

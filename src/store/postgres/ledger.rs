@@ -35,6 +35,7 @@ named_queries!("postgres":
     daemons_list,
     reschedule_attempt,
     mark_sent,
+    send_seen,
     close_attempt,
     set_connected,
     cancel_queued_for_contact,
@@ -155,6 +156,14 @@ async fn write(conn: &mut PgConnection, w: &Write, now: DateTime<Utc>) -> Result
                 .bind(id)
                 .bind(at)
                 .bind(provider_ref)
+                .execute(&mut *conn)
+                .await
+        }
+        Write::SendSeen { id, at } => {
+            sqlx::query(QUERIES.send_seen)
+                .bind(id)
+                .bind(at)
+                .bind(now)
                 .execute(&mut *conn)
                 .await
         }
