@@ -1,8 +1,9 @@
 //! The PostgreSQL server restarted under a running daemon: the daemon keeps running,
 //! reconnects, and finishes the campaign with every attempt sent exactly once.
 //!
-//! The test restarts the server named by `HERALD_TEST_POSTGRES_URL` with `pg_ctlcluster`
-//! (Debian's server wrapper; `.ci/run` runs as root, which may use it). It is alone in
+//! The test restarts the server named by `HERALD_TEST_POSTGRES_URL` (the local cluster on
+//! its port, found with `pg_lsclusters`) with `pg_ctlcluster` (Debian's server tools;
+//! `.ci/run` runs as root, which may use them). It is alone in
 //! its test binary, so no other test of this binary sees the restart; `cargo test` runs
 //! test binaries one after another. Where the server cannot be restarted from here (not
 //! root, not Debian's packaging), it says so and passes without checking.
@@ -17,22 +18,31 @@ use sqlx::PgPool;
 
 const CONTACTS: usize = 200;
 
-/// Restarts the local cluster; false when this machine cannot.
-fn restart_server() -> bool {
-    let Ok(clusters) = std::fs::read_dir("/etc/postgresql") else {
+/// Restarts the local cluster listening on `url`'s port (`pg_lsclusters`); false when
+/// this machine cannot.
+fn restart_server(url: &str) -> bool {
+    let port = url
+        .rsplit('@')
+        .next()
+        .and_then(|host| host.split('/').next())
+        .and_then(|host| host.rsplit(':').next())
+        .unwrap_or("5432")
+        .to_string();
+    let Ok(list) = Command::new("pg_lsclusters").arg("-h").output() else {
         return false;
     };
-    let Some(version) = clusters
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .max()
-    else {
+    let list = String::from_utf8_lossy(&list.stdout);
+    let Some((version, name)) = list.lines().find_map(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        (f.len() > 2 && f[2] == port).then(|| (f[0].to_string(), f[1].to_string()))
+    }) else {
         return false;
     };
     Command::new("pg_ctlcluster")
         .args([
             "--skip-systemctl-redirect",
             &version,
-            "main",
+            &name,
             "restart",
             "-m",
             "fast",
@@ -112,7 +122,7 @@ async fn a_daemon_carries_on_after_the_database_server_restarts() {
         assert!(Instant::now() < until, "no sends before the restart");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(restart_server(), "pg_ctlcluster restart failed");
+    assert!(restart_server(&url), "pg_ctlcluster restart failed");
     let before: i64 = count(&url, sent).await.unwrap_or(0);
     assert!(before < CONTACTS as i64, "the restart came mid-run");
 
