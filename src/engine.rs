@@ -66,8 +66,8 @@ pub fn instance_name() -> String {
 }
 
 /// Temporary send failures after which an attempt is given up (closed as failed): with
-/// the backoff below, about an hour and a half of retries. Waits for an open circuit
-/// breaker do not count.
+/// the backoff below, between half an hour and an hour of retries. Waits for an open
+/// circuit breaker do not count.
 pub const MAX_SEND_FAILURES: i64 = 8;
 /// The first retry's backoff, doubled for each later failure up to [`MAX_BACKOFF`].
 pub const BASE_BACKOFF: Duration = Duration::seconds(30);
