@@ -232,12 +232,13 @@ async fn three_daemons_send_every_attempt_once_though_one_is_killed_mid_run() {
             assert!(!log.contains("+447400"), "numbers are masked in logs");
         }
     }
-    // Stopped daemons are forgotten; the killed one is left, seen as stopped.
+    // Stopped daemons are forgotten, and so is the killed one: its process is gone and
+    // the survivors run on the same host, so they knew it dead at once.
     let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM daemons")
         .fetch_one(&pg)
         .await
         .unwrap();
-    assert_eq!(left, 1, "only the killed daemon is still listed");
+    assert_eq!(left, 0, "no daemon is still listed");
 
     // `herald jobs` reads the shared queue.
     let jobs = ws
