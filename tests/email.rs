@@ -23,6 +23,15 @@ impl Drop for SmtpServer {
     }
 }
 
+/// The tests of this file run one at a time: each picks a free port and starts a server on
+/// it (or counts on nothing listening there), which tests running side by side could
+/// otherwise take from each other.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn smtp_server() -> SmtpServer {
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -71,6 +80,7 @@ fn messages(server: &SmtpServer) -> Vec<String> {
 
 #[test]
 fn an_email_campaign_delivers_one_message_per_contact_with_the_right_body() {
+    let _serial = one_at_a_time();
     let server = smtp_server();
     let ws = Workspace::bare();
     let config = std::fs::read_to_string(ws.path("herald.toml")).unwrap();
@@ -146,6 +156,7 @@ fn an_email_campaign_delivers_one_message_per_contact_with_the_right_body() {
 
 #[test]
 fn an_unreachable_smtp_server_reschedules_instead_of_losing_the_message() {
+    let _serial = one_at_a_time();
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -218,6 +229,7 @@ class Faulty:
 
 #[test]
 fn smtp_refusals_retry_a_temporary_one_and_suppress_a_hard_bounce() {
+    let _serial = one_at_a_time();
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
