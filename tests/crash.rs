@@ -27,13 +27,7 @@ fn workspace(api_port: u16, sim_port: u16) -> Workspace {
             "public_url = \"http://127.0.0.1:{api_port}\"\n{config}\n[sms]\nprovider = \"http\"\nurl = \"http://127.0.0.1:{sim_port}\"\n[sim]\nsms_delivered = 1.0\nsms_reply = 0.3\nsms_opt_out = 0.0\ndelivery_delay = \"1s\"\nreply_delay = \"1s\"\n"
         ),
     );
-    let once = (chrono::Utc::now() - chrono::Duration::minutes(1)).format("%Y-%m-%dT%H:%M:%SZ");
-    ws.write(
-        "jobs/now.toml",
-        &format!(
-            "kind = \"reminder\"\n[audience]\nlists = [\"people\"]\n[schedule]\nonce = {once}\n[rate_limits]\nsms = \"10/s\"\n[[steps]]\nid = \"sms\"\nchannel = \"sms\"\ntemplate = \"payment_reminder\"\n"
-        ),
-    );
+    ws.sms_campaign_due_now("10/s");
     let mut csv = String::from("external_id,phone,balance\n");
     for i in 0..PEOPLE {
         csv.push_str(&format!("P{i},+4474002{i:05},10\n"));

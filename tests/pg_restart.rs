@@ -86,14 +86,7 @@ async fn a_daemon_carries_on_after_the_database_server_restarts() {
         ),
     );
     // Due now, 20 SMS a second: the dispatch lasts about 10 seconds.
-    let once = (chrono::Utc::now() - chrono::Duration::minutes(1)).format("%Y-%m-%dT%H:%M:%SZ");
-    ws.write(
-        "jobs/now.toml",
-        &format!(
-            "kind = \"reminder\"\n[audience]\nlists = [\"people\"]\n[schedule]\nonce = {once}\n\
-             [rate_limits]\nsms = \"20/s\"\n[[steps]]\nid = \"sms\"\nchannel = \"sms\"\ntemplate = \"payment_reminder\"\n"
-        ),
-    );
+    ws.sms_campaign_due_now("20/s");
     let mut csv = String::from("external_id,phone,balance\n");
     for i in 0..CONTACTS {
         csv.push_str(&format!("R{i},+4474006{i:05},10\n"));

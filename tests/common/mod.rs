@@ -66,19 +66,24 @@ impl Workspace {
                 "{config}\n[sim]\nsms_delivered = 1.0\nsms_reply = 0.0\ndelivery_delay = \"1s\"\n"
             ),
         );
-        let once = (chrono::Utc::now() - chrono::Duration::minutes(1)).format("%Y-%m-%dT%H:%M:%SZ");
-        ws.write(
-            "jobs/now.toml",
-            &format!(
-                "kind = \"reminder\"\n[audience]\nlists = [\"people\"]\n[schedule]\nonce = {once}\n[rate_limits]\nsms = \"{rate}\"\n[[steps]]\nid = \"sms\"\nchannel = \"sms\"\ntemplate = \"payment_reminder\"\n"
-            ),
-        );
+        ws.sms_campaign_due_now(rate);
         let mut csv = String::from("external_id,phone,balance\n");
         for i in 0..CONTACTS {
             csv.push_str(&format!("P{i},+4474001{i:05},10\n"));
         }
         ws.import_people(&csv);
         ws
+    }
+
+    /// `jobs/now.toml`: one SMS to list `people`, due a minute ago, paced at `rate`.
+    pub fn sms_campaign_due_now(&self, rate: &str) {
+        let once = (chrono::Utc::now() - chrono::Duration::minutes(1)).format("%Y-%m-%dT%H:%M:%SZ");
+        self.write(
+            "jobs/now.toml",
+            &format!(
+                "kind = \"reminder\"\n[audience]\nlists = [\"people\"]\n[schedule]\nonce = {once}\n[rate_limits]\nsms = \"{rate}\"\n[[steps]]\nid = \"sms\"\nchannel = \"sms\"\ntemplate = \"payment_reminder\"\n"
+            ),
+        );
     }
 
     /// An empty folder.
