@@ -7,15 +7,22 @@
 //! progressive by construction: a call is placed only when a free agent asks for it, and
 //! an agent holds at most their capacity, however many daemons serve the desk: the store
 //! counts the agent's calls and gives the next one under a lock of the agent.
+//!
+//! A call can wait at the desk for hours, so the contact policy is asked again when an
+//! agent asks for it, not only when the call was placed: a call outside the person's call
+//! window waits for it to open, and a call to someone who opted out, was put on a DNC list
+//! or withdrew consent meanwhile is withdrawn (closed as `skipped` with the reason).
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::catalog::Catalog;
+use crate::config::Settings;
 use crate::domain::contact::Contact;
-use crate::domain::ledger::{Attempt, Report};
+use crate::domain::ledger::{Attempt, AttemptState, Report};
 use crate::domain::outcome::Outcome;
-use crate::store::{DeskTake, Store, StoreError};
+use crate::domain::policy::{self, Verdict};
+use crate::store::{DeskTake, Store, StoreError, Write, WriteGroup};
 
 /// What `next` gives an agent.
 #[derive(Debug, Serialize)]
@@ -46,10 +53,12 @@ pub enum DeskError {
     Store(#[from] StoreError),
 }
 
-/// The next call for `agent`, if they have room and one matches their skills.
+/// The next call for `agent`, if they have room and one matches their skills and may be
+/// made now (see the module's documentation).
 pub async fn next<S: Store>(
     store: &S,
     catalog: &Catalog,
+    settings: &Settings,
     agent: &str,
     now: DateTime<Utc>,
 ) -> Result<Next, DeskError> {
@@ -67,6 +76,18 @@ pub async fn next<S: Store>(
         if !has_skills(catalog, &attempt, &skills) {
             continue;
         }
+        let Some(contact) = store.contact_by_id(attempt.contact_id).await? else {
+            continue;
+        };
+        match may_call(store, catalog, settings, &attempt, &contact, now).await? {
+            Some(Verdict::Now) => {}
+            // Outside the person's window (or the campaign is not loaded here): it waits.
+            None | Some(Verdict::Later { .. }) => continue,
+            Some(Verdict::Never { reason }) => {
+                withdraw(store, &attempt, reason.code(), now).await?;
+                continue;
+            }
+        }
         // The check above is only a shortcut: the take counts the agent's calls again
         // under a lock, so two daemons serving this agent at once cannot both fill the
         // last free place.
@@ -81,9 +102,6 @@ pub async fn next<S: Store>(
             }
             DeskTake::UnknownAgent => return Err(DeskError::UnknownAgent(agent.into())),
         }
-        let Some(contact) = store.contact_by_id(attempt.contact_id).await? else {
-            continue;
-        };
         let history = store.events_of_contact(contact.id, 20).await?;
         tracing::info!(agent, attempt = attempt.id, contact = %contact.display_masked(), "call given to an agent");
         return Ok(Next::Call {
@@ -95,6 +113,75 @@ pub async fn next<S: Store>(
         });
     }
     Ok(Next::NothingWaiting)
+}
+
+/// The contact policy for a waiting call at `now`: suppressions, consent and the call
+/// window on the person's clock. Caps are left out: the call was counted when it was
+/// placed. `None` when the call's campaign is not loaded (its calls wait for it).
+async fn may_call<S: Store>(
+    store: &S,
+    catalog: &Catalog,
+    settings: &Settings,
+    attempt: &Attempt,
+    contact: &Contact,
+    now: DateTime<Utc>,
+) -> Result<Option<Verdict>, StoreError> {
+    let Some(loaded) = catalog
+        .campaigns
+        .iter()
+        .find(|c| c.campaign.id == attempt.campaign)
+    else {
+        return Ok(None);
+    };
+    let campaign = &loaded.campaign;
+    let window = settings
+        .policy
+        .effective_window(attempt.channel, campaign.windows.get(&attempt.channel));
+    let suppressions = store
+        .suppressions_for(std::slice::from_ref(contact))
+        .await?;
+    Ok(Some(policy::decide(&policy::Question {
+        contact,
+        channel: attempt.channel,
+        kind: campaign.kind,
+        window: &window,
+        caps: &[],
+        history: &[],
+        suppressions: &suppressions,
+        default_timezone: settings.default_timezone,
+        now,
+    })))
+}
+
+/// Closes a waiting call that may no longer be made, with the reason, as the dispatcher
+/// closes an attempt it skips.
+async fn withdraw<S: Store>(
+    store: &S,
+    attempt: &Attempt,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let group = WriteGroup {
+        guard: Some(Write::Close {
+            id: attempt.id,
+            state: AttemptState::Skipped,
+            outcome: None,
+            connected: false,
+            reason: Some(reason.into()),
+        }),
+        then: vec![Write::Event {
+            attempt_id: attempt.id,
+            kind: "skipped".into(),
+            detail: Some(reason.into()),
+            payload: serde_json::Value::Null,
+            occurred_at: now,
+        }],
+    };
+    store
+        .apply_writes(std::slice::from_ref(&group), now)
+        .await?;
+    tracing::info!(attempt = attempt.id, reason, "waiting desk call withdrawn");
+    Ok(())
 }
 
 fn has_skills(catalog: &Catalog, attempt: &Attempt, skills: &[String]) -> bool {

@@ -527,6 +527,7 @@ impl World {
             api_token: None,
             agent_token: None,
             catalog: Some(std::sync::Arc::new(catalog)),
+            settings: std::sync::Arc::new(settings.clone()),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

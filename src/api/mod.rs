@@ -52,6 +52,8 @@ pub struct ApiState<S: Store> {
     pub api_token: Option<Secret>,
     /// The campaigns, for the skills agent steps need.
     pub catalog: Option<Arc<crate::catalog::Catalog>>,
+    /// The contact policy the desk checks before it gives a call.
+    pub settings: Arc<crate::config::Settings>,
 }
 
 pub fn router<S: Store + 'static>(state: Arc<ApiState<S>>) -> Router {
@@ -467,7 +469,15 @@ async fn agent_next<S: Store>(
     let Some(catalog) = &state.catalog else {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     };
-    match crate::desk::next(&state.store, catalog, &q.agent, state.clock.now()).await {
+    match crate::desk::next(
+        &state.store,
+        catalog,
+        &state.settings,
+        &q.agent,
+        state.clock.now(),
+    )
+    .await
+    {
         Ok(next) => Json(next).into_response(),
         Err(e @ crate::desk::DeskError::UnknownAgent(_)) => (
             StatusCode::NOT_FOUND,

@@ -62,7 +62,7 @@ pub async fn agent(ctx: &Ctx, cmd: AgentCmd) -> Result<ExitCode> {
         }
         AgentCmd::Next { agent } => {
             let catalog = ctx.catalog(&[]).await?;
-            let next = desk::next(&store, &catalog, &agent, ctx.now()).await?;
+            let next = desk::next(&store, &catalog, &ctx.settings, &agent, ctx.now()).await?;
             if ctx.json() {
                 print_json(&next)?;
                 // No call for the agent: exit code 3, as in the table output.

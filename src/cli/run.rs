@@ -107,6 +107,7 @@ async fn daemon(ctx: &Ctx) -> Result<ExitCode> {
         agent_token: ctx.settings.agent_token.clone(),
         api_token: ctx.settings.api_token.clone(),
         catalog: Some(Arc::new(ctx.catalog(&[]).await?)),
+        settings: Arc::new(ctx.settings.clone()),
     });
     let mut api_stop = stop_rx.clone();
     let api = tokio::spawn(crate::api::serve(listener, api_state, async move {

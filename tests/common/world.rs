@@ -75,9 +75,20 @@ pub async fn world_on(
 /// A world on SQLite whose herald.toml ends with `config` (providers, say), with the
 /// providers it configures (`Engine::configured`) rather than the simulator everywhere.
 pub async fn world_configured(campaigns: &[(&str, &str)], config: &str, contacts: &str) -> World {
-    build(Db::Sqlite, campaigns, "", config, true, contacts)
+    world_configured_on(Db::Sqlite, campaigns, config, contacts)
         .await
         .expect("SQLite is always there")
+}
+
+/// [`world_configured`] on the given database; `None` for PostgreSQL when no server is
+/// configured.
+pub async fn world_configured_on(
+    db: Db,
+    campaigns: &[(&str, &str)],
+    config: &str,
+    contacts: &str,
+) -> Option<World> {
+    build(db, campaigns, "", config, true, contacts).await
 }
 
 async fn build(
