@@ -17,6 +17,7 @@ pub mod domain;
 pub mod engine;
 pub mod examples;
 pub mod export;
+pub mod fuzz;
 pub mod import;
 pub mod metrics;
 pub mod planning;

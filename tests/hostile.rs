@@ -288,3 +288,24 @@ proptest! {
         prop_assert!(!is_opt_out_exactly("please do not stop the reminders", &keywords));
     }
 }
+
+/// The fuzz targets' seeds (and the inputs that once broke a parser, kept beside them) pass
+/// the same checks the fuzzer applies: `herald::fuzz` builds and holds on every seed.
+#[test]
+fn every_fuzz_seed_passes_its_target() {
+    let seeds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds");
+    for (name, target) in herald::fuzz::TARGETS {
+        let mut files: Vec<_> = std::fs::read_dir(seeds.join(name))
+            .unwrap_or_else(|e| panic!("fuzz/seeds/{name}: {e}"))
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        assert!(!files.is_empty(), "fuzz/seeds/{name} has no seed");
+        for file in files {
+            let data = std::fs::read(&file).unwrap();
+            if std::panic::catch_unwind(|| target(&data)).is_err() {
+                panic!("{} broke its target", file.display());
+            }
+        }
+    }
+}
