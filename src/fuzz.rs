@@ -20,7 +20,7 @@ use crate::domain::contact::{AttributeType, AttributeValue, Consents, Contact, T
 use crate::domain::ledger::{OPT_OUT_KEYWORDS, Report, is_opt_out, is_opt_out_exactly};
 use crate::domain::segment::Segment;
 use crate::domain::survey::{Reading, read_answer, scale};
-use crate::import::{ContactImport, import_contacts};
+use crate::import::{ContactImport, import_contacts, import_suppressions};
 use crate::store::{SqliteStore, Store};
 
 /// A check over one input.
@@ -152,8 +152,9 @@ fn sample_contacts() -> &'static [Contact] {
     })
 }
 
-/// A contact CSV file (`herald contacts import`), into a real SQLite database: the file is
-/// refused with a reason, or every row is imported or reported by its line with a reason.
+/// A contact CSV file (`herald contacts import`), then the same bytes as a DNC list
+/// (`herald dnc import`), into a real SQLite database: the file is refused with a reason,
+/// or every row is imported or reported by its line with a reason.
 pub fn csv_import(data: &[u8]) {
     let (runtime, store) = import_store();
     let options = ContactImport {
@@ -183,6 +184,26 @@ pub fn csv_import(data: &[u8]) {
                 report.rows,
                 "every row is imported or reported"
             );
+            for (line, reason) in rejected {
+                assert!(line >= 2, "a data row is on line 2 or after: {line}");
+                assert!(!reason.trim().is_empty(), "a rejected row says why");
+            }
+        }
+        Err(e) => assert!(!e.to_string().trim().is_empty(), "a refused file says why"),
+    }
+    // The same bytes as a DNC list (`herald dnc import`).
+    let mut rejected = Vec::new();
+    let result = runtime.block_on(import_suppressions(
+        store,
+        data,
+        "fuzz",
+        Some("GB"),
+        now(),
+        |e| rejected.push((e.line, e.reason.clone())),
+    ));
+    match result {
+        Ok(report) => {
+            assert_eq!(report.rejected as usize, rejected.len());
             for (line, reason) in rejected {
                 assert!(line >= 2, "a data row is on line 2 or after: {line}");
                 assert!(!reason.trim().is_empty(), "a rejected row says why");

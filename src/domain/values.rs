@@ -518,8 +518,15 @@ impl Span {
         if !digits.is_empty() {
             return Err(err());
         }
+        // Longer spans are typing mistakes, and would overflow a date they are added to.
+        if total > Self::MAX.0 {
+            return Err(format!("`{t}` is longer than 100 years"));
+        }
         Ok(Span(total))
     }
+
+    /// The longest span herald accepts: 100 years.
+    pub const MAX: Span = Span(100 * 366 * 86_400);
 }
 
 impl schemars::JsonSchema for Span {
@@ -653,6 +660,18 @@ mod tests {
         assert_eq!(Span::parse("48h").unwrap().to_string(), "2d");
         assert!(Span::parse("15").is_err());
         assert!(Span::parse("15x").is_err());
+    }
+
+    #[test]
+    fn a_span_too_long_to_add_to_a_date_is_refused_with_a_reason() {
+        assert_eq!(Span::parse("36600d").unwrap(), Span::MAX);
+        for text in ["36601d", "99999999999999d", "9223372036854775807s"] {
+            let err = Span::parse(text).unwrap_err();
+            assert!(err.contains("100 years"), "{text}: {err}");
+        }
+        // The longest one can be added to any date herald works with.
+        let now = chrono::Utc::now();
+        assert!(now.checked_add_signed(Span::MAX.to_chrono()).is_some());
     }
 
     #[test]
