@@ -169,7 +169,7 @@ pub fn csv_import(data: &[u8]) {
     let mut rejected = Vec::new();
     let result = runtime.block_on(import_contacts(
         store,
-        data,
+        std::io::Cursor::new(data.to_vec()),
         &options,
         now(),
         |e| rejected.push((e.line, e.reason.clone())),

@@ -170,15 +170,20 @@ pub fn parse_locale(text: &str) -> Result<String, String> {
 
 /// Streams contacts from CSV into the store. `on_error` hears every rejected row;
 /// `on_progress` hears the bytes read so far.
+///
+/// Rows are read and checked on a blocking thread while the store writes the batch before
+/// them: phone-number validation and the writes each take about half of an import's time,
+/// so on two cores they overlap instead of taking turns. At most two parsed batches wait
+/// for the writer, so memory stays flat.
 pub async fn import_contacts<S: Store>(
     store: &S,
-    input: impl Read,
+    input: impl Read + Send + 'static,
     options: &ContactImport,
     now: DateTime<Utc>,
     mut on_error: impl FnMut(&RowError),
     mut on_progress: impl FnMut(u64),
 ) -> Result<ImportReport, ImportError> {
-    let (mut reader, headers) = csv_reader(input)?;
+    let (reader, headers) = csv_reader(input)?;
     let columns: Vec<Column> = headers.iter().map(|h| column_of(h)).collect();
     for (i, h) in headers.iter().enumerate() {
         if headers[..i].contains(h)
@@ -202,60 +207,39 @@ pub async fn import_contacts<S: Store>(
         consent_email: has(Column::ConsentEmail),
         consent_call: has(Column::ConsentCall),
     };
+    let (parsed, mut batches) = tokio::sync::mpsc::channel(2);
+    let parser = {
+        let options = options.clone();
+        tokio::task::spawn_blocking(move || parse_rows(reader, headers, columns, options, parsed))
+    };
     let mut report = ImportReport::default();
-    let mut batch: Vec<NewContact> = Vec::with_capacity(BATCH);
-    let mut record = csv::StringRecord::new();
-    loop {
-        let line = reader.position().line();
-        match reader.read_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => {
-                report.rows += 1;
-                report.rejected += 1;
-                let line = e.position().map_or(line, |p| p.line());
-                on_error(&RowError {
-                    line,
-                    reason: format!("unreadable row: {e}"),
-                });
-                continue;
-            }
-        }
-        report.rows += 1;
-        let line = record.position().map_or(line, |p| p.line());
-        if record.iter().all(str::is_empty) {
-            report.rows -= 1;
-            continue;
-        }
-        match contact_from_record(&record, &headers, &columns, options) {
-            Ok((contact, inferred)) => {
-                if inferred {
-                    report.timezone_inferred += 1;
-                }
-                if contact.contact.timezone.is_none() {
-                    report.timezone_unknown += 1;
-                }
-                batch.push(contact);
-            }
-            Err(reason) => {
-                report.rejected += 1;
-                on_error(&RowError { line, reason });
-            }
-        }
-        if batch.len() >= BATCH {
+    // A failed write returns here, dropping `batches`: the parser stops at its next batch.
+    while let Some(batch) = batches.recv().await {
+        let Parsed {
+            contacts,
+            rejected,
+            rows,
+            timezone_inferred,
+            timezone_unknown,
+            position,
+        } = batch;
+        report.rows += rows;
+        report.rejected += rejected.len() as u64;
+        report.timezone_inferred += timezone_inferred;
+        report.timezone_unknown += timezone_unknown;
+        rejected.iter().for_each(&mut on_error);
+        if !contacts.is_empty() {
             report.written += store
-                .upsert_contacts(&batch, present, options.list.as_deref(), now)
+                .upsert_contacts(&contacts, present, options.list.as_deref(), now)
                 .await?;
-            batch.clear();
-            on_progress(reader.position().byte());
         }
+        on_progress(position);
     }
-    if !batch.is_empty() {
-        report.written += store
-            .upsert_contacts(&batch, present, options.list.as_deref(), now)
-            .await?;
+    if let Err(e) = parser.await
+        && e.is_panic()
+    {
+        std::panic::resume_unwind(e.into_panic());
     }
-    on_progress(reader.position().byte());
     if report.written.inserted > 0 {
         store.refresh_statistics().await?;
     }
@@ -268,6 +252,78 @@ pub async fn import_contacts<S: Store>(
         "contacts imported"
     );
     Ok(report)
+}
+
+/// Rows read from one stretch of the file: the contacts to write and the rows refused.
+struct Parsed {
+    contacts: Vec<NewContact>,
+    rejected: Vec<RowError>,
+    /// Rows read, blank ones left out.
+    rows: u64,
+    timezone_inferred: u64,
+    timezone_unknown: u64,
+    /// Bytes of the file read so far.
+    position: u64,
+}
+
+/// Reads the rows after the header into batches of [`BATCH`] contacts, sent to the writer
+/// in file order; stops at the end of the file or when the writer has gone.
+fn parse_rows<R: Read>(
+    mut reader: csv::Reader<R>,
+    headers: Vec<String>,
+    columns: Vec<Column>,
+    options: ContactImport,
+    out: tokio::sync::mpsc::Sender<Parsed>,
+) {
+    let empty = || Parsed {
+        contacts: Vec::with_capacity(BATCH),
+        rejected: Vec::new(),
+        rows: 0,
+        timezone_inferred: 0,
+        timezone_unknown: 0,
+        position: 0,
+    };
+    let mut batch = empty();
+    let mut record = csv::StringRecord::new();
+    loop {
+        let line = reader.position().line();
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                batch.rows += 1;
+                batch.rejected.push(RowError {
+                    line: e.position().map_or(line, |p| p.line()),
+                    reason: format!("unreadable row: {e}"),
+                });
+                continue;
+            }
+        }
+        if record.iter().all(str::is_empty) {
+            continue;
+        }
+        batch.rows += 1;
+        let line = record.position().map_or(line, |p| p.line());
+        match contact_from_record(&record, &headers, &columns, &options) {
+            Ok((contact, inferred)) => {
+                batch.timezone_inferred += u64::from(inferred);
+                batch.timezone_unknown += u64::from(contact.contact.timezone.is_none());
+                batch.contacts.push(contact);
+            }
+            Err(reason) => batch.rejected.push(RowError { line, reason }),
+        }
+        if batch.contacts.len() >= BATCH {
+            batch.position = reader.position().byte();
+            if out
+                .blocking_send(std::mem::replace(&mut batch, empty()))
+                .is_err()
+            {
+                return;
+            }
+        }
+    }
+    batch.position = reader.position().byte();
+    let _ = out.blocking_send(batch);
 }
 
 /// Reads one row; the bool says whether the time zone was inferred from the phone.

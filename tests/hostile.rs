@@ -181,7 +181,7 @@ proptest! {
         let mut errors = Vec::new();
         let result = runtime().block_on(import_contacts(
             store(),
-            csv.as_bytes(),
+            std::io::Cursor::new(csv.clone()),
             &options,
             now,
             |e| errors.push((e.line, e.reason.clone())),

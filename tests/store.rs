@@ -96,6 +96,57 @@ async fn upserts_count_new_changed_and_unchanged_rows(store: &impl Store) {
     assert_eq!(store.lists_of(b.id).await.unwrap(), vec!["l1"]);
 }
 
+/// The importer parses on one thread while the store writes on another: across many
+/// batches, every bad row is still reported once, by its own line and in file order, every
+/// good row is written, and progress only moves forward to the end of the file.
+async fn an_import_of_many_batches_reports_each_bad_row_by_line_and_writes_the_rest(
+    store: &impl Store,
+) {
+    let rows = 3 * herald::import::BATCH + 237;
+    let mut csv = String::from("external_id,first_name,phone,balance\n");
+    let mut bad_lines = Vec::new();
+    for i in 0..rows {
+        // Line 1 is the header, so row i is on line i + 2.
+        if i % 97 == 5 {
+            csv.push_str(&format!("P{i},Bad,12{i},10\n"));
+            bad_lines.push(i as u64 + 2);
+        } else {
+            csv.push_str(&format!("P{i},Ana,+4474{i:08},{}\n", i % 50));
+        }
+    }
+    let size = csv.len() as u64;
+    let options = herald::import::ContactImport {
+        list: Some("many".into()),
+        default_region: Some("GB".into()),
+        attributes: BTreeMap::new(),
+    };
+    let (mut reported, mut progress) = (Vec::new(), Vec::new());
+    let report = herald::import::import_contacts(
+        store,
+        std::io::Cursor::new(csv),
+        &options,
+        t0(),
+        |e| reported.push(e.line),
+        |bytes| progress.push(bytes),
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(
+        reported, bad_lines,
+        "each bad row once, by line, in file order"
+    );
+    assert_eq!(report.rows, rows as u64);
+    assert_eq!(report.rejected, bad_lines.len() as u64);
+    assert_eq!(report.written.inserted, (rows - bad_lines.len()) as u64);
+    assert_eq!(
+        store.count_contacts().await.unwrap(),
+        (rows - bad_lines.len()) as i64
+    );
+    assert!(progress.windows(2).all(|w| w[0] <= w[1]), "{progress:?}");
+    assert_eq!(progress.last(), Some(&size));
+}
+
 async fn absent_columns_keep_stored_values_and_attributes_merge(store: &impl Store) {
     store
         .upsert_contacts(&[person("A", "+447400100001", 10.0)], ALL, None, t0())
@@ -1249,6 +1300,7 @@ macro_rules! conformance {
 
 conformance!(
     upserts_count_new_changed_and_unchanged_rows,
+    an_import_of_many_batches_reports_each_bad_row_by_line_and_writes_the_rest,
     absent_columns_keep_stored_values_and_attributes_merge,
     audience_pages_visit_each_member_once_in_id_order,
     suppressions_deduplicate_match_and_expire,

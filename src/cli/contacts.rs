@@ -48,9 +48,9 @@ fn progress_bar(len: Option<u64>) -> Option<indicatif::ProgressBar> {
     Some(bar)
 }
 
-fn open_input(file: &PathBuf) -> Result<(Box<dyn std::io::Read>, Option<u64>)> {
+fn open_input(file: &PathBuf) -> Result<(Box<dyn std::io::Read + Send>, Option<u64>)> {
     if file.as_os_str() == "-" {
-        return Ok((Box::new(std::io::stdin().lock()), None));
+        return Ok((Box::new(std::io::stdin()), None));
     }
     let f = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
     let len = f.metadata().ok().map(|m| m.len());

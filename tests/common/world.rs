@@ -148,7 +148,7 @@ async fn build(
     };
     let report = import_contacts(
         &store,
-        contacts.as_bytes(),
+        std::io::Cursor::new(contacts.to_string()),
         &options,
         monday(),
         |e| panic!("bad row {e:?}"),
