@@ -1243,6 +1243,64 @@ async fn exports_stream_typed_cells_in_id_order(store: &impl Store) {
     assert_eq!(calls, 1);
 }
 
+/// SQLite reads exports a page of rows at a time (2,000), keyed on the last row read; an
+/// export over several pages, with three tags per contact (a key of two columns, and page
+/// edges inside a contact's tags), gives every row once and in order.
+async fn exports_longer_than_a_page_give_every_row_once_in_order(store: &impl Store) {
+    let people = 2_345;
+    for chunk in (0..people).collect::<Vec<_>>().chunks(500) {
+        let batch: Vec<NewContact> = chunk
+            .iter()
+            .map(|i| NewContact {
+                tags: vec!["alpha".into(), "beta".into(), "gamma".into()],
+                ..person(&format!("P{i}"), &format!("+4474{i:08}"), 1.0)
+            })
+            .collect();
+        store
+            .upsert_contacts(&batch, ALL, None, t0())
+            .await
+            .unwrap();
+    }
+    let filter = Filter {
+        campaign: None,
+        since: None,
+        until: None,
+        now: t0(),
+    };
+    let mut keys: Vec<(i64, String)> = Vec::new();
+    let n = store
+        .export_rows(Table::Tags, &filter, &mut |row: &mut [Cell]| {
+            match (&row[0], &row[2]) {
+                (Cell::Int(id), Cell::Text(tag)) => keys.push((*id, tag.clone())),
+                other => panic!("{other:?}"),
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert_eq!((n, keys.len()), (3 * people as u64, 3 * people));
+    assert!(
+        keys.windows(2).all(|w| w[0] < w[1]),
+        "tags in key order, each once"
+    );
+
+    let mut ids: Vec<i64> = Vec::new();
+    store
+        .export_rows(Table::Contacts, &filter, &mut |row: &mut [Cell]| {
+            if let Cell::Int(id) = row[0] {
+                ids.push(id);
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(ids.len(), people);
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "contacts in id order, each once"
+    );
+}
+
 async fn sqlite() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(
@@ -1326,6 +1384,7 @@ conformance!(
     ledger_reads_count_history_tallies_and_stats,
     reports_read_contacts_steps_and_quarter_hours,
     exports_stream_typed_cells_in_id_order,
+    exports_longer_than_a_page_give_every_row_once_in_order,
 );
 
 // --- the ledger: attempts, claims, writes, inbox, desk, survey answers ---------------

@@ -56,6 +56,7 @@ pub(crate) const APPLIED_MIGRATIONS: &str = "SELECT COUNT(*) FROM herald_migrati
 
 pub mod any;
 pub mod copy;
+mod json_page;
 pub mod postgres;
 mod rows;
 pub mod sqlite;

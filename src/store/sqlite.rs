@@ -8,7 +8,6 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use futures_util::TryStreamExt as _;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
@@ -16,19 +15,19 @@ use sqlx::sqlite::{
 use sqlx::{ConnectOptions as _, Row, SqliteConnection};
 use tracing::instrument;
 
-use super::rows;
 use super::{
     BreakdownCounts, CampaignStats, ContactRun, Daemon, DeskTake, Doing, NamedCount, NewContact,
     Present, ReportScope, SendsAt, SetBatch, Store, StoreError, UpsertCounts, Write, WriteGroup,
 };
 use super::{Closing, Followers};
+use super::{json_page, rows};
 use crate::domain::contact::{Contact, Suppression, SuppressionKind, Tag};
 use crate::domain::ledger::{Attempt, AttemptState, InboxItem, NewAttempt, Report, Run, TallyRow};
 use crate::domain::outcome::Outcome;
 use crate::domain::policy::PastAttempt;
 use crate::domain::rate::{Bucket, Grant};
 use crate::domain::values::{Channel, PhoneNumber};
-use crate::export::{Cell, Column, ColumnType, ExportError, Filter, Table};
+use crate::export::{Cell, ExportError, Filter, Table};
 
 named_queries!("sqlite":
     link_answers_near,
@@ -733,7 +732,7 @@ impl Store for SqliteStore {
             .fetch_one(&self.pool)
             .await
             .doing("reading the last run")?;
-        t.map(|t| parse_stored_time(&t)).transpose()
+        t.map(|t| json_page::parse_stored_time(&t)).transpose()
     }
 
     async fn runs(&self, campaign: Option<&str>, limit: i64) -> Result<Vec<Run>, StoreError> {
@@ -1202,7 +1201,7 @@ impl Store for SqliteStore {
             .fetch_one(&self.pool)
             .await
             .doing("finding the next due moment")?;
-        t.map(|t| parse_stored_time(&t)).transpose()
+        t.map(|t| json_page::parse_stored_time(&t)).transpose()
     }
 
     async fn campaign_stats(
@@ -1708,25 +1707,87 @@ impl Store for SqliteStore {
         filter: &Filter,
         sink: &mut (dyn FnMut(&mut [Cell]) -> Result<(), ExportError> + Send),
     ) -> Result<u64, StoreError> {
-        let columns = table.columns();
-        let mut rows = sqlx::query(export_query(table))
-            .bind(filter.campaign.as_deref())
-            .bind(filter.since)
-            .bind(filter.until)
-            .bind(filter.now)
-            .fetch(&self.pool);
-        let mut cells = Vec::with_capacity(columns.len());
+        // Pages are read and decoded by their own task while this one writes the rows
+        // before them; at most two decoded pages wait, so memory stays flat.
+        let (pages, mut received) = tokio::sync::mpsc::channel(2);
+        let reader = tokio::spawn(read_export_pages(
+            self.pool.clone(),
+            table,
+            filter.clone(),
+            pages,
+        ));
         let mut count = 0;
-        while let Some(row) = rows.try_next().await.doing("reading rows to export")? {
-            cells.clear();
-            for (i, column) in columns.iter().enumerate() {
-                cells.push(read_cell(&row, i, column)?);
+        // Returning early drops `received`: the reader stops before its next page.
+        while let Some(page) = received.recv().await {
+            for mut row in page? {
+                sink(&mut row).map_err(StoreError::Sink)?;
+                count += 1;
             }
-            sink(&mut cells).map_err(StoreError::Sink)?;
-            count += 1;
+        }
+        if let Err(e) = reader.await
+            && e.is_panic()
+        {
+            std::panic::resume_unwind(e.into_panic());
         }
         Ok(count)
     }
+}
+
+/// Rows an export reads per statement.
+const EXPORT_PAGE: i64 = 2000;
+
+/// Reads an export's rows a page at a time into `out`, in one read transaction so that
+/// every page sees the same moment of the database; stops after the last page, at the
+/// first error (which it sends) or when nobody receives any more.
+async fn read_export_pages(
+    pool: SqlitePool,
+    table: Table,
+    filter: Filter,
+    out: tokio::sync::mpsc::Sender<Result<Vec<Vec<Cell>>, StoreError>>,
+) {
+    let pages = async {
+        let mut tx = pool.begin().await.doing("starting the export's read")?;
+        let mut after = json_page::PageKey::default();
+        loop {
+            let page: String = sqlx::query_scalar(sqlx::AssertSqlSafe(export_page_query(table)))
+                .bind(filter.campaign.as_deref())
+                .bind(filter.since)
+                .bind(filter.until)
+                .bind(filter.now)
+                .bind(after.id)
+                .bind(after.text.as_str())
+                .bind(EXPORT_PAGE)
+                .fetch_one(&mut *tx)
+                .await
+                .doing("reading rows to export")?;
+            let rows = json_page::decode(&page, table.columns())?;
+            let last_page = (rows.len() as i64) < EXPORT_PAGE;
+            if let Some(last) = rows.last() {
+                after = json_page::PageKey::of(table, last)?;
+            }
+            if rows.is_empty() || out.send(Ok(rows)).await.is_err() || last_page {
+                return Ok(());
+            }
+        }
+    };
+    if let Err(e) = pages.await {
+        let _ = out.send(Err(e)).await;
+    }
+}
+
+/// The SQL of an export table, read a page at a time (see [`json_page`]).
+fn export_page_query(table: Table) -> &'static str {
+    static PAGES: std::sync::LazyLock<Vec<(Table, String)>> = std::sync::LazyLock::new(|| {
+        Table::ALL
+            .iter()
+            .map(|&t| (t, json_page::page_query(t, export_query(t))))
+            .collect()
+    });
+    PAGES
+        .iter()
+        .find(|(t, _)| *t == table)
+        .map(|(_, sql)| sql.as_str())
+        .expect("every table has a page query")
 }
 
 /// The SQL of an export table.
@@ -1738,47 +1799,6 @@ fn export_query(table: Table) -> &'static str {
         Table::Contacts => QUERIES.export_contacts,
         Table::Tags => QUERIES.export_tags,
     }
-}
-
-/// Reads column `i` of an export row as its documented type.
-fn read_cell(row: &SqliteRow, i: usize, column: &Column) -> Result<Cell, StoreError> {
-    let bad = |e: sqlx::Error| StoreError::Corrupt(format!("column `{}`: {e}", column.name));
-    let cell = match column.ty {
-        ColumnType::Int64 | ColumnType::Int32 => row
-            .try_get::<Option<i64>, _>(i)
-            .map_err(bad)?
-            .map(Cell::Int),
-        ColumnType::Bool => row
-            .try_get::<Option<bool>, _>(i)
-            .map_err(bad)?
-            .map(Cell::Bool),
-        ColumnType::Text => row
-            .try_get::<Option<String>, _>(i)
-            .map_err(bad)?
-            .map(Cell::Text),
-        ColumnType::Time => row
-            .try_get::<Option<&str>, _>(i)
-            .map_err(bad)?
-            .map(parse_stored_time)
-            .transpose()?
-            .map(Cell::Time),
-    };
-    match cell {
-        Some(cell) => Ok(cell),
-        None if column.nullable => Ok(Cell::Null),
-        None => Err(StoreError::Corrupt(format!(
-            "column `{}` is null, which its export does not allow",
-            column.name
-        ))),
-    }
-}
-
-/// Reads a time as sqlx stores chrono values in SQLite (`2026-11-25 09:00:00+00:00`).
-fn parse_stored_time(t: &str) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S%.f%:z")
-        .or_else(|_| DateTime::parse_from_rfc3339(t))
-        .map(|d| d.with_timezone(&Utc))
-        .map_err(|e| StoreError::Corrupt(format!("time `{t}`: {e}")))
 }
 
 /// One new attempt (ignored when its idempotency key exists); rows inserted.
