@@ -29,7 +29,7 @@ impl AnyStore {
     /// Opens an existing database for long reads (exports).
     pub async fn open_reader(url: &str) -> Result<AnyStore, StoreError> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(AnyStore::Postgres(PgStore::open(url).await?))
+            Ok(AnyStore::Postgres(PgStore::open_reader(url).await?))
         } else {
             Ok(AnyStore::Sqlite(SqliteStore::open_reader(url).await?))
         }

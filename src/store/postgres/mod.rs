@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
+use sqlx::ConnectOptions as _;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use super::*;
@@ -54,10 +55,23 @@ pub struct PgStore {
 impl PgStore {
     /// Connects to a `postgres://` URL.
     pub async fn open(url: &str) -> Result<PgStore, StoreError> {
+        Self::open_options(Self::options(url)?).await
+    }
+
+    /// Opens the database for long reads (exports), where a statement that streams for
+    /// minutes is expected and not logged as slow.
+    pub async fn open_reader(url: &str) -> Result<PgStore, StoreError> {
+        Self::open_options(Self::options(url)?.disable_statement_logging()).await
+    }
+
+    fn options(url: &str) -> Result<PgConnectOptions, StoreError> {
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return Err(StoreError::UnsupportedUrl(url.to_string()));
         }
-        let options = PgConnectOptions::from_str(url).doing("reading the database URL")?;
+        PgConnectOptions::from_str(url).doing("reading the database URL")
+    }
+
+    async fn open_options(options: PgConnectOptions) -> Result<PgStore, StoreError> {
         let pool = pool_options()
             .max_connections(8)
             .acquire_timeout(std::time::Duration::from_secs(10))
