@@ -113,7 +113,7 @@ def main():
             samples.append({
                 "t": round(time.time() - started),
                 "rss_mib": rss_mib(daemon.pid),
-                "runs": q("SELECT COUNT(*) FROM runs"),
+                "runs": q("SELECT COUNT(*) FROM runs WHERE state <> 'missed'"),
                 "sent": q("SELECT COUNT(*) FROM attempts WHERE sent_at IS NOT NULL"),
                 "applied": q("SELECT COUNT(*) FROM inbox WHERE applied_at IS NOT NULL"),
                 "open": q("SELECT COUNT(*) FROM attempts WHERE state IN ('queued','sending','sent')"),
