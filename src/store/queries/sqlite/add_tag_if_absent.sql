@@ -2,6 +2,6 @@
 -- time ?3; a tag the contact already has is left alone.
 INSERT INTO contact_tags (contact_id, tag, source, created_at, expires_at)
 SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), ?2, ?3, NULL
-FROM json_each(?1)
+FROM jsonb_each(?1)
 WHERE true
 ON CONFLICT (contact_id, tag) DO NOTHING

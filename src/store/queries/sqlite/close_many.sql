@@ -8,7 +8,7 @@ FROM (
            json_extract(value, '$.outcome') AS outcome,
            json_extract(value, '$.connected') AS connected,
            json_extract(value, '$.reason') AS reason
-    FROM json_each(?1)
+    FROM jsonb_each(?1)
 ) AS u
 -- `+` keeps SQLite from driving the join by the state index (every open attempt, each
 -- matched against the whole array): the array drives it, by primary key.

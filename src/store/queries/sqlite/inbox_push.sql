@@ -6,7 +6,7 @@ INSERT INTO inbox (provider, event_key, idempotency_key, kind, payload, due_at, 
 SELECT json_extract(value, '$.provider'), json_extract(value, '$.event_key'),
        json_extract(value, '$.idempotency_key'), json_extract(value, '$.kind'),
        json_extract(value, '$.payload'), json_extract(value, '$.due_at'), ?2
-FROM json_each(?1)
+FROM jsonb_each(?1)
 WHERE true
 ORDER BY key
 ON CONFLICT (provider, event_key) DO NOTHING

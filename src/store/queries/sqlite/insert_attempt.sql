@@ -11,7 +11,7 @@ SELECT json_extract(value, '$.run_id'), json_extract(value, '$.contact_id'),
        json_extract(value, '$.obligation'), json_extract(value, '$.after_attempt'),
        json_extract(value, '$.condition'), ?2, ?2, json_extract(value, '$.variant'),
        json_extract(value, '$.prompt')
-FROM json_each(?1)
+FROM jsonb_each(?1)
 WHERE true
 ORDER BY key
 ON CONFLICT (idempotency_key) DO NOTHING

@@ -5,5 +5,5 @@ INSERT INTO events (attempt_id, kind, detail, payload, occurred_at, recorded_at)
 SELECT json_extract(value, '$.attempt_id'), json_extract(value, '$.kind'),
        json_extract(value, '$.detail'), json_extract(value, '$.payload'),
        json_extract(value, '$.occurred_at'), ?2
-FROM json_each(?1)
+FROM jsonb_each(?1)
 ORDER BY key

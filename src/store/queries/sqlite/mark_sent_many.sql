@@ -5,7 +5,7 @@ SET state = 'sent', sent_at = u.at, provider_ref = u.ref, updated_at = ?2
 FROM (
     SELECT json_extract(value, '$.id') AS id, json_extract(value, '$.at') AS at,
            json_extract(value, '$.ref') AS ref
-    FROM json_each(?1)
+    FROM jsonb_each(?1)
 ) AS u
 -- `+` keeps SQLite from driving the join by the state index (every open attempt, each
 -- matched against the whole array): the array drives it, by primary key.

@@ -6,7 +6,7 @@ SET state = 'queued', not_before = u.not_before, reason = u.reason, claimed_at =
 FROM (
     SELECT json_extract(value, '$.id') AS id, json_extract(value, '$.not_before') AS not_before,
            json_extract(value, '$.reason') AS reason
-    FROM json_each(?1)
+    FROM jsonb_each(?1)
 ) AS u
 -- `+` keeps SQLite from driving the join by the state index (every open attempt, each
 -- matched against the whole array): the array drives it, by primary key.

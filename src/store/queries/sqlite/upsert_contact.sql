@@ -10,7 +10,7 @@ SELECT json_extract(value, '$.external_id'), json_extract(value, '$.first_name')
        json_extract(value, '$.timezone'), json_extract(value, '$.attributes'),
        json_extract(value, '$.consent_sms'), json_extract(value, '$.consent_email'),
        json_extract(value, '$.consent_call'), ?2, ?2
-FROM json_each(?1)
+FROM jsonb_each(?1)
 WHERE true
 ORDER BY key
 ON CONFLICT (external_id) DO UPDATE SET
