@@ -8,7 +8,8 @@
 //!   `SKIP LOCKED` on PostgreSQL);
 //! - herald: the CSV import of N contacts, the planning of one campaign over them (policy,
 //!   windows and routing included), the dispatch of every attempt through the simulated
-//!   SMS channel with no latency until idle (each send and its delivery report applied),
+//!   SMS channel with no latency until idle (each send and its delivery report applied;
+//!   as a daemon runs it, with four dispatch workers on PostgreSQL and one on SQLite),
 //!   and the export of the resulting events to CSV and to Parquet;
 //! - the peer a user would otherwise write ([`peer`]): the same dispatch as one apalis task
 //!   per attempt with a no-op handler (on a queue of at most [`PEER_TASKS_MAX`] tasks by
@@ -35,7 +36,7 @@ pub use error::BenchError;
 use crate::catalog::{Catalog, Known};
 use crate::clock::VirtualClock;
 use crate::config::{Overrides, Settings};
-use crate::engine::{Engine, Scope};
+use crate::engine::{BATCH, Engine, EngineError, Scope, Work};
 use crate::export::{self, Filter, Format, Table};
 use crate::import::{ContactImport, import_contacts};
 use crate::store::{AnyStore, Store};
@@ -417,13 +418,14 @@ async fn repetition(
         )));
     }
     let clock = VirtualClock::new(now);
-    let engine = Engine::simulated(
+    let workers = dispatch_workers(&store);
+    let engine = Arc::new(Engine::simulated(
         store,
         catalog,
         settings,
         Arc::new(clock.clone()),
         Scope::All,
-    );
+    ));
     let (planned, d, peak) = timed(async {
         let run = engine
             .plan_occurrence("bench", now, now)
@@ -449,8 +451,7 @@ async fn repetition(
     // Every attempt is due within a second of the occurrence; the clock stands a minute on.
     clock.set(now + chrono::Duration::minutes(1));
     let (work, d, peak) = timed(async {
-        engine
-            .run_until_idle()
+        dispatch_like_a_daemon(&engine, workers)
             .await
             .map_err(|e| BenchError::Herald(format!("dispatch: {e}")))
     })
@@ -494,6 +495,64 @@ async fn repetition(
     );
     store.close().await;
     Ok((out, version))
+}
+
+/// Dispatch workers in the dispatch phase: on PostgreSQL as many as a daemon runs (its
+/// queue's default concurrency), as the best raw loop there has four workers; on SQLite one,
+/// as SQLite has one writer and its raw loop one worker.
+fn dispatch_workers(store: &AnyStore) -> usize {
+    match store {
+        AnyStore::Sqlite(_) => 1,
+        AnyStore::Postgres(_) => crate::queue::DISPATCH_CONCURRENCY,
+    }
+}
+
+/// Sends every due attempt as a daemon does, without its queue in between: `workers` tasks
+/// each claim a batch and send it, over and over, while this one applies the provider
+/// events (the delivery reports) as they arrive; then the engine's own loop finishes what
+/// is left (the last events, the finished run).
+async fn dispatch_like_a_daemon(
+    engine: &Arc<Engine<AnyStore>>,
+    workers: usize,
+) -> Result<Work, EngineError> {
+    let now = engine.now();
+    let sent = Arc::new(tokio::sync::Notify::new());
+    let mut dispatchers = tokio::task::JoinSet::new();
+    for _ in 0..workers {
+        let (engine, sent) = (engine.clone(), sent.clone());
+        dispatchers.spawn(async move {
+            let mut total = Work::default();
+            loop {
+                let work = engine.dispatch_due(now, BATCH).await?;
+                sent.notify_one();
+                if !work.any() {
+                    return Ok::<_, EngineError>(total);
+                }
+                total += work;
+            }
+        });
+    }
+    let mut total = Work::default();
+    let mut done = 0;
+    while done < workers {
+        let applied = engine.apply_inbox(now, BATCH).await?;
+        total.events_applied += applied;
+        if applied > 0 {
+            continue;
+        }
+        tokio::select! {
+            ended = dispatchers.join_next() => {
+                match ended.expect("a dispatcher is still running") {
+                    Ok(work) => total += work?,
+                    Err(e) => std::panic::resume_unwind(e.into_panic()),
+                }
+                done += 1;
+            }
+            () = sent.notified() => {}
+        }
+    }
+    total += engine.run_until_idle().await?;
+    Ok(total)
 }
 
 async fn export_events(

@@ -72,6 +72,9 @@ impl std::fmt::Display for QueueAt {
     }
 }
 
+/// Dispatch tasks a daemon works on at once, unless told otherwise.
+pub const DISPATCH_CONCURRENCY: usize = 4;
+
 /// How the daemon runs.
 #[derive(Clone, Debug)]
 pub struct DaemonOptions {
@@ -105,7 +108,7 @@ impl DaemonOptions {
         Ok(DaemonOptions {
             queue,
             tick: StdDuration::from_secs(1),
-            concurrency: 4,
+            concurrency: DISPATCH_CONCURRENCY,
             shutdown_timeout: StdDuration::from_secs(30),
         })
     }
