@@ -34,8 +34,8 @@ for t in "${targets[@]}"; do
     -max_total_time="$SECONDS_EACH" -timeout="$TIMEOUT" -rss_limit_mb=4096 \
     -print_final_stats=1 >"logs/$t.log" 2>&1
   status=$?
-  runs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "logs/$t.log" | grep -o '[0-9]*$')
-  speed=$(grep -o 'stat::average_exec_per_sec: [0-9]*' "logs/$t.log" | grep -o '[0-9]*$')
+  runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "logs/$t.log" | grep -o '[0-9]*$')
+  speed=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "logs/$t.log" | grep -o '[0-9]*$')
   cov=$(grep -o 'cov: [0-9]*' "logs/$t.log" | tail -1 | grep -o '[0-9]*$')
   corpus=$(find "corpus/$t" -type f | wc -l)
   if [ "$status" -eq 0 ]; then result=ok; else result="FAILED: see fuzz/logs/$t.log"; failed+=("$t"); fi

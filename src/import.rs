@@ -103,11 +103,11 @@ fn normalise_header(h: &str) -> String {
 }
 
 /// A CSV reader over `input` and its header names, normalised (`First Name` → `first_name`).
-fn csv_reader<R: Read>(input: R) -> Result<(csv::Reader<R>, Vec<String>), ImportError> {
+fn csv_reader<R: Read>(input: R) -> Result<(csv::Reader<LoneCrAsLf<R>>, Vec<String>), ImportError> {
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .trim(csv::Trim::All)
-        .from_reader(input);
+        .from_reader(LoneCrAsLf::new(input));
     let headers = reader
         .headers()
         .map_err(ImportError::Header)?
@@ -115,6 +115,59 @@ fn csv_reader<R: Read>(input: R) -> Result<(csv::Reader<R>, Vec<String>), Import
         .map(normalise_header)
         .collect();
     Ok((reader, headers))
+}
+
+/// A CSV file's bytes with each lone CR (the line end of old Mac exports, or a stray one)
+/// turned into LF. The CSV reader ends a record at a CR as at an LF but counts only LFs as
+/// lines, so without this every row of a CR-only file was reported on line 1. A CR before
+/// an LF is left alone (CRLF stays one line end).
+struct LoneCrAsLf<R> {
+    inner: R,
+    /// A byte read to decide about a CR, given out at the start of the next read.
+    pending: Option<u8>,
+}
+
+impl<R: Read> LoneCrAsLf<R> {
+    fn new(inner: R) -> LoneCrAsLf<R> {
+        LoneCrAsLf {
+            inner,
+            pending: None,
+        }
+    }
+}
+
+impl<R: Read> Read for LoneCrAsLf<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let mut n = 0;
+        if let Some(b) = self.pending.take() {
+            buf[0] = b;
+            n = 1;
+        }
+        n += self.inner.read(&mut buf[n..])?;
+        if n == 0 {
+            return Ok(0);
+        }
+        for i in 0..n - 1 {
+            if buf[i] == b'\r' && buf[i + 1] != b'\n' {
+                buf[i] = b'\n';
+            }
+        }
+        // A CR at the end of what was read: the next byte decides, and waits for the next read.
+        if buf[n - 1] == b'\r' {
+            let mut next = [0u8; 1];
+            let got = self.inner.read(&mut next)?;
+            if got == 0 || next[0] != b'\n' {
+                buf[n - 1] = b'\n';
+            }
+            if got == 1 {
+                self.pending = Some(next[0]);
+            }
+        }
+        Ok(n)
+    }
 }
 
 /// Parses a phone number; the error shows the input masked, since rejected rows are
@@ -572,6 +625,53 @@ pub async fn import_suppressions<S: Store>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A reader that gives at most `step` bytes a read, to put chunk edges everywhere.
+    struct Trickle<'a> {
+        bytes: &'a [u8],
+        step: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.step.min(buf.len()).min(self.bytes.len());
+            buf[..n].copy_from_slice(&self.bytes[..n]);
+            self.bytes = &self.bytes[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn lone_crs_become_line_ends_and_crlf_stays_whole_wherever_reads_end() {
+        let cases: [(&[u8], &[u8]); 6] = [
+            (b"a,b\rc,d\r", b"a,b\nc,d\n"),
+            (b"a,b\r\nc,d\r\n", b"a,b\r\nc,d\r\n"),
+            (b"a,b\nc,d", b"a,b\nc,d"),
+            (b"a\r\rb\r\n\r", b"a\n\nb\r\n\n"),
+            (b"\r", b"\n"),
+            (b"", b""),
+        ];
+        for (input, expected) in cases {
+            for step in 1..=4 {
+                for buffer in [1, 2, 3, 64] {
+                    let mut reader = LoneCrAsLf::new(Trickle { bytes: input, step });
+                    let mut out = Vec::new();
+                    let mut chunk = vec![0u8; buffer];
+                    loop {
+                        let n = reader.read(&mut chunk).unwrap();
+                        if n == 0 {
+                            break;
+                        }
+                        out.extend_from_slice(&chunk[..n]);
+                    }
+                    assert_eq!(
+                        out, expected,
+                        "{input:?} read {step} and {buffer} at a time"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn locales_are_normalised() {

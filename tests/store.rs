@@ -115,6 +115,7 @@ async fn an_import_of_many_batches_reports_each_bad_row_by_line_and_writes_the_r
         }
     }
     let size = csv.len() as u64;
+    let csv_lines = csv.clone();
     let options = herald::import::ContactImport {
         list: Some("many".into()),
         default_region: Some("GB".into()),
@@ -145,6 +146,21 @@ async fn an_import_of_many_batches_reports_each_bad_row_by_line_and_writes_the_r
     );
     assert!(progress.windows(2).all(|w| w[0] <= w[1]), "{progress:?}");
     assert_eq!(progress.last(), Some(&size));
+
+    // The same file with the lone CR line ends of old Mac exports: the same lines reported.
+    let mut reported = Vec::new();
+    let again = herald::import::import_contacts(
+        store,
+        std::io::Cursor::new(csv_lines.replace('\n', "\r")),
+        &options,
+        t0(),
+        |e| reported.push(e.line),
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(reported, bad_lines, "CR line ends count as lines");
+    assert_eq!(again.written.unchanged, (rows - bad_lines.len()) as u64);
 }
 
 async fn absent_columns_keep_stored_values_and_attributes_merge(store: &impl Store) {
