@@ -3,13 +3,15 @@
 //! pure [`Planner`] decide. `why` asks the same questions about one contact and keeps the
 //! answers instead of counting them.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use tracing::instrument;
 
 use crate::config::Settings;
 use crate::domain::campaign::{Campaign, Schedule};
-use crate::domain::contact::{Suppression, Tag};
+use crate::domain::contact::{Contact, Suppression, Tag};
 use crate::domain::ledger::NewAttempt;
 use crate::domain::plan::{Decision, PlanSummary, Planner};
 use crate::domain::policy::{self, CapUse, PastAttempt, SkipReason, Verdict, contact_zone};
@@ -55,33 +57,24 @@ pub async fn plan<S: Store>(
     let mut planner = Planner::new(campaign, &settings.policy, settings.default_timezone, at);
     let since = at - history_horizon(campaign, settings);
     let obligation = obligation_attribute(campaign, settings);
-    let mut after = 0;
-    loop {
-        let page = store
-            .contacts_page(&campaign.audience.lists, after, PAGE)
-            .await?;
-        let Some(last) = page.last() else { break };
-        after = last.id;
-        let ids: Vec<i64> = page.iter().map(|c| c.id).collect();
-        let suppressions = store.suppressions_for(&page).await?;
-        let history = store.history_for(&ids, since).await?;
-        let recent = match campaign.audience.recontact_after {
-            Some(span) => {
-                store
-                    .recently_contacted(&campaign.id, &ids, at - span.to_chrono())
-                    .await?
-            }
-            None => Default::default(),
-        };
+    let mut next = read_page(store, campaign, 0, since, at).await?;
+    while let Some(page) = next {
+        let after = page.contacts.last().map_or(0, |c| c.id);
         let mut attempts = Vec::new();
-        for contact in &page {
-            let relevant: Vec<Suppression> = suppressions
+        for contact in &page.contacts {
+            let relevant: Vec<Suppression> = page
+                .suppressions
                 .iter()
                 .filter(|s| s.target.matches(contact))
                 .cloned()
                 .collect();
-            let past = history.get(&contact.id).map(Vec::as_slice).unwrap_or(&[]);
-            let prior = recent
+            let past = page
+                .history
+                .get(&contact.id)
+                .map(Vec::as_slice)
+                .unwrap_or(&[]);
+            let prior = page
+                .recent
                 .contains(&contact.id)
                 .then_some(SkipReason::RecentlyContacted);
             let decision = planner.consider(contact, past, &relevant, prior);
@@ -114,9 +107,17 @@ pub async fn plan<S: Store>(
                 });
             }
         }
-        if !attempts.is_empty() {
-            store.insert_attempts(&attempts, now).await?;
-        }
+        // This page's attempts are written while the next page is read: the next page's
+        // contacts are others, so nothing it reads depends on what this page writes.
+        let write = async {
+            if !attempts.is_empty() {
+                store.insert_attempts(&attempts, now).await?;
+            }
+            Ok::<_, StoreError>(())
+        };
+        let (written, read) = tokio::join!(write, read_page(store, campaign, after, since, at));
+        written?;
+        next = read?;
     }
     let summary = planner.finish();
     tracing::info!(
@@ -125,6 +126,49 @@ pub async fn plan<S: Store>(
         "planned"
     );
     Ok(summary)
+}
+
+/// One page of a run's audience, with what deciding about each contact needs.
+struct Page {
+    contacts: Vec<Contact>,
+    suppressions: Vec<Suppression>,
+    history: BTreeMap<i64, Vec<PastAttempt>>,
+    /// Contacts this campaign reached within its `recontact_after`.
+    recent: BTreeSet<i64>,
+}
+
+/// The audience's next page after contact id `after` (`None` past the last), read in four
+/// statements whatever its size.
+async fn read_page<S: Store>(
+    store: &S,
+    campaign: &Campaign,
+    after: i64,
+    since: DateTime<Utc>,
+    at: DateTime<Utc>,
+) -> Result<Option<Page>, StoreError> {
+    let contacts = store
+        .contacts_page(&campaign.audience.lists, after, PAGE)
+        .await?;
+    if contacts.is_empty() {
+        return Ok(None);
+    }
+    let ids: Vec<i64> = contacts.iter().map(|c| c.id).collect();
+    let suppressions = store.suppressions_for(&contacts).await?;
+    let history = store.history_for(&ids, since).await?;
+    let recent = match campaign.audience.recontact_after {
+        Some(span) => {
+            store
+                .recently_contacted(&campaign.id, &ids, at - span.to_chrono())
+                .await?
+        }
+        None => BTreeSet::new(),
+    };
+    Ok(Some(Page {
+        contacts,
+        suppressions,
+        history,
+        recent,
+    }))
 }
 
 /// The attribute that names a contact's obligation (debt id) for per-obligation caps.
