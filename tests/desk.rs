@@ -100,17 +100,22 @@ fn agents_take_calls_by_skill_within_their_capacity_and_record_dispositions() {
         "opened",
     ]);
     assert_eq!(bad.code, 1, "`opened` is no call outcome: {}", bad.stderr);
-    ws.herald(&[
-        "agent",
-        "done",
-        &attempt.to_string(),
-        "--agent",
-        "ana",
-        "--disposition",
-        "promise_to_pay",
-        "--note",
-        "pays Friday",
-    ])
+    // On the test's clock, between the call and the run that applies its disposition (on
+    // the wall clock it would be recorded days after that run's moment, and wait for it).
+    ws.herald_at(
+        "2026-12-01T10:02:00Z",
+        &[
+            "agent",
+            "done",
+            &attempt.to_string(),
+            "--agent",
+            "ana",
+            "--disposition",
+            "promise_to_pay",
+            "--note",
+            "pays Friday",
+        ],
+    )
     .ok();
     let applied = ws
         .herald_at(
