@@ -80,43 +80,21 @@ fn agents_take_calls_by_skill_within_their_capacity_and_record_dispositions() {
         full.stdout
     );
 
-    let not_his = ws.herald(&[
-        "agent",
-        "done",
-        &attempt.to_string(),
-        "--agent",
-        "bob",
-        "--disposition",
-        "paid",
-    ]);
+    // `agent done` on the test's clock, between the call and the run that applies its
+    // disposition (on the wall clock it would be recorded days after that run's moment,
+    // and wait for it).
+    let done = |agent: &str, disposition: &str, more: &[&str]| {
+        let id = attempt.to_string();
+        let mut args = vec!["agent", "done", id.as_str(), "--agent", agent];
+        args.extend_from_slice(&["--disposition", disposition]);
+        args.extend_from_slice(more);
+        ws.herald_at("2026-12-01T10:02:00Z", &args)
+    };
+    let not_his = done("bob", "paid", &[]);
     assert_eq!(not_his.code, 1, "bob does not hold it");
-    let bad = ws.herald(&[
-        "agent",
-        "done",
-        &attempt.to_string(),
-        "--agent",
-        "ana",
-        "--disposition",
-        "opened",
-    ]);
+    let bad = done("ana", "opened", &[]);
     assert_eq!(bad.code, 1, "`opened` is no call outcome: {}", bad.stderr);
-    // On the test's clock, between the call and the run that applies its disposition (on
-    // the wall clock it would be recorded days after that run's moment, and wait for it).
-    ws.herald_at(
-        "2026-12-01T10:02:00Z",
-        &[
-            "agent",
-            "done",
-            &attempt.to_string(),
-            "--agent",
-            "ana",
-            "--disposition",
-            "promise_to_pay",
-            "--note",
-            "pays Friday",
-        ],
-    )
-    .ok();
+    done("ana", "promise_to_pay", &["--note", "pays Friday"]).ok();
     let applied = ws
         .herald_at(
             "2026-12-01T10:05:00Z",
