@@ -138,7 +138,7 @@ struct Page {
 }
 
 /// The audience's next page after contact id `after` (`None` past the last), read in four
-/// statements whatever its size.
+/// statements whatever its size (five when the audience has `recontact_after`).
 async fn read_page<S: Store>(
     store: &S,
     campaign: &Campaign,

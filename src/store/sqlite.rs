@@ -1801,15 +1801,14 @@ fn export_query(table: Table) -> &'static str {
     }
 }
 
-/// One new attempt (ignored when its idempotency key exists); rows inserted.
 /// A time as sqlx stores it in SQLite, for times carried inside JSON arguments.
 fn stored_time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false)
 }
 
-/// Applies a batch of the set-wise shape: one statement per kind of guard and of update,
-/// and one for the events; provider events, new attempts and tags row by row (SQLite's
-/// statements are in-process and cheap). Returns which groups held.
+/// Applies a batch of the set-wise shape: one statement per kind of guard, of update and of
+/// insert (events, provider events, new attempts); only tags and untags go row by row.
+/// Returns which groups held.
 async fn apply_set_batch(
     conn: &mut SqliteConnection,
     groups: &[WriteGroup],
