@@ -30,6 +30,9 @@ pub enum ImportError {
     DuplicateColumn(String),
     #[error("reading the CSV header: {0}")]
     Header(csv::Error),
+    /// The file itself could not be read on (not a bad row: the bytes never came).
+    #[error("reading the file at line {line}: {source}")]
+    Read { line: u64, source: csv::Error },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -275,6 +278,7 @@ pub async fn import_contacts<S: Store>(
             timezone_inferred,
             timezone_unknown,
             position,
+            failed,
         } = batch;
         report.rows += rows;
         report.rejected += rejected.len() as u64;
@@ -287,6 +291,9 @@ pub async fn import_contacts<S: Store>(
                 .await?;
         }
         on_progress(position);
+        if let Some(e) = failed {
+            return Err(e);
+        }
     }
     if let Err(e) = parser.await
         && e.is_panic()
@@ -317,10 +324,13 @@ struct Parsed {
     timezone_unknown: u64,
     /// Bytes of the file read so far.
     position: u64,
+    /// The read error that ended the file early; the batch is the last.
+    failed: Option<ImportError>,
 }
 
 /// Reads the rows after the header into batches of [`BATCH`] contacts, sent to the writer
-/// in file order; stops at the end of the file or when the writer has gone.
+/// in file order; stops at the end of the file, at a read error (sent with the last batch)
+/// or when the writer has gone.
 fn parse_rows<R: Read>(
     mut reader: csv::Reader<R>,
     headers: Vec<String>,
@@ -335,6 +345,7 @@ fn parse_rows<R: Read>(
         timezone_inferred: 0,
         timezone_unknown: 0,
         position: 0,
+        failed: None,
     };
     let mut batch = empty();
     let mut record = csv::StringRecord::new();
@@ -343,6 +354,12 @@ fn parse_rows<R: Read>(
         match reader.read_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {}
+            // The rest of the file never came: no bad row, and no import that ends as if
+            // the file had.
+            Err(e) if e.is_io_error() => {
+                batch.failed = Some(ImportError::Read { line, source: e });
+                break;
+            }
             Err(e) => {
                 batch.rows += 1;
                 batch.rejected.push(RowError {
@@ -578,11 +595,21 @@ pub async fn import_suppressions<S: Store>(
     );
     let mut report = ImportReport::default();
     let mut batch = Vec::with_capacity(BATCH);
+    let mut failed = None;
     for (i, row) in reader.records().enumerate() {
-        report.rows += 1;
         let record = match row {
             Ok(r) => r,
+            // The rest of the file never came: no bad row, and no import that ends as if
+            // the file had (once the entries read before it are written).
+            Err(e) if e.is_io_error() => {
+                failed = Some(ImportError::Read {
+                    line: i as u64 + 2,
+                    source: e,
+                });
+                break;
+            }
             Err(e) => {
+                report.rows += 1;
                 report.rejected += 1;
                 on_error(&RowError {
                     line: e.position().map_or(i as u64 + 2, |p| p.line()),
@@ -591,6 +618,7 @@ pub async fn import_suppressions<S: Store>(
                 continue;
             }
         };
+        report.rows += 1;
         let line = record.position().map_or(i as u64 + 2, |p| p.line());
         let get = |c: Option<usize>| c.and_then(|i| record.get(i));
         match suppression_entry(
@@ -619,7 +647,10 @@ pub async fn import_suppressions<S: Store>(
     if !batch.is_empty() {
         report.written.inserted += store.upsert_suppressions(&batch).await?;
     }
-    Ok(report)
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(report),
+    }
 }
 
 #[cfg(test)]

@@ -163,6 +163,73 @@ async fn an_import_of_many_batches_reports_each_bad_row_by_line_and_writes_the_r
     assert_eq!(again.written.unchanged, (rows - bad_lines.len()) as u64);
 }
 
+/// A file that fails part-way through (a disk error, a network share gone) ends the import
+/// with that error: it is no bad row, and the import must not report success as if the
+/// file had ended there. The rows read before it are written (an import can run again).
+/// Contacts and DNC lists alike.
+async fn an_import_whose_file_fails_midway_stops_with_the_error(store: &impl Store) {
+    struct FailsAfter(std::io::Cursor<String>);
+    impl std::io::Read for FailsAfter {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            match self.0.read(buf)? {
+                0 => Err(std::io::Error::other("the disk went away")),
+                n => Ok(n),
+            }
+        }
+    }
+    let mut csv = String::from("external_id,first_name,phone\n");
+    for i in 0..herald::import::BATCH + 10 {
+        csv.push_str(&format!("F{i},Ana,+4474{i:08}\n"));
+    }
+    let options = herald::import::ContactImport {
+        list: None,
+        default_region: Some("GB".into()),
+        attributes: BTreeMap::new(),
+    };
+    let mut reported = 0;
+    let result = herald::import::import_contacts(
+        store,
+        FailsAfter(std::io::Cursor::new(csv)),
+        &options,
+        t0(),
+        |_| reported += 1,
+        |_| {},
+    )
+    .await;
+    let err = result.expect_err("a read error ends the import");
+    assert!(err.to_string().contains("the disk went away"), "{err}");
+    assert_eq!(reported, 0, "a read error is not a bad row");
+    assert_eq!(
+        store.count_contacts().await.unwrap(),
+        (herald::import::BATCH + 10) as i64,
+        "every row read before the error is written"
+    );
+
+    // A DNC list the same way: the error, and the entries read before it kept.
+    let mut dnc = String::from("phone,reason\n");
+    for i in 0..herald::import::BATCH + 10 {
+        dnc.push_str(&format!("+4475{i:08},asked\n"));
+    }
+    let mut reported = 0;
+    let err = herald::import::import_suppressions(
+        store,
+        FailsAfter(std::io::Cursor::new(dnc)),
+        "test",
+        Some("GB"),
+        t0(),
+        |_| reported += 1,
+    )
+    .await
+    .expect_err("a read error ends the DNC import");
+    assert!(err.to_string().contains("the disk went away"), "{err}");
+    assert_eq!(reported, 0, "a read error is not a bad row");
+    assert_eq!(
+        store.suppressions(t0(), true, 10_000).await.unwrap().len(),
+        herald::import::BATCH + 10,
+        "every entry read before the error is kept"
+    );
+}
+
 async fn absent_columns_keep_stored_values_and_attributes_merge(store: &impl Store) {
     store
         .upsert_contacts(&[person("A", "+447400100001", 10.0)], ALL, None, t0())
@@ -1375,6 +1442,7 @@ macro_rules! conformance {
 conformance!(
     upserts_count_new_changed_and_unchanged_rows,
     an_import_of_many_batches_reports_each_bad_row_by_line_and_writes_the_rest,
+    an_import_whose_file_fails_midway_stops_with_the_error,
     absent_columns_keep_stored_values_and_attributes_merge,
     audience_pages_visit_each_member_once_in_id_order,
     suppressions_deduplicate_match_and_expire,
