@@ -61,6 +61,8 @@ pub mod postgres;
 mod rows;
 pub mod sqlite;
 
+/// The ledger's writes are plain domain data, so decisions can return them.
+pub use crate::domain::ledger::{Write, WriteGroup};
 pub use any::AnyStore;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -251,83 +253,6 @@ pub enum DeskTake {
     AtCapacity,
     /// No agent has that name.
     UnknownAgent,
-}
-
-/// One change to the ledger, for [`Store::apply_writes`].
-#[derive(Clone, Debug, PartialEq)]
-pub enum Write {
-    /// `sending` → `sent` (only if still `sending`).
-    MarkSent {
-        id: i64,
-        at: DateTime<Utc>,
-        provider_ref: String,
-    },
-    /// The provider reported on an attempt herald had not recorded as sent (the answer to
-    /// the send was lost in a crash): the send happened. `queued` or `sending` → `sent`
-    /// at `at`, only if no send was recorded.
-    SendSeen {
-        id: i64,
-        at: DateTime<Utc>,
-    },
-    /// Back to the queue until `not_before` (only if still open).
-    Reschedule {
-        id: i64,
-        not_before: DateTime<Utc>,
-        reason: String,
-    },
-    /// To a final state (only if still open).
-    Close {
-        id: i64,
-        state: AttemptState,
-        outcome: Option<Outcome>,
-        connected: bool,
-        reason: Option<String>,
-    },
-    Event {
-        attempt_id: i64,
-        kind: String,
-        detail: Option<String>,
-        payload: serde_json::Value,
-        occurred_at: DateTime<Utc>,
-    },
-    /// A provider event to apply later (ignored when its key is known).
-    Inbox {
-        provider: String,
-        event_key: String,
-        idempotency_key: String,
-        report: Report,
-        due_at: DateTime<Utc>,
-    },
-    /// A new attempt (ignored when its idempotency key exists).
-    Attempt(NewAttempt),
-    /// The attempt reached the person.
-    Connected {
-        id: i64,
-    },
-    /// An inbox item applied (only if it was not already).
-    InboxApplied {
-        id: i64,
-    },
-    Tag {
-        contact_id: i64,
-        tag: Tag,
-    },
-    Untag {
-        contact_id: i64,
-        name: String,
-    },
-    /// A survey answer: inserted, or replacing the earlier answer to the same question in
-    /// the same run (its revision counted up).
-    Response(crate::domain::survey::NewResponse),
-}
-
-/// Writes that belong together: `then` is applied only if `guard` (a conditional update)
-/// changed its row, so a stale decision never leaves half its effects.
-#[derive(Clone, Debug, PartialEq)]
-pub struct WriteGroup {
-    /// `None`: the writes apply unconditionally.
-    pub guard: Option<Write>,
-    pub then: Vec<Write>,
 }
 
 /// A batch of write groups in a shape that can be applied set-wise, a statement per kind
