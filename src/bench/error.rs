@@ -36,14 +36,3 @@ pub enum BenchError {
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
 }
-
-/// Adds what was being done to a database error.
-pub(crate) trait Doing<T> {
-    fn doing(self, what: &str) -> Result<T, BenchError>;
-}
-
-impl<T> Doing<T> for Result<T, sqlx::Error> {
-    fn doing(self, what: &str) -> Result<T, BenchError> {
-        self.map_err(|e| BenchError::Database(format!("{what}: {e}")))
-    }
-}

@@ -256,11 +256,7 @@ impl Cleanup {
                 }
             }
             Cleanup::Database { admin, name } => {
-                if let Ok(pool) = sqlx::PgPool::connect(&admin).await {
-                    let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                    let _ = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&pool).await;
-                    pool.close().await;
-                }
+                let _ = crate::store::postgres::drop_database(&admin, &name).await;
             }
         }
     }
@@ -279,32 +275,16 @@ async fn fresh_database(
         }
         BenchDb::Postgres { url } => {
             let name = format!("herald_bench_{}_{rep}", std::process::id());
-            let pool = sqlx::PgPool::connect(url).await.map_err(|e| {
-                BenchError::Setup(format!(
-                    "connecting to {}: {e}",
-                    crate::config::redact_url(url)
-                ))
-            })?;
-            let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-            let _ = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&pool).await;
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                .execute(&pool)
+            let fresh = crate::store::postgres::create_database(url, &name)
                 .await
                 .map_err(|e| {
                     BenchError::Setup(format!(
-                        "creating the bench database (the role needs CREATEDB): {e}"
+                        "creating the bench database on {}: {e}",
+                        crate::config::redact_url(url)
                     ))
                 })?;
-            pool.close().await;
-            let (prefix, query) = match url.split_once('?') {
-                Some((p, q)) => (p, format!("?{q}")),
-                None => (url.as_str(), String::new()),
-            };
-            let (server, _) = prefix
-                .rsplit_once('/')
-                .ok_or_else(|| BenchError::Setup("the PostgreSQL URL names no database".into()))?;
             Ok((
-                format!("{server}/{name}{query}"),
+                fresh,
                 Cleanup::Database {
                     admin: url.clone(),
                     name,
@@ -354,15 +334,17 @@ async fn repetition(
     let settings = ws.settings(url)?;
     let store = AnyStore::open(url, true).await?;
     store.migrate().await?;
-    let version = server_version(&store).await;
+    let version = store
+        .server_version()
+        .await
+        .map(|v| v.text)
+        .unwrap_or_default();
 
     // The raw limits.
     let ((), d, peak) = timed(async { raw::bulk_insert(&store, n).await.map(|_| ()) }).await?;
     record(&mut out, "raw_insert", "rows", n, d, peak);
-    let workers: &[usize] = match store {
-        AnyStore::Sqlite(_) => &[1],
-        AnyStore::Postgres(_) => &[1, 4],
-    };
+    // SQLite has one writer: its raw loop runs with one worker.
+    let workers: &[usize] = if store.single_writer() { &[1] } else { &[1, 4] };
     for &w in workers {
         let ((), d, peak) =
             timed(async { raw::claim_and_complete(&store, w, 100).await.map(|_| ()) }).await?;
@@ -464,7 +446,7 @@ async fn repetition(
     }
     record(&mut out, "dispatch", "attempts", n, d, peak);
 
-    let events = count_rows(&engine.store, "events").await?;
+    let events = engine.store.count_events().await? as u64;
     for (name, format, file) in [
         ("export_csv", Format::Csv, "events.csv"),
         ("export_parquet", Format::Parquet, "events.parquet"),
@@ -501,9 +483,10 @@ async fn repetition(
 /// queue's default concurrency), as the best raw loop there has four workers; on SQLite one,
 /// as SQLite has one writer and its raw loop one worker.
 fn dispatch_workers(store: &AnyStore) -> usize {
-    match store {
-        AnyStore::Sqlite(_) => 1,
-        AnyStore::Postgres(_) => crate::queue::DISPATCH_CONCURRENCY,
+    if store.single_writer() {
+        1
+    } else {
+        crate::queue::DISPATCH_CONCURRENCY
     }
 }
 
@@ -581,34 +564,6 @@ async fn export_events(
     sink.finish()
         .map_err(|e| BenchError::Herald(e.to_string()))?;
     Ok(rows)
-}
-
-/// Rows in one of herald's tables (a fixed name, never input).
-async fn count_rows(store: &AnyStore, table: &'static str) -> Result<u64, BenchError> {
-    let sql = sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}"));
-    let n: i64 = match store {
-        AnyStore::Sqlite(s) => sqlx::query_scalar(sql).fetch_one(s.pool()).await,
-        AnyStore::Postgres(s) => sqlx::query_scalar(sql).fetch_one(s.pool()).await,
-    }
-    .map_err(|e| BenchError::Herald(format!("counting {table}: {e}")))?;
-    Ok(n as u64)
-}
-
-async fn server_version(store: &AnyStore) -> String {
-    match store {
-        AnyStore::Sqlite(s) => {
-            sqlx::query_scalar::<_, String>("SELECT 'SQLite ' || sqlite_version()")
-                .fetch_one(s.pool())
-                .await
-                .unwrap_or_default()
-        }
-        AnyStore::Postgres(s) => sqlx::query_scalar::<_, String>(
-            "SELECT 'PostgreSQL ' || current_setting('server_version')",
-        )
-        .fetch_one(s.pool())
-        .await
-        .unwrap_or_default(),
-    }
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

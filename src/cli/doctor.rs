@@ -7,6 +7,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::{Ctx, print_json};
+use crate::store::ExtensionStatus;
 use crate::store::Store;
 
 #[derive(Serialize)]
@@ -43,8 +44,8 @@ pub async fn doctor(ctx: &Ctx) -> Result<ExitCode> {
         Ok(store) => {
             let (applied, available) = store.migration_counts().await;
             let available = available as i64;
-            if let crate::store::AnyStore::Postgres(pg) = &store {
-                postgres_check(pg, &mut check).await;
+            if !store.single_writer() {
+                postgres_check(&store, &mut check).await;
             }
             daemons_check(&store, ctx.now(), &mut check).await;
             check(
@@ -233,26 +234,23 @@ async fn daemons_check(
 /// The server's version, and the extension the daemon's queue needs (`hstore`, used by
 /// apalis's jobs table); herald's own tables need none.
 async fn postgres_check(
-    pg: &crate::store::PgStore,
+    store: &crate::store::AnyStore,
     check: &mut impl FnMut(&'static str, bool, bool, String),
 ) {
-    let version: Result<(String, String), _> = sqlx::query_as(
-        "SELECT current_setting('server_version_num'), current_setting('server_version')",
-    )
-    .fetch_one(pg.pool())
-    .await;
-    match version {
-        Ok((num, text)) => {
-            let num: i64 = num.parse().unwrap_or(0);
-            let ok = num >= MIN_POSTGRES;
+    match store.server_version().await {
+        Ok(version) => {
+            let ok = version.number >= MIN_POSTGRES;
             check(
                 "postgres",
                 ok,
                 false,
                 if ok {
-                    format!("server {text}")
+                    format!("server {}", version.text)
                 } else {
-                    format!("server {text} is older than PostgreSQL 12, which herald needs")
+                    format!(
+                        "server {} is older than PostgreSQL 12, which herald needs",
+                        version.text
+                    )
                 },
             );
         }
@@ -263,20 +261,14 @@ async fn postgres_check(
             format!("cannot read the server version: {e}"),
         ),
     }
-    let hstore: Result<(bool, Option<String>), _> = sqlx::query_as(
-        "SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'hstore'), \
-         (SELECT extversion FROM pg_extension WHERE extname = 'hstore')",
-    )
-    .fetch_one(pg.pool())
-    .await;
-    match hstore {
-        Ok((_, Some(version))) => check(
+    match store.queue_extension().await {
+        Ok(Some(ExtensionStatus::Installed(version))) => check(
             "extensions",
             true,
             false,
             format!("hstore {version} installed (the daemon's queue uses it)"),
         ),
-        Ok((true, None)) => check(
+        Ok(Some(ExtensionStatus::Available)) => check(
             "extensions",
             true,
             true,
@@ -284,7 +276,7 @@ async fn postgres_check(
              needs a role allowed to (the database owner on PostgreSQL 13+, a superuser before)"
                 .into(),
         ),
-        Ok((false, None)) => check(
+        Ok(Some(ExtensionStatus::Missing)) => check(
             "extensions",
             false,
             false,
@@ -292,6 +284,7 @@ async fn postgres_check(
              server's contrib package (Debian: postgresql-contrib)"
                 .into(),
         ),
+        Ok(None) => {}
         Err(e) => check(
             "extensions",
             false,

@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, Subcommand};
-use serde::Serialize;
 
 use super::{Ctx, print_json, thousands};
 use crate::store::{AnyStore, PgStore, SqliteStore, Store};
@@ -34,13 +33,6 @@ pub enum MigrateCmd {
     },
 }
 
-#[derive(Serialize)]
-struct MigrationRow {
-    version: i64,
-    description: String,
-    applied_at: Option<String>,
-}
-
 pub async fn migrate(ctx: &Ctx, args: &MigrateArgs) -> Result<ExitCode> {
     let url = &ctx.settings.database_url;
     match &args.command {
@@ -62,14 +54,14 @@ pub async fn migrate(ctx: &Ctx, args: &MigrateArgs) -> Result<ExitCode> {
                 .is_some_and(|p| !std::path::Path::new(p.split('?').next().unwrap_or(p)).exists());
             let (rows, dialect) = if missing_file {
                 (
-                    status_of(crate::store::sqlite::migrator(), &[]),
+                    crate::store::migrations_of_a_new_sqlite_database(),
                     "sqlite, not created yet",
                 )
             } else {
                 let store = AnyStore::open(url, false)
                     .await
                     .with_context(|| format!("opening {}", crate::config::redact_url(url)))?;
-                (status(&store).await?, store.dialect())
+                (store.migration_status().await?, store.dialect())
             };
             let missing = rows.iter().filter(|r| r.applied_at.is_none()).count();
             if ctx.json() {
@@ -94,45 +86,6 @@ pub async fn migrate(ctx: &Ctx, args: &MigrateArgs) -> Result<ExitCode> {
     }
 }
 
-/// Every migration of the database's dialect, with when it was applied.
-async fn status(store: &AnyStore) -> Result<Vec<MigrationRow>> {
-    let (migrator, applied): (sqlx::migrate::Migrator, Vec<(i64, String)>) = match store {
-        AnyStore::Sqlite(s) => (
-            crate::store::sqlite::migrator(),
-            sqlx::query_as(
-                "SELECT version, CAST(installed_on AS TEXT) FROM herald_migrations WHERE success",
-            )
-            .fetch_all(s.pool())
-            .await
-            .unwrap_or_default(),
-        ),
-        AnyStore::Postgres(s) => (
-            crate::store::postgres::migrator(),
-            sqlx::query_as(
-                "SELECT version, to_char(installed_on AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') FROM herald_migrations WHERE success",
-            )
-            .fetch_all(s.pool())
-            .await
-            .unwrap_or_default(),
-        ),
-    };
-    Ok(status_of(migrator, &applied))
-}
-
-fn status_of(migrator: sqlx::migrate::Migrator, applied: &[(i64, String)]) -> Vec<MigrationRow> {
-    migrator
-        .iter()
-        .map(|m| MigrationRow {
-            version: m.version,
-            description: m.description.to_string(),
-            applied_at: applied
-                .iter()
-                .find(|(v, _)| *v == m.version)
-                .map(|(_, at)| at.clone()),
-        })
-        .collect()
-}
-
 async fn copy(from: &str, to: &str) -> Result<ExitCode> {
     if !from.starts_with("sqlite:") {
         bail!("--from must be a sqlite:// URL (the embedded installation to move)");
@@ -150,7 +103,7 @@ async fn copy(from: &str, to: &str) -> Result<ExitCode> {
         .with_context(|| format!("opening {}", crate::config::redact_url(to)))?;
     target.migrate().await.context("migrating the target")?;
     let started = std::time::Instant::now();
-    let report = crate::store::copy::sqlite_to_postgres(source.pool(), target.pool(), |t, n| {
+    let report = crate::store::copy::sqlite_to_postgres(&source, &target, |t, n| {
         eprintln!("  {t:<18} {:>12} rows", thousands(n));
     })
     .await?;

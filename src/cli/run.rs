@@ -14,7 +14,7 @@ use crate::config::Settings;
 use crate::domain::campaign::{Campaign, CampaignKind};
 use crate::domain::outcome::Outcome;
 use crate::engine::{Engine, Scope};
-use crate::store::{AnyStore, CampaignStats, SqliteStore, Store};
+use crate::store::{CampaignStats, SqliteStore, Store};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -180,15 +180,15 @@ pub async fn simulate(ctx: &Ctx, args: &SimulateArgs) -> Result<ExitCode> {
     let real = ctx.store().await?;
     let scratch = tempfile::Builder::new().prefix("herald-sim-").tempdir()?;
     let copy = scratch.path().join("copy.db");
-    copy_to(&real, &copy)
+    real.snapshot_to_sqlite(&copy)
         .await
         .context("copying the database for the simulation")?;
     let store = SqliteStore::open_scratch(&format!("sqlite://{}", copy.display())).await?;
     store.migrate().await?;
     // The daemons' rate buckets hold real moments, which may lie ahead of the simulated
     // time and would hold its sends back: the simulation starts with full buckets.
-    sqlx::query("DELETE FROM rate_buckets")
-        .execute(store.pool())
+    store
+        .clear_rate_buckets()
         .await
         .context("emptying the copy's rate buckets")?;
     let stats = simulate_on(store, catalog, &ctx.settings, &campaign, start, args.days).await?;
@@ -395,23 +395,6 @@ pub async fn runs(ctx: &Ctx, cmd: RunsCmd) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Writes a consistent copy of the database to the SQLite file `path` (for simulations).
-async fn copy_to(store: &AnyStore, path: &std::path::Path) -> Result<()> {
-    match store {
-        AnyStore::Sqlite(s) => {
-            sqlx::query("VACUUM INTO ?1")
-                .bind(path.display().to_string())
-                .execute(s.pool())
-                .await
-                .context("VACUUM INTO")?;
-            Ok(())
-        }
-        AnyStore::Postgres(_) => bail!(
-            "`herald simulate` copies an embedded SQLite database; on PostgreSQL, simulate on a copy made with `herald migrate copy` into SQLite is not available yet"
-        ),
-    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -21,7 +21,7 @@ use apalis_sqlite::SqliteStorage;
 use serde::{Deserialize, Serialize};
 
 use super::{QueueError, backend};
-use crate::store::AnyStore;
+use crate::store::{AnyStore, QueuePool};
 
 /// The peer's queue; its workers are named after it too.
 pub const PEER_QUEUE: &str = "herald.bench.peer";
@@ -88,26 +88,26 @@ impl PeerQueue {
     /// record their migrations in sqlx's default table, apart from herald's own
     /// (`herald_migrations`).
     pub async fn open(store: &AnyStore) -> Result<PeerQueue, QueueError> {
-        match store {
-            AnyStore::Sqlite(s) => {
+        match store.queue_pool() {
+            QueuePool::Sqlite(pool) => {
                 // apalis's migrations only, not `SqliteStorage::setup`: that also sets
                 // `synchronous=OFF` (and a larger cache) on whichever pooled connection it
                 // gets, and this pool is herald's, which the rest of the benchmark measures.
                 // The peer runs with herald's settings instead (WAL, `synchronous=NORMAL`).
                 SqliteStorage::<()>::migrations()
-                    .run(s.pool())
+                    .run(&pool)
                     .await
                     .map_err(|e| QueueError::Setup(format!("creating apalis's tables: {e}")))?;
-                Ok(PeerQueue::Sqlite(SqliteStorage::new(s.pool()).with_config(
+                Ok(PeerQueue::Sqlite(SqliteStorage::new(&pool).with_config(
                     apalis_sqlite::Config::default().queue(PEER_QUEUE),
                 )))
             }
-            AnyStore::Postgres(s) => {
-                PostgresStorage::<()>::setup(s.pool()).await.map_err(|e| {
+            QueuePool::Postgres(pool) => {
+                PostgresStorage::<()>::setup(&pool).await.map_err(|e| {
                     QueueError::Setup(format!("creating apalis's tables (schema apalis): {e}"))
                 })?;
                 Ok(PeerQueue::Postgres(
-                    PostgresStorage::new(s.pool())
+                    PostgresStorage::new(&pool)
                         .with_config(apalis_postgres::Config::default().queue(PEER_QUEUE)),
                 ))
             }

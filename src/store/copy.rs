@@ -10,8 +10,6 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::postgres::PgPool;
-use sqlx::sqlite::SqlitePool;
 use sqlx::{AssertSqlSafe, Row};
 
 use super::{Doing, StoreError};
@@ -245,10 +243,11 @@ enum Column {
 /// Copies every table of the SQLite database `from` into the migrated, empty PostgreSQL
 /// database `to`, in one transaction. `progress` hears each table's name and row count.
 pub async fn sqlite_to_postgres(
-    from: &SqlitePool,
-    to: &PgPool,
+    from: &super::SqliteStore,
+    to: &super::PgStore,
     mut progress: impl FnMut(&str, u64),
 ) -> Result<CopyReport, CopyError> {
+    let (from, to) = (&from.pool, &to.pool);
     for t in ["contacts", "runs", "attempts"] {
         let n: i64 = sqlx::query_scalar(AssertSqlSafe(format!("SELECT COUNT(*) FROM {t}")))
             .fetch_one(to)

@@ -29,6 +29,8 @@ pub(crate) trait Record {
     fn int(&self, col: &str) -> Result<i64, StoreError>;
     fn opt_int(&self, col: &str) -> Result<Option<i64>, StoreError>;
     fn flag(&self, col: &str) -> Result<bool, StoreError>;
+    /// A flag computed by SQL, NULL when every operand was NULL.
+    fn opt_flag(&self, col: &str) -> Result<Option<bool>, StoreError>;
     fn real(&self, col: &str) -> Result<f64, StoreError>;
     fn time(&self, col: &str) -> Result<DateTime<Utc>, StoreError>;
     fn opt_time(&self, col: &str) -> Result<Option<DateTime<Utc>>, StoreError>;
@@ -69,6 +71,9 @@ impl Record for SqliteRow {
     fn flag(&self, col: &str) -> Result<bool, StoreError> {
         Ok(self.int(col)? != 0)
     }
+    fn opt_flag(&self, col: &str) -> Result<Option<bool>, StoreError> {
+        Ok(self.opt_int(col)?.map(|v| v != 0))
+    }
     fn real(&self, col: &str) -> Result<f64, StoreError> {
         read(col, self.try_get(col))
     }
@@ -104,6 +109,9 @@ impl Record for PgRow {
             .map_err(|e| corrupt(col, e))
     }
     fn flag(&self, col: &str) -> Result<bool, StoreError> {
+        read(col, self.try_get(col))
+    }
+    fn opt_flag(&self, col: &str) -> Result<Option<bool>, StoreError> {
         read(col, self.try_get(col))
     }
     fn real(&self, col: &str) -> Result<f64, StoreError> {

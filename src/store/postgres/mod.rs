@@ -1,31 +1,70 @@
-//! The PostgreSQL store: several daemons share one database.
+//! The PostgreSQL dialect: several daemons share one database.
 //!
-//! The same named queries as SQLite (`queries/postgres/NAME.sql`), in PostgreSQL's
-//! dialect: `$1` parameters, arrays as `= ANY($1)`, `jsonb`, `timestamptz`, and row locks
-//! (`FOR UPDATE SKIP LOCKED`) where several daemons claim work.
+//! Only what differs from SQLite lives here; every operation's body is in `../ops/`,
+//! compiled inside this module. The named queries (`queries/postgres/NAME.sql`) use
+//! `$1` parameters, arrays as `= ANY($1)`, `jsonb`, `timestamptz`, and row locks
+//! (`FOR UPDATE`, `FOR UPDATE SKIP LOCKED`) where several daemons claim work or take from a
+//! shared bucket. List parameters and the columns of multi-row writes are bound as arrays.
+//! Daemons writing at once may deadlock; the transaction then rolled back whole and a
+//! batch of ledger writes is tried again.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
-use sqlx::ConnectOptions as _;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use futures_util::TryStreamExt as _;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::types::Json;
+use sqlx::{
+    Column as _, ConnectOptions as _, PgConnection, Postgres, Row, Transaction, TypeInfo as _,
+};
 
-use super::*;
-use crate::domain::contact::{Contact, Suppression, Tag};
-use crate::domain::ledger::{Attempt, InboxItem, NewAttempt, Run, TallyRow};
-use crate::domain::policy::PastAttempt;
-use crate::domain::values::Channel;
+use super::{APPLIED_MIGRATIONS, Closing, Doing, StoreError, rows};
+use crate::domain::contact::Contact;
+use crate::domain::ledger::{NewAttempt, Report, Write};
+use crate::export::{Cell, Column, ColumnType, ExportError, Filter, Table};
 
-mod ledger;
 mod nodelay;
-mod people;
+#[path = "../ops/mod.rs"]
+mod ops;
 
-/// Every named query of the dialect, for the test that prepares them all.
-pub fn all_queries() -> Vec<(&'static str, &'static str)> {
-    let mut all = people::QUERIES.all();
-    all.extend(ledger::QUERIES.all());
-    all
+named_queries!("postgres", only: extension_status);
+
+/// The store type the shared operations are written for.
+type DialectStore = PgStore;
+/// A row of this database.
+type DbRow = PgRow;
+/// A connection (or transaction) of this database.
+type DbConnection = PgConnection;
+
+/// Attempts inserted per statement: all of them, as arrays (one statement, so all or
+/// none, whatever the size).
+const INSERT_CHUNK: usize = usize::MAX;
+/// How many times a batch of ledger writes is tried again after a deadlock.
+const WRITE_RETRIES: u32 = 3;
+
+/// A list parameter: an array, read by the query with `= ANY($n)` or `unnest`.
+fn list<T>(items: impl IntoIterator<Item = T>) -> Vec<T> {
+    items.into_iter().collect()
+}
+
+/// What `MIN` or `MAX` over a time column gives back: a `timestamptz`.
+type StoredTime = DateTime<Utc>;
+
+/// A time computed by `MIN` or `MAX`.
+fn stored_time(t: StoredTime) -> Result<DateTime<Utc>, StoreError> {
+    Ok(t)
+}
+
+/// A transaction for a take under a lock: the queries lock the rows they read
+/// (`FOR UPDATE`), so a plain transaction is enough.
+async fn begin_locked(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    pool.begin().await
+}
+
+/// The start of the quarter hour a row of `report_sends_by_time` counts.
+fn quarter_hour(r: &PgRow) -> Result<DateTime<Utc>, StoreError> {
+    rows::Record::time(r, "at")
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -49,7 +88,7 @@ pub fn pool_options() -> PgPoolOptions {
 /// herald's data in a PostgreSQL database.
 #[derive(Clone, Debug)]
 pub struct PgStore {
-    pool: PgPool,
+    pub(in crate::store) pool: PgPool,
 }
 
 impl PgStore {
@@ -81,8 +120,38 @@ impl PgStore {
         Ok(PgStore { pool })
     }
 
+    /// Whether the server has extension `name`, and its version in this database.
+    pub(in crate::store) async fn extension_status(
+        &self,
+        name: &str,
+    ) -> Result<super::ExtensionStatus, StoreError> {
+        let row = sqlx::query(QUERIES.extension_status)
+            .bind(name)
+            .fetch_one(&self.pool)
+            .await
+            .doing("reading the server's extensions")?;
+        let available: bool = row.get("available");
+        Ok(match row.get::<Option<String>, _>("installed") {
+            Some(version) => super::ExtensionStatus::Installed(version),
+            None if available => super::ExtensionStatus::Available,
+            None => super::ExtensionStatus::Missing,
+        })
+    }
+
+    /// The connections, for tests that judge the database with SQL of their own. herald's
+    /// own code outside `store/` never calls this (a test keeps that so): it asks the store.
+    #[doc(hidden)]
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    pub(in crate::store) async fn export_rows(
+        &self,
+        table: Table,
+        filter: &Filter,
+        sink: &mut (dyn FnMut(&mut [Cell]) -> Result<(), ExportError> + Send),
+    ) -> Result<u64, StoreError> {
+        export_rows_of(self, table, filter, sink).await
     }
 }
 
@@ -102,547 +171,367 @@ pub(crate) async fn applied_count(pool: &PgPool) -> i64 {
         .unwrap_or(0)
 }
 
-impl Store for PgStore {
-    async fn refresh_statistics(&self) -> Result<(), StoreError> {
-        people::refresh_statistics(self).await
+/// Writes contacts in one statement (each external id once); returns their ids by
+/// external id.
+async fn write_contacts(
+    conn: &mut sqlx::PgConnection,
+    contacts: &[Contact],
+    now: DateTime<Utc>,
+) -> Result<BTreeMap<String, i64>, StoreError> {
+    if contacts.is_empty() {
+        return Ok(BTreeMap::new());
     }
-
-    async fn migrate(&self) -> Result<usize, StoreError> {
-        let before = applied_count(&self.pool).await;
-        migrator().run(&self.pool).await?;
-        let after = applied_count(&self.pool).await;
-        Ok((after - before).max(0) as usize)
+    fn column<'c, T>(contacts: &'c [Contact], f: impl Fn(&'c Contact) -> T) -> Vec<T> {
+        contacts.iter().map(f).collect()
     }
+    let rows = sqlx::query(QUERIES.upsert_contact)
+        .bind(column(contacts, |c| c.external_id.as_str()))
+        .bind(column(contacts, |c| c.first_name.as_deref()))
+        .bind(column(contacts, |c| c.last_name.as_deref()))
+        .bind(column(contacts, |c| c.phone.as_ref().map(|p| p.as_str())))
+        .bind(column(contacts, |c| c.email.as_ref().map(|e| e.as_str())))
+        .bind(column(contacts, |c| c.locale.as_deref()))
+        .bind(column(contacts, |c| c.timezone.map(|t| t.name())))
+        .bind(column(contacts, |c| {
+            serde_json::to_string(&c.attributes).expect("attributes serialise")
+        }))
+        .bind(column(contacts, |c| c.consent.sms.as_str()))
+        .bind(column(contacts, |c| c.consent.email.as_str()))
+        .bind(column(contacts, |c| c.consent.call.as_str()))
+        .bind(now)
+        .fetch_all(&mut *conn)
+        .await
+        .doing("writing contacts")?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get("external_id"), r.get("id")))
+        .collect())
+}
 
-    async fn upsert_contacts(
-        &self,
-        batch: &[NewContact],
-        present: Present,
-        list: Option<&str>,
-        now: DateTime<Utc>,
-    ) -> Result<UpsertCounts, StoreError> {
-        people::upsert_contacts(self, batch, present, list, now).await
+/// Tags contacts (a tag a contact has already is left alone) in one statement.
+async fn add_tags(
+    conn: &mut PgConnection,
+    tags: &[(i64, &str)],
+    source: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    if tags.is_empty() {
+        return Ok(());
     }
+    sqlx::query(QUERIES.add_tag_if_absent)
+        .bind(tags.iter().map(|t| t.0).collect::<Vec<_>>())
+        .bind(tags.iter().map(|t| t.1).collect::<Vec<_>>())
+        .bind(source)
+        .bind(now)
+        .execute(&mut *conn)
+        .await
+        .doing("tagging imported contacts")?;
+    Ok(())
+}
 
-    async fn contact(&self, external_id: &str) -> Result<Option<Contact>, StoreError> {
-        people::contact(self, external_id).await
+/// Inserts attempts in one multi-row statement (those whose key exists are left alone);
+/// returns how many were new.
+async fn insert_attempts(
+    conn: &mut PgConnection,
+    attempts: &[&NewAttempt],
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    if attempts.is_empty() {
+        return Ok(0);
     }
-
-    async fn count_contacts(&self) -> Result<i64, StoreError> {
-        people::count_contacts(self).await
+    fn column<'a, T>(attempts: &[&'a NewAttempt], f: impl Fn(&'a NewAttempt) -> T) -> Vec<T> {
+        attempts.iter().map(|a| f(a)).collect()
     }
+    let done = sqlx::query(QUERIES.insert_attempt)
+        .bind(column(attempts, |a| a.run_id))
+        .bind(column(attempts, |a| a.contact_id))
+        .bind(column(attempts, |a| a.step.as_str()))
+        .bind(column(attempts, |a| a.step_index as i32))
+        .bind(column(attempts, |a| a.channel.as_str()))
+        .bind(column(attempts, |a| a.attempt_no as i32))
+        .bind(column(attempts, |a| a.not_before))
+        .bind(column(attempts, NewAttempt::idempotency_key))
+        .bind(column(attempts, |a| a.obligation.as_deref()))
+        .bind(column(attempts, |a| a.after_attempt))
+        .bind(column(attempts, |a| a.condition.map(|c| c.as_str())))
+        .bind(column(attempts, |a| a.variant.as_deref()))
+        .bind(column(attempts, |a| a.prompt.as_deref()))
+        .bind(now)
+        .execute(&mut *conn)
+        .await
+        .doing("inserting attempts")?;
+    Ok(done.rows_affected())
+}
 
-    async fn contacts_page(
-        &self,
-        lists: &[String],
-        after: i64,
-        limit: i64,
-    ) -> Result<Vec<Contact>, StoreError> {
-        people::contacts_page(self, lists, after, limit).await
-    }
-
-    async fn list_counts(&self) -> Result<Vec<NamedCount>, StoreError> {
-        people::list_counts(self).await
-    }
-
-    async fn lists_of(&self, contact_id: i64) -> Result<Vec<String>, StoreError> {
-        people::lists_of(self, contact_id).await
-    }
-
-    async fn upsert_tag(
-        &self,
-        contact_id: i64,
-        tag: &Tag,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        people::upsert_tag(self, contact_id, tag, now).await
-    }
-
-    async fn remove_tag(
-        &self,
-        contact_id: i64,
-        tag: &str,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        people::remove_tag(self, contact_id, tag, now).await
-    }
-
-    async fn tag_counts(&self, now: DateTime<Utc>) -> Result<Vec<NamedCount>, StoreError> {
-        people::tag_counts(self, now).await
-    }
-
-    async fn upsert_suppressions(&self, entries: &[Suppression]) -> Result<u64, StoreError> {
-        people::upsert_suppressions(self, entries).await
-    }
-
-    async fn delete_suppression(
-        &self,
-        target_kind: &str,
-        value: &str,
-        kind: Option<SuppressionKind>,
-    ) -> Result<u64, StoreError> {
-        people::delete_suppression(self, target_kind, value, kind).await
-    }
-
-    async fn suppressions(
-        &self,
-        now: DateTime<Utc>,
-        include_expired: bool,
-        limit: i64,
-    ) -> Result<Vec<Suppression>, StoreError> {
-        people::suppressions(self, now, include_expired, limit).await
-    }
-
-    async fn suppressions_for(&self, contacts: &[Contact]) -> Result<Vec<Suppression>, StoreError> {
-        people::suppressions_for(self, contacts).await
-    }
-
-    async fn history_for(
-        &self,
-        contact_ids: &[i64],
-        since: DateTime<Utc>,
-    ) -> Result<BTreeMap<i64, Vec<PastAttempt>>, StoreError> {
-        people::history_for(self, contact_ids, since).await
-    }
-
-    async fn attribute_keys(&self) -> Result<BTreeSet<String>, StoreError> {
-        people::attribute_keys(self).await
-    }
-
-    async fn tag_names(&self) -> Result<BTreeSet<String>, StoreError> {
-        people::tag_names(self).await
-    }
-
-    async fn contact_by_id(&self, id: i64) -> Result<Option<Contact>, StoreError> {
-        people::contact_by_id(self, id).await
-    }
-
-    async fn campaign_state(&self, campaign: &str) -> Result<String, StoreError> {
-        people::campaign_state(self, campaign).await
-    }
-
-    async fn set_campaign_state(
-        &self,
-        campaign: &str,
-        state: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        people::set_campaign_state(self, campaign, state, now).await
-    }
-
-    async fn campaign_version(
-        &self,
-        campaign: &str,
-        hash: &str,
-        source: &str,
-        now: DateTime<Utc>,
-    ) -> Result<i64, StoreError> {
-        people::campaign_version(self, campaign, hash, source, now).await
-    }
-
-    async fn create_run(
-        &self,
-        campaign: &str,
-        version_id: i64,
-        occurrence: DateTime<Utc>,
-        state: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<i64>, StoreError> {
-        people::create_run(self, campaign, version_id, occurrence, state, now).await
-    }
-
-    async fn set_run_summary(
-        &self,
-        run_id: i64,
-        summary: &serde_json::Value,
-    ) -> Result<(), StoreError> {
-        people::set_run_summary(self, run_id, summary).await
-    }
-
-    async fn finish_run(
-        &self,
-        run_id: i64,
-        state: &str,
-        summary: &serde_json::Value,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        people::finish_run(self, run_id, state, summary, now).await
-    }
-
-    async fn last_occurrence(&self, campaign: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
-        people::last_occurrence(self, campaign).await
-    }
-
-    async fn runs(&self, campaign: Option<&str>, limit: i64) -> Result<Vec<Run>, StoreError> {
-        people::runs(self, campaign, limit).await
-    }
-
-    async fn run(&self, id: i64) -> Result<Option<Run>, StoreError> {
-        people::run(self, id).await
-    }
-
-    async fn running_runs(&self) -> Result<Vec<Run>, StoreError> {
-        people::running_runs(self).await
-    }
-
-    async fn open_attempts(&self, run_id: i64) -> Result<i64, StoreError> {
-        people::open_attempts(self, run_id).await
-    }
-
-    async fn send_failures(&self, attempt_id: i64) -> Result<i64, StoreError> {
-        people::send_failures(self, attempt_id).await
-    }
-
-    async fn run_tally(&self, run_id: i64) -> Result<Vec<TallyRow>, StoreError> {
-        people::run_tally(self, run_id).await
-    }
-
-    async fn insert_attempts(
-        &self,
-        attempts: &[NewAttempt],
-        now: DateTime<Utc>,
-    ) -> Result<u64, StoreError> {
-        ledger::insert_attempts(self, attempts, now).await
-    }
-
-    async fn claim_due(
-        &self,
-        now: DateTime<Utc>,
-        limit: i64,
-        claimer: &str,
-    ) -> Result<Vec<Attempt>, StoreError> {
-        ledger::claim_due(self, now, limit, claimer).await
-    }
-
-    async fn requeue_stale(
-        &self,
-        cutoff: DateTime<Utc>,
-        silent_since: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<u64, StoreError> {
-        ledger::requeue_stale(self, cutoff, silent_since, now).await
-    }
-
-    async fn daemon_beat(&self, daemon: &Daemon, now: DateTime<Utc>) -> Result<(), StoreError> {
-        ledger::daemon_beat(self, daemon, now).await
-    }
-
-    async fn daemon_gone(
-        &self,
-        id: &str,
-        forget_before: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<u64, StoreError> {
-        ledger::daemon_gone(self, id, forget_before, now).await
-    }
-
-    async fn daemons(&self) -> Result<Vec<Daemon>, StoreError> {
-        ledger::daemons(self).await
-    }
-
-    async fn attempt_by_key(&self, key: &str) -> Result<Option<Attempt>, StoreError> {
-        ledger::attempt_by_key(self, key).await
-    }
-
-    async fn attempts_of_contact_in_run(
-        &self,
-        run_id: i64,
-        contact_id: i64,
-    ) -> Result<Vec<Attempt>, StoreError> {
-        ledger::attempts_of_contact_in_run(self, run_id, contact_id).await
-    }
-
-    async fn latest_sms_to(
-        &self,
-        phone: &crate::domain::values::PhoneNumber,
-        since: DateTime<Utc>,
-    ) -> Result<Option<(String, i64)>, StoreError> {
-        ledger::latest_sms_to(self, phone, since).await
-    }
-
-    async fn link_answers_near(
-        &self,
-        key: &str,
-        question: &str,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> Result<i64, StoreError> {
-        ledger::link_answers_near(self, key, question, from, to).await
-    }
-
-    async fn responses_of_contact_in_run(
-        &self,
-        run_id: i64,
-        contact_id: i64,
-    ) -> Result<Vec<crate::domain::survey::Response>, StoreError> {
-        ledger::responses_of_contact_in_run(self, run_id, contact_id).await
-    }
-
-    async fn reschedule(
-        &self,
-        id: i64,
-        not_before: DateTime<Utc>,
-        reason: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        ledger::reschedule(self, id, not_before, reason, now).await
-    }
-
-    async fn mark_sent(
-        &self,
-        id: i64,
-        at: DateTime<Utc>,
-        provider_ref: &str,
-    ) -> Result<bool, StoreError> {
-        ledger::mark_sent(self, id, at, provider_ref).await
-    }
-
-    async fn close_attempt(
-        &self,
-        id: i64,
-        state: AttemptState,
-        outcome: Option<Outcome>,
-        connected: bool,
-        reason: Option<&str>,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        ledger::close_attempt(self, id, state, outcome, connected, reason, now).await
-    }
-
-    async fn set_connected(&self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
-        ledger::set_connected(self, id, now).await
-    }
-
-    async fn cancel_queued_for_contact(
-        &self,
-        contact_id: i64,
-        channels: &[Channel],
-        run_id: Option<i64>,
-        reason: &str,
-        now: DateTime<Utc>,
-    ) -> Result<u64, StoreError> {
-        ledger::cancel_queued_for_contact(self, contact_id, channels, run_id, reason, now).await
-    }
-
-    async fn cancel_queued_for_campaign(
-        &self,
-        campaign: &str,
-        reason: &str,
-        now: DateTime<Utc>,
-    ) -> Result<u64, StoreError> {
-        ledger::cancel_queued_for_campaign(self, campaign, reason, now).await
-    }
-
-    async fn record_event(
-        &self,
-        attempt_id: i64,
-        kind: &str,
-        detail: Option<&str>,
-        payload: &serde_json::Value,
-        occurred_at: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        ledger::record_event(self, attempt_id, kind, detail, payload, occurred_at, now).await
-    }
-
-    async fn events_of_contact(
-        &self,
-        contact_id: i64,
-        limit: i64,
-    ) -> Result<Vec<serde_json::Value>, StoreError> {
-        ledger::events_of_contact(self, contact_id, limit).await
-    }
-
-    async fn inbox_push(
-        &self,
-        provider: &str,
-        items: &[(String, String, Report, DateTime<Utc>)],
-        now: DateTime<Utc>,
-    ) -> Result<u64, StoreError> {
-        ledger::inbox_push(self, provider, items, now).await
-    }
-
-    async fn inbox_due(
-        &self,
-        now: DateTime<Utc>,
-        limit: i64,
-    ) -> Result<Vec<InboxItem>, StoreError> {
-        ledger::inbox_due(self, now, limit).await
-    }
-
-    async fn inbox_applied(&self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
-        ledger::inbox_applied(self, id, now).await
-    }
-
-    async fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        ledger::next_due(self).await
-    }
-
-    async fn campaign_stats(
-        &self,
-        campaign: &str,
-        conversions: &[Outcome],
-    ) -> Result<CampaignStats, StoreError> {
-        people::campaign_stats(self, campaign, conversions).await
-    }
-
-    async fn contacts_by_ids(&self, ids: &[i64]) -> Result<Vec<Contact>, StoreError> {
-        people::contacts_by_ids(self, ids).await
-    }
-
-    async fn attempts_of_contacts_in_runs(
-        &self,
-        run_ids: &[i64],
-        contact_ids: &[i64],
-    ) -> Result<Vec<Attempt>, StoreError> {
-        ledger::attempts_of_contacts_in_runs(self, run_ids, contact_ids).await
-    }
-
-    async fn attempts_by_keys(&self, keys: &[String]) -> Result<Vec<Attempt>, StoreError> {
-        ledger::attempts_by_keys(self, keys).await
-    }
-
-    async fn campaign_states(&self) -> Result<BTreeMap<String, String>, StoreError> {
-        people::campaign_states(self).await
-    }
-
-    async fn finishable_runs(&self) -> Result<Vec<Run>, StoreError> {
-        people::finishable_runs(self).await
-    }
-
-    async fn attempts_claimed(
-        &self,
-        ids: &[i64],
-        claimed_at: DateTime<Utc>,
-    ) -> Result<Vec<Attempt>, StoreError> {
-        ledger::attempts_claimed(self, ids, claimed_at).await
-    }
-
-    async fn run_by_occurrence(
-        &self,
-        campaign: &str,
-        occurrence: DateTime<Utc>,
-    ) -> Result<Option<Run>, StoreError> {
-        people::run_by_occurrence(self, campaign, occurrence).await
-    }
-
-    async fn apply_writes(
-        &self,
-        groups: &[WriteGroup],
-        now: DateTime<Utc>,
-    ) -> Result<Vec<bool>, StoreError> {
-        // Daemons writing at once may lock the same attempts in another order: PostgreSQL
-        // then aborts one transaction as a deadlock. The batch rolled back whole, so it
-        // is simply tried again.
-        let mut tries = 0;
-        loop {
-            match ledger::apply_writes(self, groups, now).await {
-                Err(e) if tries < 3 && is_transient(&e) => tries += 1,
-                other => return other,
-            }
+/// Adds provider events (the `Write::Inbox` among `writes`), one statement per provider;
+/// returns how many were new (a repeat of provider and event key is ignored).
+async fn insert_inbox(
+    conn: &mut PgConnection,
+    writes: &[&Write],
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    /// (event key, idempotency key, report, due at)
+    type Item<'a> = (&'a str, &'a str, &'a Report, DateTime<Utc>);
+    let mut by_provider: BTreeMap<&str, Vec<Item<'_>>> = BTreeMap::new();
+    for w in writes {
+        if let Write::Inbox {
+            provider,
+            event_key,
+            idempotency_key,
+            report,
+            due_at,
+        } = w
+        {
+            by_provider.entry(provider).or_default().push((
+                event_key,
+                idempotency_key,
+                report,
+                *due_at,
+            ));
         }
     }
-
-    async fn mark_opted_out(&self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
-        ledger::mark_opted_out(self, id, now).await
+    let mut added = 0;
+    for (provider, items) in &by_provider {
+        added += sqlx::query(QUERIES.inbox_push)
+            .bind(*provider)
+            .bind(items.iter().map(|i| i.0).collect::<Vec<_>>())
+            .bind(items.iter().map(|i| i.1).collect::<Vec<_>>())
+            .bind(items.iter().map(|i| i.2.kind()).collect::<Vec<_>>())
+            .bind(
+                items
+                    .iter()
+                    .map(|i| serde_json::to_string(i.2).expect("reports serialise"))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(items.iter().map(|i| i.3).collect::<Vec<_>>())
+            .bind(now)
+            .execute(&mut *conn)
+            .await
+            .doing("writing provider events")?
+            .rows_affected();
     }
+    Ok(added)
+}
 
-    async fn recently_contacted(
-        &self,
-        campaign: &str,
-        ids: &[i64],
-        since: DateTime<Utc>,
-    ) -> Result<BTreeSet<i64>, StoreError> {
-        people::recently_contacted(self, campaign, ids, since).await
+/// Adds the events (the `Write::Event` among `writes`) in one statement.
+async fn insert_events(
+    conn: &mut PgConnection,
+    writes: &[&Write],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let events: Vec<_> = writes
+        .iter()
+        .filter_map(|w| match w {
+            Write::Event {
+                attempt_id,
+                kind,
+                detail,
+                payload,
+                occurred_at,
+            } => Some((*attempt_id, kind, detail, payload.to_string(), *occurred_at)),
+            _ => None,
+        })
+        .collect();
+    if !events.is_empty() {
+        sqlx::query(QUERIES.insert_events)
+            .bind(events.iter().map(|e| e.0).collect::<Vec<_>>())
+            .bind(events.iter().map(|e| e.1.as_str()).collect::<Vec<_>>())
+            .bind(events.iter().map(|e| e.2.as_deref()).collect::<Vec<_>>())
+            .bind(events.iter().map(|e| e.3.as_str()).collect::<Vec<_>>())
+            .bind(events.iter().map(|e| e.4).collect::<Vec<_>>())
+            .bind(now)
+            .execute(&mut *conn)
+            .await
+            .doing("writing events")?;
     }
+    Ok(())
+}
 
-    async fn attempt_counts(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
-        people::attempt_counts(self).await
+/// Records sends set-wise: (group, attempt, sent at, provider reference); returns the
+/// attempts that moved.
+async fn mark_sent_many(
+    conn: &mut PgConnection,
+    sent: &[(usize, i64, DateTime<Utc>, &str)],
+    _now: DateTime<Utc>,
+) -> Result<Vec<i64>, StoreError> {
+    if sent.is_empty() {
+        return Ok(Vec::new());
     }
+    sqlx::query_scalar(QUERIES.mark_sent_many)
+        .bind(sent.iter().map(|g| g.1).collect::<Vec<_>>())
+        .bind(sent.iter().map(|g| g.2).collect::<Vec<_>>())
+        .bind(sent.iter().map(|g| g.3).collect::<Vec<_>>())
+        .fetch_all(&mut *conn)
+        .await
+        .doing("recording sends")
+}
 
-    async fn inbox_pending(&self) -> Result<i64, StoreError> {
-        ledger::inbox_pending(self).await
+/// Reschedules attempts set-wise: (group, attempt, not before, reason); returns the
+/// attempts that moved.
+async fn reschedule_many(
+    conn: &mut PgConnection,
+    rescheduled: &[(usize, i64, DateTime<Utc>, &str)],
+    now: DateTime<Utc>,
+) -> Result<Vec<i64>, StoreError> {
+    if rescheduled.is_empty() {
+        return Ok(Vec::new());
     }
+    sqlx::query_scalar(QUERIES.reschedule_many)
+        .bind(rescheduled.iter().map(|g| g.1).collect::<Vec<_>>())
+        .bind(rescheduled.iter().map(|g| g.2).collect::<Vec<_>>())
+        .bind(rescheduled.iter().map(|g| g.3).collect::<Vec<_>>())
+        .bind(now)
+        .fetch_all(&mut *conn)
+        .await
+        .doing("rescheduling attempts")
+}
 
-    async fn upsert_agent(
-        &self,
-        name: &str,
-        skills: &[String],
-        capacity: u32,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        ledger::upsert_agent(self, name, skills, capacity, now).await
+/// Closes attempts set-wise; returns those that moved.
+async fn close_many(
+    conn: &mut PgConnection,
+    c: &[Closing<'_>],
+    now: DateTime<Utc>,
+) -> Result<Vec<i64>, StoreError> {
+    if c.is_empty() {
+        return Ok(Vec::new());
     }
+    sqlx::query_scalar(QUERIES.close_many)
+        .bind(c.iter().map(|g| g.1).collect::<Vec<_>>())
+        .bind(c.iter().map(|g| g.2.as_str()).collect::<Vec<_>>())
+        .bind(
+            c.iter()
+                .map(|g| g.3.map(|o| o.as_str()))
+                .collect::<Vec<_>>(),
+        )
+        .bind(c.iter().map(|g| g.4).collect::<Vec<_>>())
+        .bind(c.iter().map(|g| g.5).collect::<Vec<_>>())
+        .bind(now)
+        .fetch_all(&mut *conn)
+        .await
+        .doing("closing attempts")
+}
 
-    async fn agent(&self, name: &str) -> Result<Option<(Vec<String>, u32)>, StoreError> {
-        ledger::agent(self, name).await
+/// The SQL of an export table.
+fn export_query(table: Table) -> &'static str {
+    match table {
+        Table::Attempts => QUERIES.export_attempts,
+        Table::Events => QUERIES.export_events,
+        Table::Responses => QUERIES.export_responses,
+        Table::Contacts => QUERIES.export_contacts,
+        Table::Tags => QUERIES.export_tags,
     }
+}
 
-    async fn desk_waiting(&self, limit: i64) -> Result<Vec<Attempt>, StoreError> {
-        ledger::desk_waiting(self, limit).await
+pub(in crate::store) async fn export_rows_of(
+    store: &PgStore,
+    table: Table,
+    filter: &Filter,
+    sink: &mut (dyn FnMut(&mut [Cell]) -> Result<(), ExportError> + Send),
+) -> Result<u64, StoreError> {
+    let columns = table.columns();
+    let mut query = sqlx::query(export_query(table))
+        .bind(filter.campaign.as_deref())
+        .bind(filter.since)
+        .bind(filter.until);
+    // Only the contacts' query reads the moment that decides which tags are in force.
+    if table == Table::Contacts {
+        query = query.bind(filter.now);
     }
+    let mut rows = query.fetch(&store.pool);
+    let mut cells = Vec::with_capacity(columns.len());
+    let mut count = 0;
+    while let Some(row) = rows.try_next().await.doing("reading rows to export")? {
+        cells.clear();
+        for (i, column) in columns.iter().enumerate() {
+            cells.push(read_cell(&row, i, column)?);
+        }
+        sink(&mut cells).map_err(StoreError::Sink)?;
+        count += 1;
+    }
+    Ok(count)
+}
 
-    async fn desk_held_by(&self, agent: &str) -> Result<Vec<Attempt>, StoreError> {
-        ledger::desk_held_by(self, agent).await
+/// Reads column `i` of an export row as its documented type; `jsonb` columns become
+/// compact JSON text, as SQLite stores it.
+fn read_cell(row: &PgRow, i: usize, column: &Column) -> Result<Cell, StoreError> {
+    let bad = |e: sqlx::Error| rows::corrupt(&format!("column `{}`", column.name), e);
+    let cell = match column.ty {
+        ColumnType::Int64 | ColumnType::Int32 => row
+            .try_get::<Option<i64>, _>(i)
+            .map_err(bad)?
+            .map(Cell::Int),
+        ColumnType::Bool => row
+            .try_get::<Option<bool>, _>(i)
+            .map_err(bad)?
+            .map(Cell::Bool),
+        ColumnType::Text if row.column(i).type_info().name() == "JSONB" => row
+            .try_get::<Option<Json<serde_json::Value>>, _>(i)
+            .map_err(bad)?
+            .map(|j| Cell::Text(j.0.to_string())),
+        ColumnType::Text => row
+            .try_get::<Option<String>, _>(i)
+            .map_err(bad)?
+            .map(Cell::Text),
+        ColumnType::Time => row
+            .try_get::<Option<DateTime<Utc>>, _>(i)
+            .map_err(bad)?
+            .map(Cell::Time),
+    };
+    match cell {
+        Some(cell) => Ok(cell),
+        None if column.nullable => Ok(Cell::Null),
+        None => Err(StoreError::Corrupt(format!(
+            "column `{}` is null, which its export does not allow",
+            column.name
+        ))),
     }
+}
 
-    async fn desk_take(
-        &self,
-        id: i64,
-        agent: &str,
-        now: DateTime<Utc>,
-    ) -> Result<DeskTake, StoreError> {
-        ledger::desk_take(self, id, agent, now).await
+/// Creates database `name` (a plain identifier herald made, never input) on the server of
+/// `url`, dropping an earlier one of that name first; returns its URL (`url` with the
+/// database name replaced, its parameters kept). The role needs `CREATEDB`.
+pub async fn create_database(url: &str, name: &str) -> Result<String, StoreError> {
+    let admin = PgPool::connect(url)
+        .await
+        .doing("connecting to the PostgreSQL server")?;
+    let done = async {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .execute(&admin)
+        .await
+        .doing("dropping an earlier database of the same name")?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&admin)
+            .await
+            .doing("creating a database (the role needs CREATEDB)")
     }
+    .await;
+    admin.close().await;
+    done?;
+    let (prefix, query) = match url.split_once('?') {
+        Some((p, q)) => (p, format!("?{q}")),
+        None => (url, String::new()),
+    };
+    let (server, _) = prefix
+        .rsplit_once('/')
+        .ok_or_else(|| StoreError::UnsupportedUrl(crate::config::redact_url(url)))?;
+    Ok(format!("{server}/{name}{query}"))
+}
 
-    async fn take_tokens(
-        &self,
-        name: &str,
-        rate: f64,
-        capacity: f64,
-        want: u32,
-        now: DateTime<Utc>,
-    ) -> Result<crate::domain::rate::Grant, StoreError> {
-        ledger::take_tokens(self, name, rate, capacity, want, now).await
-    }
-
-    async fn report_contact_runs(
-        &self,
-        scope: &ReportScope,
-        after: i64,
-        last: i64,
-    ) -> Result<Vec<ContactRun>, StoreError> {
-        people::report_contact_runs(self, scope, after, last).await
-    }
-
-    async fn report_breakdown(
-        &self,
-        scope: &ReportScope,
-        by_step: bool,
-    ) -> Result<Vec<BreakdownCounts>, StoreError> {
-        people::report_breakdown(self, scope, by_step).await
-    }
-
-    async fn report_sends_by_time(&self, scope: &ReportScope) -> Result<Vec<SendsAt>, StoreError> {
-        people::report_sends_by_time(self, scope).await
-    }
-
-    async fn lists_of_contacts(&self, ids: &[i64]) -> Result<Vec<(i64, String)>, StoreError> {
-        people::lists_of_contacts(self, ids).await
-    }
-
-    async fn max_contact_id(&self) -> Result<i64, StoreError> {
-        people::max_contact_id(self).await
-    }
-
-    async fn export_rows(
-        &self,
-        table: Table,
-        filter: &Filter,
-        sink: &mut (dyn FnMut(&mut [Cell]) -> Result<(), ExportError> + Send),
-    ) -> Result<u64, StoreError> {
-        people::export_rows(self, table, filter, sink).await
-    }
+/// Drops database `name` on the server of `url`, if it exists, whoever is connected to it.
+pub async fn drop_database(url: &str, name: &str) -> Result<(), StoreError> {
+    let admin = PgPool::connect(url)
+        .await
+        .doing("connecting to the PostgreSQL server")?;
+    let dropped = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&admin)
+    .await
+    .doing("dropping a database");
+    admin.close().await;
+    dropped.map(drop)
 }
 
 /// The URL of a fresh, empty database on the PostgreSQL server at
@@ -658,20 +547,17 @@ pub async fn fresh_test_database() -> Option<String> {
         Utc::now().timestamp_micros(),
         NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     );
-    let admin = PgPool::connect(&base)
-        .await
-        .expect("HERALD_TEST_POSTGRES_URL: cannot connect");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&admin)
-        .await
-        .expect("creating a test database");
-    admin.close().await;
-    let (prefix, _) = base.rsplit_once('/').expect("a URL with a database name");
-    Some(format!("{prefix}/{name}"))
+    Some(
+        create_database(&base, &name)
+            .await
+            .unwrap_or_else(|e| panic!("HERALD_TEST_POSTGRES_URL: {e}")),
+    )
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
     use sqlx::Executor;
 
@@ -688,9 +574,9 @@ mod tests {
             0,
             "a second migrate applies nothing"
         );
-        for (name, sql) in all_queries() {
+        for (name, sql) in QUERIES.all() {
             store
-                .pool()
+                .pool
                 .prepare(sqlx::SqlSafeStr::into_sql_str(sql))
                 .await
                 .unwrap_or_else(|e| panic!("query `{name}` does not prepare: {e}"));
@@ -699,17 +585,44 @@ mod tests {
 
     #[test]
     fn both_dialects_have_the_same_named_queries() {
-        let sqlite: BTreeSet<&str> = super::super::sqlite::QUERIES
-            .all()
-            .into_iter()
-            .map(|(n, _)| n)
-            .collect();
-        let postgres: BTreeSet<&str> = all_queries().into_iter().map(|(n, _)| n).collect();
+        let shared = |all: Vec<(&'static str, &'static str)>, only: Vec<&str>| {
+            let all = all.into_iter().map(|(n, _)| n);
+            all.filter(|n| !only.contains(n))
+                .collect::<BTreeSet<&str>>()
+        };
+        let sqlite = shared(
+            super::super::sqlite::QUERIES.all(),
+            super::super::sqlite::Queries::only_here(),
+        );
+        let postgres = shared(QUERIES.all(), Queries::only_here());
         let missing: Vec<_> = sqlite.difference(&postgres).collect();
         let extra: Vec<_> = postgres.difference(&sqlite).collect();
         assert!(
             missing.is_empty() && extra.is_empty(),
             "missing in postgres: {missing:?}; only in postgres: {extra:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn each_export_query_selects_its_documented_columns_in_order() {
+        let Some(url) = fresh_test_database().await else {
+            eprintln!("HERALD_TEST_POSTGRES_URL is not set: PostgreSQL tests skipped");
+            return;
+        };
+        let store = PgStore::open(&url).await.unwrap();
+        store.migrate().await.unwrap();
+        for table in Table::ALL {
+            let statement = store
+                .pool
+                .prepare(sqlx::SqlSafeStr::into_sql_str(export_query(table)))
+                .await
+                .unwrap();
+            let selected: Vec<&str> = sqlx::Statement::columns(&statement)
+                .iter()
+                .map(sqlx::Column::name)
+                .collect();
+            let documented: Vec<&str> = table.columns().iter().map(|c| c.name).collect();
+            assert_eq!(selected, documented, "export of {}", table.as_str());
+        }
     }
 }

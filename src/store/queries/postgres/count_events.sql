@@ -1,0 +1,2 @@
+-- Events in the ledger.
+SELECT COUNT(*) FROM events
