@@ -513,9 +513,9 @@ pub async fn create_database(url: &str, name: &str) -> Result<String, StoreError
         Some((p, q)) => (p, format!("?{q}")),
         None => (url, String::new()),
     };
-    let (server, _) = prefix
-        .rsplit_once('/')
-        .ok_or_else(|| StoreError::UnsupportedUrl(crate::config::redact_url(url)))?;
+    let (server, _) = prefix.rsplit_once('/').ok_or(StoreError::Unsupported(
+        "the PostgreSQL URL names no database to put a new one beside",
+    ))?;
     Ok(format!("{server}/{name}{query}"))
 }
 
