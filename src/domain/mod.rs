@@ -7,6 +7,7 @@ pub mod campaign;
 pub mod contact;
 pub mod conversion;
 pub mod ledger;
+pub mod lifecycle;
 pub mod outcome;
 pub mod plan;
 pub mod policy;
