@@ -6,6 +6,7 @@
 pub mod campaign;
 pub mod contact;
 pub mod conversion;
+pub mod exported;
 pub mod ledger;
 pub mod outcome;
 pub mod plan;

@@ -852,7 +852,7 @@ impl Store for AnyStore {
         &self,
         table: Table,
         filter: &Filter,
-        sink: &mut (dyn FnMut(&mut [Cell]) -> Result<(), ExportError> + Send),
+        sink: &mut (dyn FnMut(&mut [Cell]) -> Result<(), SinkError> + Send),
     ) -> Result<u64, StoreError> {
         match self {
             AnyStore::Sqlite(s) => s.export_rows(table, filter, sink).await,

@@ -12,12 +12,12 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::domain::contact::{Contact, Suppression, SuppressionKind, Tag};
+use crate::domain::exported::{Cell, Filter, SinkError, Table};
 use crate::domain::ledger::{Attempt, AttemptState, InboxItem, NewAttempt, Report, Run, TallyRow};
 use crate::domain::outcome::Outcome;
 use crate::domain::policy::PastAttempt;
 use crate::domain::rate::Grant;
 use crate::domain::values::Channel;
-use crate::export::{Cell, ExportError, Filter, Table};
 
 /// Declares a dialect's named queries, embedded from `queries/DIALECT/NAME.sql`.
 macro_rules! named_queries {
@@ -84,7 +84,7 @@ pub enum StoreError {
     UnsupportedUrl(String),
     /// The callback given rows (an export's writer) failed; reading stopped there.
     #[error("{0}")]
-    Sink(#[source] crate::export::ExportError),
+    Sink(#[source] SinkError),
 }
 
 /// Adds what was being done to a sqlx error.
@@ -992,7 +992,7 @@ pub trait Store: Send + Sync {
         &self,
         table: Table,
         filter: &Filter,
-        sink: &mut (dyn FnMut(&mut [Cell]) -> Result<(), ExportError> + Send),
+        sink: &mut (dyn FnMut(&mut [Cell]) -> Result<(), SinkError> + Send),
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
 

@@ -22,12 +22,12 @@ use super::{
 use super::{Closing, Followers};
 use super::{json_page, rows};
 use crate::domain::contact::{Contact, Suppression, SuppressionKind, Tag};
+use crate::domain::exported::{Cell, Filter, SinkError, Table};
 use crate::domain::ledger::{Attempt, AttemptState, InboxItem, NewAttempt, Report, Run, TallyRow};
 use crate::domain::outcome::Outcome;
 use crate::domain::policy::PastAttempt;
 use crate::domain::rate::{Bucket, Grant};
 use crate::domain::values::{Channel, PhoneNumber};
-use crate::export::{Cell, ExportError, Filter, Table};
 
 named_queries!("sqlite":
     link_answers_near,
@@ -1705,7 +1705,7 @@ impl Store for SqliteStore {
         &self,
         table: Table,
         filter: &Filter,
-        sink: &mut (dyn FnMut(&mut [Cell]) -> Result<(), ExportError> + Send),
+        sink: &mut (dyn FnMut(&mut [Cell]) -> Result<(), SinkError> + Send),
     ) -> Result<u64, StoreError> {
         // Pages are read and decoded by their own task while this one writes the rows
         // before them; at most two decoded pages wait, so memory stays flat.

@@ -639,7 +639,7 @@ impl Store for PgStore {
         &self,
         table: Table,
         filter: &Filter,
-        sink: &mut (dyn FnMut(&mut [Cell]) -> Result<(), ExportError> + Send),
+        sink: &mut (dyn FnMut(&mut [Cell]) -> Result<(), SinkError> + Send),
     ) -> Result<u64, StoreError> {
         people::export_rows(self, table, filter, sink).await
     }

@@ -12,10 +12,10 @@ use sqlx::{Column as _, Row, TypeInfo as _};
 
 use super::PgStore;
 use crate::domain::contact::{Contact, Suppression, Tag};
+use crate::domain::exported::{Column, ColumnType};
 use crate::domain::ledger::{Run, TallyRow};
 use crate::domain::policy::PastAttempt;
 use crate::domain::values::Channel;
-use crate::export::{Column, ColumnType};
 use crate::store::rows;
 use crate::store::*;
 
@@ -940,7 +940,7 @@ pub(super) async fn export_rows(
     store: &PgStore,
     table: Table,
     filter: &Filter,
-    sink: &mut (dyn FnMut(&mut [Cell]) -> Result<(), ExportError> + Send),
+    sink: &mut (dyn FnMut(&mut [Cell]) -> Result<(), SinkError> + Send),
 ) -> Result<u64, StoreError> {
     let columns = table.columns();
     let mut query = sqlx::query(export_query(table))
