@@ -12,8 +12,8 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, TimeZone as _, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::caps::{Cap, CapCounts, CapScope};
 use super::outcome::Outcome;
-use super::policy::{Cap, CapCounts, CapScope};
 use super::schedule::CronSchedule;
 use super::segment::Segment;
 use super::values::{Channel, ChannelFamily, Span, TimeZone, parse_weekday};

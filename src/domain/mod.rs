@@ -4,6 +4,7 @@
 //! property-tested without I/O.
 
 pub mod campaign;
+pub mod caps;
 pub mod contact;
 pub mod conversion;
 pub mod exported;
