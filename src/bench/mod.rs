@@ -559,7 +559,7 @@ async fn export_events(
         now,
     };
     let rows = store
-        .export_rows(Table::Events, &filter, &mut |row| sink.write_row(row))
+        .export_rows(Table::Events, &filter, &mut |row| Ok(sink.write_row(row)?))
         .await?;
     sink.finish()
         .map_err(|e| BenchError::Herald(e.to_string()))?;

@@ -12,6 +12,9 @@ use crate::clock::{Clock, FixedClock, SystemClock, parse_moment};
 use crate::config::{Overrides, Settings};
 use crate::store::{AnyStore, Store};
 
+/// Counts print as the reports print them.
+pub use crate::export::report::thousands;
+
 /// Whether commands accept `postgres://` URLs (every store operation exists for both
 /// databases and passes the conformance suite on both).
 const POSTGRES_READY: bool = true;
@@ -318,17 +321,4 @@ impl AtArg {
             .transpose()
             .map_err(anyhow::Error::msg)
     }
-}
-
-/// Formats a count with thousands separators.
-pub fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }

@@ -4,8 +4,10 @@
 //! property-tested without I/O.
 
 pub mod campaign;
+pub mod caps;
 pub mod contact;
 pub mod conversion;
+pub mod exported;
 pub mod ledger;
 pub mod lifecycle;
 pub mod outcome;

@@ -17,62 +17,11 @@ use chrono_tz::Tz;
 use serde::Serialize;
 
 use super::campaign::CampaignKind;
+/// Caps are shared with campaigns, which add their own; they live in their own module.
+pub use super::caps::{Cap, CapCounts, CapScope};
 use super::contact::{Consent, Contact, Suppression, SuppressionKind};
 use super::values::{Channel, ChannelFamily, Span, TimeZone};
 use super::window::{ContactWindow, MinuteRange};
-
-/// What a cap counts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CapCounts {
-    /// Every attempt made.
-    Attempts,
-    /// Only attempts that reached the person (a connected call, a delivered message).
-    Connected,
-}
-
-/// Who a cap is kept for.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "per", content = "attribute", rename_all = "snake_case")]
-pub enum CapScope {
-    /// One count per person.
-    Contact,
-    /// One count per obligation, named by an attribute of the contact (a debt id...). A
-    /// contact without the attribute is not limited by this cap.
-    Obligation(String),
-}
-
-/// At most `max` attempts (or connections) in any `period`, per contact or per obligation.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Cap {
-    /// `None` counts every channel.
-    pub family: Option<ChannelFamily>,
-    pub max: u32,
-    pub period: Span,
-    pub scope: CapScope,
-    pub counts: CapCounts,
-    /// Where the cap was defined (`policy` or the campaign id), for explanations.
-    pub origin: String,
-}
-
-impl fmt::Display for Cap {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let what = match self.counts {
-            CapCounts::Attempts => "attempts",
-            CapCounts::Connected => "connected",
-        };
-        let family = self.family.map(|f| f.as_str()).unwrap_or("any");
-        let scope = match &self.scope {
-            CapScope::Contact => "contact".to_string(),
-            CapScope::Obligation(attr) => format!("obligation ({attr})"),
-        };
-        write!(
-            f,
-            "{} {family} {what} per {} per {scope} [{}]",
-            self.max, self.period, self.origin
-        )
-    }
-}
 
 /// A past attempt towards a contact, from any campaign.
 #[derive(Clone, Debug, PartialEq, Serialize)]

@@ -16,7 +16,7 @@ use crate::domain::campaign::HOLDOUT;
 pub use crate::templates::escape_html as escape;
 
 fn n(v: u64) -> String {
-    crate::cli::thousands(v)
+    super::report::thousands(v)
 }
 
 const STYLE: &str = r#"

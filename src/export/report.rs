@@ -809,6 +809,20 @@ fn segment_rows(
 // Text.
 // ---------------------------------------------------------------------------------------
 
+/// Formats a count with thousands separators (`12,345`): the reports and every command's
+/// summary print counts the same way.
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// A share as a percentage (`41.2%`), `-` over no one.
 pub fn percent(rate: &Rate) -> String {
     rate.estimate
@@ -898,7 +912,7 @@ impl Table {
 }
 
 fn n(v: u64) -> String {
-    crate::cli::thousands(v)
+    thousands(v)
 }
 
 /// The report as aligned text tables.

@@ -18,7 +18,7 @@ use std::fmt;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::de::{self, DeserializeSeed, Deserializer, SeqAccess, Visitor};
 
-use crate::export::{Cell, Column, ColumnType, Table};
+use crate::domain::exported::{Cell, Column, ColumnType, Table};
 
 use super::StoreError;
 
@@ -291,7 +291,7 @@ fn utc_time_fast(b: &[u8]) -> Option<DateTime<Utc>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::export::tables;
+    use crate::domain::exported::tables;
 
     #[test]
     fn a_page_decodes_into_cells_typed_by_their_columns() {

@@ -33,12 +33,12 @@ use serde::Serialize;
 use tracing::Instrument as _;
 
 use crate::domain::contact::{Contact, Suppression, SuppressionKind, Tag};
+use crate::domain::exported::{Cell, Filter, SinkError, Table};
 use crate::domain::ledger::{Attempt, AttemptState, InboxItem, NewAttempt, Report, Run, TallyRow};
 use crate::domain::outcome::Outcome;
 use crate::domain::policy::PastAttempt;
 use crate::domain::rate::Grant;
 use crate::domain::values::Channel;
-use crate::export::{Cell, ExportError, Filter, Table};
 
 /// Declares a dialect's named queries, embedded from `queries/DIALECT/NAME.sql`: the one
 /// list of names, so both dialects have the same queries, then the few a dialect has alone
@@ -315,7 +315,7 @@ pub enum StoreError {
     Unsupported(&'static str),
     /// The callback given rows (an export's writer) failed; reading stopped there.
     #[error("{0}")]
-    Sink(#[source] crate::export::ExportError),
+    Sink(#[source] SinkError),
 }
 
 /// Adds what was being done to a sqlx error.
@@ -791,7 +791,7 @@ store_operations! {
     /// `table.columns()`, to `sink` as they are read: memory stays flat however many
     /// rows match. Stops at the first error of `sink` (as [`StoreError::Sink`]). Returns
     /// how many rows were given.
-    fn export_rows(&self, table: Table, filter: &Filter, sink: &mut (dyn FnMut(&mut [Cell]) -> Result<(), ExportError> + Send)) -> u64;
+    fn export_rows(&self, table: Table, filter: &Filter, sink: &mut (dyn FnMut(&mut [Cell]) -> Result<(), SinkError> + Send)) -> u64;
 }
 
 #[cfg(test)]

@@ -602,7 +602,8 @@ async fn exports_stream_typed_cells_in_id_order(store: &impl Store) {
             Err(herald::export::ExportError::Io {
                 doing: "writing",
                 source: std::io::Error::other("disk full"),
-            })
+            }
+            .into())
         })
         .await;
     assert!(

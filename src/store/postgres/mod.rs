@@ -21,8 +21,8 @@ use sqlx::{
 
 use super::{APPLIED_MIGRATIONS, Closing, Doing, StoreError, rows};
 use crate::domain::contact::Contact;
+use crate::domain::exported::{Cell, Column, ColumnType, Filter, SinkError, Table};
 use crate::domain::ledger::{NewAttempt, Report, Write};
-use crate::export::{Cell, Column, ColumnType, ExportError, Filter, Table};
 
 mod nodelay;
 #[path = "../ops/mod.rs"]
@@ -149,7 +149,7 @@ impl PgStore {
         &self,
         table: Table,
         filter: &Filter,
-        sink: &mut (dyn FnMut(&mut [Cell]) -> Result<(), ExportError> + Send),
+        sink: &mut (dyn FnMut(&mut [Cell]) -> Result<(), SinkError> + Send),
     ) -> Result<u64, StoreError> {
         export_rows_of(self, table, filter, sink).await
     }
@@ -426,7 +426,7 @@ pub(in crate::store) async fn export_rows_of(
     store: &PgStore,
     table: Table,
     filter: &Filter,
-    sink: &mut (dyn FnMut(&mut [Cell]) -> Result<(), ExportError> + Send),
+    sink: &mut (dyn FnMut(&mut [Cell]) -> Result<(), SinkError> + Send),
 ) -> Result<u64, StoreError> {
     let columns = table.columns();
     let mut query = sqlx::query(export_query(table))

@@ -20,8 +20,8 @@ use sqlx::{ConnectOptions as _, Row, Sqlite, SqliteConnection, Transaction};
 
 use super::{Closing, Doing, StoreError, json_page, rows};
 use crate::domain::contact::Contact;
+use crate::domain::exported::{Cell, Filter, SinkError, Table};
 use crate::domain::ledger::{NewAttempt, Write};
-use crate::export::{Cell, ExportError, Filter, Table};
 
 #[path = "../ops/mod.rs"]
 mod ops;
@@ -175,7 +175,7 @@ impl SqliteStore {
         &self,
         table: Table,
         filter: &Filter,
-        sink: &mut (dyn FnMut(&mut [Cell]) -> Result<(), ExportError> + Send),
+        sink: &mut (dyn FnMut(&mut [Cell]) -> Result<(), SinkError> + Send),
     ) -> Result<u64, StoreError> {
         // Pages are read and decoded by their own task while this one writes the rows
         // before them; at most two decoded pages wait, so memory stays flat.

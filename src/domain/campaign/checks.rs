@@ -1,646 +1,27 @@
-//! Campaign definitions: the file format (`*Def` types, strict, with a JSON Schema) and the
-//! checked [`Campaign`] built from it.
+//! The checks that turn a parsed definition file into a [`Campaign`].
 //!
-//! [`CampaignDef::check`] turns a parsed file into a `Campaign` or into every problem it
-//! has at once, each named by its key path (`steps[1].after`). Cross-file checks (templates,
-//! tags known to other definitions) belong to the catalog that loads the files.
+//! [`CampaignDef::check`] reports every problem at once rather than the first: each is a
+//! [`FieldError`] named by its key path (`steps[1].after`), with what it found, what it
+//! expected and, where one helps, a hint ("did you mean ...?"). Cross-file checks
+//! (templates, tags known to other definitions) belong to the catalog that loads the files.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, TimeZone as _, Utc};
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
 
-use super::outcome::Outcome;
-use super::policy::{Cap, CapCounts, CapScope};
-use super::schedule::CronSchedule;
-use super::segment::Segment;
-use super::values::{Channel, ChannelFamily, Span, TimeZone, parse_weekday};
-use super::window::{ContactWindow, MinuteRange};
-
-/// What a campaign is for; it decides the consent it needs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum CampaignKind {
-    /// Debt collection: service contact, needs no refusal on record.
-    Collection,
-    /// Satisfaction survey: service contact.
-    Survey,
-    /// Marketing: needs explicit opt-in consent for the channel.
-    Promotion,
-    /// Appointment, renewal or payment reminder: service contact.
-    Reminder,
-}
-
-impl QuestionKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            QuestionKind::Nps => "nps",
-            QuestionKind::Csat => "csat",
-            QuestionKind::Choice => "choice",
-            QuestionKind::Text => "text",
-        }
-    }
-}
-
-impl std::str::FromStr for QuestionKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(match s {
-            "nps" => QuestionKind::Nps,
-            "csat" => QuestionKind::Csat,
-            "choice" => QuestionKind::Choice,
-            "text" => QuestionKind::Text,
-            other => return Err(format!("unknown question kind `{other}`")),
-        })
-    }
-}
-
-impl CampaignKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CampaignKind::Collection => "collection",
-            CampaignKind::Survey => "survey",
-            CampaignKind::Promotion => "promotion",
-            CampaignKind::Reminder => "reminder",
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// The file format.
-// ---------------------------------------------------------------------------------------
-
-/// A campaign definition file (`jobs/NAME.toml`). The file name is the campaign id.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[schemars(title = "herald campaign definition")]
-pub struct CampaignDef {
-    /// Display name; defaults to the file name.
-    pub name: Option<String>,
-    pub description: Option<String>,
-    pub kind: CampaignKind,
-    /// Locale used when a contact's own locale has no template (default: the config's).
-    pub default_locale: Option<String>,
-    /// Locales this campaign promises to speak: every template must exist in each.
-    #[serde(default)]
-    pub locales: Vec<String>,
-    pub audience: AudienceDef,
-    pub schedule: ScheduleDef,
-    /// Contact windows per channel, in the recipient's local time. They tighten the
-    /// policy's quiet hours and can never widen them.
-    #[serde(default)]
-    pub windows: BTreeMap<Channel, WindowDef>,
-    /// The sequence of steps, in order.
-    pub steps: Vec<StepDef>,
-    /// Rules that send a call step to a voice bot or a human agent.
-    #[serde(default)]
-    pub routing: Vec<RoutingDef>,
-    /// Retry policy by outcome (`busy`, `no_answer`, `voicemail`, `failed`...).
-    #[serde(default)]
-    pub retry: BTreeMap<Outcome, RetryDef>,
-    /// Frequency caps added to the policy's caps.
-    #[serde(default)]
-    pub caps: Vec<CapDef>,
-    /// Sending rate per channel: `"20/s"`, `"600/m"`, `"5000/h"`.
-    #[serde(default)]
-    pub rate_limits: BTreeMap<Channel, String>,
-    /// Which outcomes add or remove which tags.
-    #[serde(default)]
-    pub tags: Vec<TagRuleDef>,
-    pub survey: Option<SurveyDef>,
-    /// A segment filter that says a contact reached the campaign's goal (`tag.paid`,
-    /// `attr.renewed = true`). Reports count it over each variant and the holdout, so the
-    /// effect of contacting is measured against contacts who were not contacted.
-    pub goal: Option<String>,
-}
-
-/// Who the campaign is for: contacts in any of `lists`, filtered by `segment`.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AudienceDef {
-    /// Contact lists (as given to `herald contacts import --list`).
-    #[serde(default)]
-    pub lists: Vec<String>,
-    /// A segment filter over attributes and tags, e.g. `attr.balance > 100 and not tag.paid`.
-    pub segment: Option<String>,
-    /// Leave out contacts this campaign sent to within this period (`30d`), so a daily
-    /// schedule does not ask the same people every day.
-    pub recontact_after: Option<String>,
-}
-
-/// When the campaign runs: a cron expression in a time zone, or once.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ScheduleDef {
-    /// 5 fields (`min hour day month weekday`) or 6-7 with seconds first.
-    pub cron: Option<String>,
-    /// IANA time zone the cron expression and bare dates are read in.
-    pub timezone: Option<String>,
-    /// First day (or moment) the schedule may fire.
-    pub start: Option<DateLike>,
-    /// Last day (inclusive) or moment the schedule may fire.
-    pub end: Option<DateLike>,
-    /// A single run at this moment instead of a cron schedule.
-    pub once: Option<DateLike>,
-}
-
-/// A contact window for one channel.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct WindowDef {
-    /// `["mon", "tue"]`, `"mon-fri"`, `"weekdays"`, `"every day"` (default: every day).
-    pub days: Option<OneOrMany>,
-    /// `"09:00-20:00"` or several ranges (default: all day, within the quiet hours).
-    pub hours: Option<OneOrMany>,
-    /// Dates on which the window stays closed.
-    #[serde(default)]
-    pub holidays: Vec<DateLike>,
-}
-
-/// One step of the sequence.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct StepDef {
-    /// Unique name of the step within the campaign.
-    pub id: String,
-    pub channel: Channel,
-    /// Message template (`templates/CHANNEL/NAME.LOCALE.EXT`); required for sms and email.
-    pub template: Option<String>,
-    /// Bot flow on the voice-bot platform; required for voice_bot.
-    pub flow: Option<String>,
-    /// Delay after the previous step's attempt (`48h`); the first step ignores it.
-    pub after: Option<String>,
-    /// Run only when the previous step ended with this outcome (`no_reply`, `handed_off`...).
-    pub when: Option<Outcome>,
-    /// Skills an agent needs to take this step (agent steps only).
-    #[serde(default)]
-    pub skills: Vec<String>,
-    /// A/B variants of the step's message or bot flow. Each contact always gets the same
-    /// variant (a hash of campaign, step and contact), in proportion to the weights.
-    #[serde(default)]
-    pub variants: Vec<VariantDef>,
-    /// Share of contacts (0 to 0.5) held out of this step as a control group: they are
-    /// recorded with variant `holdout` and never contacted by the step or the steps after it.
-    pub holdout: Option<f64>,
-}
-
-/// One variant of a step.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct VariantDef {
-    /// Name of the variant in reports (`short`, `b`).
-    pub id: String,
-    /// The template this variant sends (default: the step's).
-    pub template: Option<String>,
-    /// The bot flow this variant runs (default: the step's).
-    pub flow: Option<String>,
-    /// Relative weight (default 1).
-    pub weight: Option<u32>,
-}
-
-/// Sends matching contacts' call steps to another call channel.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RoutingDef {
-    /// The step this rule applies to (default: every call step).
-    pub step: Option<String>,
-    /// Segment filter the contact must match, e.g. `attr.balance >= 1000`.
-    pub when: String,
-    /// `agent` or `voice_bot`.
-    pub channel: Channel,
-    /// The bot flow to run when the rule sends an agent step to the voice bot.
-    pub flow: Option<String>,
-}
-
-/// Retry an attempt that ended with this outcome.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RetryDef {
-    /// Wait before the retry (`15m`, `2h`).
-    pub after: String,
-    /// Attempts at most for the step, first attempt included.
-    pub max: u32,
-}
-
-/// A frequency cap.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CapDef {
-    /// `sms`, `email`, `call` or `any` (default `any`).
-    pub channel: Option<String>,
-    pub max: u32,
-    /// Rolling period (`1d`, `7d`).
-    pub per: String,
-    /// Attribute naming the obligation (debt id) to count per; default: per contact.
-    pub obligation: Option<String>,
-    /// `attempts` (default) or `connected`.
-    pub counts: Option<String>,
-}
-
-/// Adds or removes a tag when an outcome happens.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TagRuleDef {
-    pub on: Outcome,
-    pub add: Option<String>,
-    pub remove: Option<String>,
-    /// How long an added tag lasts (`90d`); default: until removed.
-    pub expires: Option<String>,
-    /// Only for outcomes of this step (default: any step).
-    pub step: Option<String>,
-}
-
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SurveyDef {
-    pub questions: Vec<QuestionDef>,
-    /// How long answers are accepted after the first message (`7d`).
-    pub deadline: Option<String>,
-}
-
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct QuestionDef {
-    pub id: String,
-    pub kind: QuestionKind,
-    pub text: String,
-    /// The answers offered (choice questions only).
-    #[serde(default)]
-    pub choices: Vec<String>,
-    /// What a clarifying re-ask says before the question, after an answer that could not
-    /// be read (default: "Sorry, we could not read your answer.").
-    pub reask: Option<String>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum QuestionKind {
-    /// 0-10, promoters 9-10, detractors 0-6.
-    Nps,
-    /// 1-5, satisfied 4-5.
-    Csat,
-    Choice,
-    Text,
-}
-
-/// A string or a list of strings.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
-#[serde(untagged)]
-pub enum OneOrMany {
-    One(String),
-    Many(Vec<String>),
-}
-
-impl OneOrMany {
-    fn items(&self) -> Vec<&str> {
-        match self {
-            OneOrMany::One(s) => vec![s.as_str()],
-            OneOrMany::Many(v) => v.iter().map(String::as_str).collect(),
-        }
-    }
-}
-
-/// A date (`2026-12-25`) or date-time (`2026-12-01T09:00:00Z`), as a TOML value or a string.
-#[derive(Clone, Debug, PartialEq)]
-pub struct DateLike(pub String);
-
-impl<'de> Deserialize<'de> for DateLike {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Either {
-            Toml(toml::value::Datetime),
-            Text(String),
-        }
-        Ok(DateLike(
-            match Either::deserialize(d).map_err(|_| {
-                serde::de::Error::custom(
-                    "expected a date (2026-12-25) or a date-time (2026-12-01T09:00:00Z)",
-                )
-            })? {
-                Either::Toml(t) => t.to_string(),
-                Either::Text(s) => s,
-            },
-        ))
-    }
-}
-
-impl JsonSchema for DateLike {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "DateLike".into()
-    }
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({
-            "description": "A date (2026-12-25) or a date-time (2026-12-01T09:00:00Z)",
-            "anyOf": [
-                { "type": "string", "format": "date" },
-                { "type": "string", "format": "date-time" },
-                { "type": "string", "format": "partial-date-time" }
-            ]
-        })
-    }
-}
-
-enum ParsedDate {
-    Date(NaiveDate),
-    Local(NaiveDateTime),
-    Instant(DateTime<Utc>),
-}
-
-impl DateLike {
-    fn parse(&self) -> Result<ParsedDate, String> {
-        let t = self.0.trim();
-        if let Ok(d) = NaiveDate::parse_from_str(t, "%Y-%m-%d") {
-            return Ok(ParsedDate::Date(d));
-        }
-        if let Ok(i) = DateTime::parse_from_rfc3339(t) {
-            return Ok(ParsedDate::Instant(i.with_timezone(&Utc)));
-        }
-        for f in [
-            "%Y-%m-%dT%H:%M:%S",
-            "%Y-%m-%d %H:%M:%S",
-            "%Y-%m-%dT%H:%M",
-            "%Y-%m-%d %H:%M",
-        ] {
-            if let Ok(l) = NaiveDateTime::parse_from_str(t, f) {
-                return Ok(ParsedDate::Local(l));
-            }
-        }
-        Err(format!("`{t}` is not a date or a date-time"))
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// The checked campaign.
-// ---------------------------------------------------------------------------------------
-
-#[derive(Clone, Debug, PartialEq)]
-pub enum Schedule {
-    Cron {
-        cron: CronSchedule,
-        timezone: TimeZone,
-        start: Option<DateTime<Utc>>,
-        end: Option<DateTime<Utc>>,
-    },
-    Once {
-        at: DateTime<Utc>,
-    },
-}
-
-impl Schedule {
-    /// The first occurrence at or after `at`, within start and end.
-    pub fn next_occurrence(&self, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        match self {
-            Schedule::Once { at: once } => (*once >= at).then_some(*once),
-            Schedule::Cron {
-                cron,
-                timezone,
-                start,
-                end,
-            } => {
-                let from = start.map_or(at, |s| s.max(at));
-                let next = cron.next_after(from - chrono::Duration::seconds(1), timezone.0)?;
-                end.is_none_or(|e| next <= e).then_some(next)
-            }
-        }
-    }
-
-    /// The zone the schedule is read in (UTC for a one-off run).
-    pub fn timezone(&self) -> chrono_tz::Tz {
-        match self {
-            Schedule::Cron { timezone, .. } => timezone.0,
-            Schedule::Once { .. } => chrono_tz::UTC,
-        }
-    }
-
-    /// A short description for listings.
-    pub fn describe(&self) -> String {
-        match self {
-            Schedule::Once { at } => format!("once at {}", at.format("%Y-%m-%d %H:%M UTC")),
-            Schedule::Cron { cron, timezone, .. } => {
-                format!("cron `{}` ({timezone})", cron.source())
-            }
-        }
-    }
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct Audience {
-    pub lists: Vec<String>,
-    pub segment: Option<Segment>,
-    pub recontact_after: Option<Span>,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct Step {
-    pub id: String,
-    pub channel: Channel,
-    pub template: Option<String>,
-    pub flow: Option<String>,
-    pub after: Span,
-    pub when: Option<Outcome>,
-    pub skills: Vec<String>,
-    pub variants: Vec<Variant>,
-    /// Share of contacts held out, 0 when none.
-    pub holdout: f64,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct Variant {
-    pub id: String,
-    pub template: Option<String>,
-    pub flow: Option<String>,
-    pub weight: u32,
-}
-
-/// The variant name of contacts held out of a step.
-pub const HOLDOUT: &str = "holdout";
-
-impl Step {
-    /// The variant a contact gets on this step: `None` when the step has no variants and
-    /// holds nobody out, `Some(HOLDOUT)` for the control group. Deterministic: a hash of
-    /// campaign, step and the contact's external id, so re-planning never moves anyone.
-    pub fn variant_for(&self, campaign: &str, external_id: &str) -> Option<&str> {
-        if self.variants.is_empty() && self.holdout <= 0.0 {
-            return None;
-        }
-        let u = unit_hash(&format!("{campaign}\u{1f}{}\u{1f}{external_id}", self.id));
-        if u < self.holdout {
-            return Some(HOLDOUT);
-        }
-        if self.variants.is_empty() {
-            return None;
-        }
-        // Spread the rest over the weights.
-        let v = (u - self.holdout) / (1.0 - self.holdout);
-        let total: u32 = self.variants.iter().map(|v| v.weight).sum();
-        let mut edge = 0.0;
-        for variant in &self.variants {
-            edge += f64::from(variant.weight) / f64::from(total);
-            if v < edge {
-                return Some(&variant.id);
-            }
-        }
-        self.variants.last().map(|v| v.id.as_str())
-    }
-
-    /// The template an attempt with this variant sends.
-    pub fn template_of(&self, variant: Option<&str>) -> Option<&str> {
-        self.variant(variant)
-            .and_then(|v| v.template.as_deref())
-            .or(self.template.as_deref())
-    }
-
-    /// The bot flow an attempt with this variant runs.
-    pub fn flow_of(&self, variant: Option<&str>) -> Option<&str> {
-        self.variant(variant)
-            .and_then(|v| v.flow.as_deref())
-            .or(self.flow.as_deref())
-    }
-
-    fn variant(&self, id: Option<&str>) -> Option<&Variant> {
-        let id = id?;
-        self.variants.iter().find(|v| v.id == id)
-    }
-
-    /// Every template the step may send (its own and its variants').
-    pub fn templates(&self) -> Vec<&str> {
-        let mut out: Vec<&str> = self.template.iter().map(String::as_str).collect();
-        for v in &self.variants {
-            if let Some(t) = &v.template
-                && !out.contains(&t.as_str())
-            {
-                out.push(t);
-            }
-        }
-        out
-    }
-}
-
-/// A uniform number in [0, 1) from a text.
-fn unit_hash(text: &str) -> f64 {
-    use sha2::Digest as _;
-    let digest = sha2::Sha256::digest(text.as_bytes());
-    let n = u64::from_le_bytes(digest[..8].try_into().expect("8 bytes"));
-    (n >> 11) as f64 / (1u64 << 53) as f64
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct RoutingRule {
-    pub step: Option<String>,
-    pub when: Segment,
-    pub channel: Channel,
-    pub flow: Option<String>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct RetryRule {
-    pub after: Span,
-    pub max: u32,
-}
-
-/// A sending rate.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-pub struct RateLimit {
-    pub per_second: f64,
-}
-
-impl RateLimit {
-    pub fn parse(text: &str) -> Result<RateLimit, String> {
-        let t = text.trim();
-        let err = || format!("`{t}` is not a rate (expected e.g. `20/s`, `600/m`, `5000/h`)");
-        let (n, unit) = t.split_once('/').ok_or_else(err)?;
-        let n: f64 = n.trim().parse().map_err(|_| err())?;
-        let secs = match unit.trim() {
-            "s" | "sec" | "second" => 1.0,
-            "m" | "min" | "minute" => 60.0,
-            "h" | "hour" => 3600.0,
-            "d" | "day" => 86_400.0,
-            _ => return Err(err()),
-        };
-        if !(n.is_finite() && n > 0.0) {
-            return Err(format!("`{t}` must allow more than zero sends"));
-        }
-        Ok(RateLimit {
-            per_second: n / secs,
-        })
-    }
-
-    /// The most a burst may send at once: one second's worth, and at least one.
-    pub fn burst(&self) -> f64 {
-        self.per_second.max(1.0)
-    }
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct TagRule {
-    pub on: Outcome,
-    pub add: Option<String>,
-    pub remove: Option<String>,
-    pub expires: Option<Span>,
-    pub step: Option<String>,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct Survey {
-    pub questions: Vec<Question>,
-    pub deadline: Option<Span>,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct Question {
-    pub id: String,
-    pub kind: QuestionKind,
-    pub text: String,
-    pub choices: Vec<String>,
-    pub reask: Option<String>,
-}
-
-/// A checked campaign definition.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Campaign {
-    pub id: String,
-    pub name: String,
-    pub description: Option<String>,
-    pub kind: CampaignKind,
-    pub default_locale: Option<String>,
-    pub locales: Vec<String>,
-    pub audience: Audience,
-    pub schedule: Schedule,
-    pub windows: BTreeMap<Channel, ContactWindow>,
-    pub steps: Vec<Step>,
-    pub routing: Vec<RoutingRule>,
-    pub retry: BTreeMap<Outcome, RetryRule>,
-    pub caps: Vec<Cap>,
-    pub rate_limits: BTreeMap<Channel, RateLimit>,
-    pub tag_rules: Vec<TagRule>,
-    pub survey: Option<Survey>,
-    pub goal: Option<Segment>,
-}
-
-impl Campaign {
-    /// The channel a step uses for a contact after routing rules (first match wins).
-    pub fn route(&self, step: &Step, matches: impl Fn(&Segment) -> bool) -> Channel {
-        if !step.channel.is_call() {
-            return step.channel;
-        }
-        self.routing
-            .iter()
-            .filter(|r| r.step.as_deref().is_none_or(|s| s == step.id))
-            .find(|r| matches(&r.when))
-            .map_or(step.channel, |r| r.channel)
-    }
-
-    /// Tags this campaign's rules add.
-    pub fn tags_added(&self) -> BTreeSet<String> {
-        self.tag_rules
-            .iter()
-            .filter_map(|r| r.add.clone())
-            .collect()
-    }
-}
+use super::checked::{
+    Audience, Campaign, CampaignKind, HOLDOUT, Question, QuestionKind, RateLimit, RetryRule,
+    RoutingRule, Schedule, Step, Survey, TagRule, Variant,
+};
+use super::file_format::{CampaignDef, CapDef, DateLike, OneOrMany, StepDef};
+use crate::domain::caps::{Cap, CapCounts, CapScope};
+use crate::domain::is_name;
+use crate::domain::outcome::Outcome;
+use crate::domain::schedule::CronSchedule;
+use crate::domain::segment::Segment;
+use crate::domain::values::{Channel, ChannelFamily, Span, TimeZone, parse_weekday};
+use crate::domain::window::{ContactWindow, MinuteRange};
 
 /// One problem in a definition, named by its key path.
 #[derive(Clone, Debug, PartialEq)]
@@ -699,8 +80,6 @@ impl Problems {
         self.0.push(e);
     }
 }
-
-use super::is_name;
 
 fn article(channel: Channel) -> String {
     match channel {
@@ -1458,7 +837,7 @@ fn check_cap(p: &mut Problems, path: &str, c: &CapDef, origin: &str) -> Option<C
                     .found(other)
                     .expected("sms, email, call or any"),
             );
-            if let Some(s) = super::suggest(other, ["sms", "email", "call", "any"]) {
+            if let Some(s) = crate::domain::suggest(other, ["sms", "email", "call", "any"]) {
                 let last = p.0.len() - 1;
                 p.0[last].hint = Some(format!("did you mean `{s}`?"));
             }
@@ -1517,7 +896,7 @@ fn unknown_step(path: &str, name: &str, steps: &[StepDef]) -> FieldError {
     let mut e = FieldError::new(path, format!("there is no step `{name}`"))
         .found(name)
         .expected(format!("one of: {}", ids.join(", ")));
-    if let Some(s) = super::suggest(name, ids.iter().copied()) {
+    if let Some(s) = crate::domain::suggest(name, ids.iter().copied()) {
         e = e.hint(format!("did you mean `{s}`?"));
     }
     e
@@ -1600,26 +979,39 @@ fn check_variants(p: &mut Problems, path: &str, s: &StepDef) -> Vec<Variant> {
     out
 }
 
+enum ParsedDate {
+    Date(NaiveDate),
+    Local(NaiveDateTime),
+    Instant(DateTime<Utc>),
+}
+
+impl DateLike {
+    fn parse(&self) -> Result<ParsedDate, String> {
+        let t = self.0.trim();
+        if let Ok(d) = NaiveDate::parse_from_str(t, "%Y-%m-%d") {
+            return Ok(ParsedDate::Date(d));
+        }
+        if let Ok(i) = DateTime::parse_from_rfc3339(t) {
+            return Ok(ParsedDate::Instant(i.with_timezone(&Utc)));
+        }
+        for f in [
+            "%Y-%m-%dT%H:%M:%S",
+            "%Y-%m-%d %H:%M:%S",
+            "%Y-%m-%dT%H:%M",
+            "%Y-%m-%d %H:%M",
+        ] {
+            if let Ok(l) = NaiveDateTime::parse_from_str(t, f) {
+                return Ok(ParsedDate::Local(l));
+            }
+        }
+        Err(format!("`{t}` is not a date or a date-time"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn def(text: &str) -> CampaignDef {
-        toml::from_str(text).unwrap()
-    }
-
-    const BASE: &str = r#"
-kind = "collection"
-[audience]
-lists = ["overdue"]
-[schedule]
-cron = "0 9 * * mon-fri"
-timezone = "Europe/London"
-[[steps]]
-id = "sms"
-channel = "sms"
-template = "reminder"
-"#;
+    use crate::domain::campaign::sample::{BASE, def};
 
     #[test]
     fn a_minimal_definition_checks() {
@@ -1677,23 +1069,5 @@ template = "reminder"
                 .unwrap_err()
                 .contains("3 fields")
         );
-    }
-
-    #[test]
-    fn routing_picks_the_first_matching_rule_for_call_steps_only() {
-        let text = format!(
-            "{BASE}\n[[steps]]\nid = \"bot\"\nchannel = \"voice_bot\"\nflow = \"f\"\nafter = \"48h\"\nwhen = \"no_reply\"\n[[routing]]\nwhen = \"attr.balance >= 1000\"\nchannel = \"agent\"\n"
-        );
-        let c = def(&text).check("c").unwrap();
-        assert_eq!(c.route(&c.steps[1], |_| true), Channel::Agent);
-        assert_eq!(c.route(&c.steps[1], |_| false), Channel::VoiceBot);
-        assert_eq!(c.route(&c.steps[0], |_| true), Channel::Sms);
-    }
-
-    #[test]
-    fn rates_read_per_unit() {
-        assert_eq!(RateLimit::parse("600/m").unwrap().per_second, 10.0);
-        assert!(RateLimit::parse("0/s").is_err());
-        assert!(RateLimit::parse("ten/s").is_err());
     }
 }
