@@ -21,6 +21,10 @@ use super::contact::{Consent, Contact, Suppression, SuppressionKind};
 use super::values::{Channel, ChannelFamily, Span, TimeZone};
 use super::window::{ContactWindow, MinuteRange};
 
+// The reasons moved to their own module when send time and the desk came to share them;
+// planning code keeps naming them from here.
+pub use super::reason::SkipReason;
+
 /// What a cap counts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -148,70 +152,6 @@ impl ContactPolicy {
     }
 }
 
-/// Why a contact is never contacted on a channel by this campaign.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SkipReason {
-    // Declaration order is precedence: the first reason found is the one reported.
-    OptedOut,
-    Dnc,
-    Bounced,
-    NoConsent,
-    NoPhone,
-    NoEmail,
-    UnknownTimezone,
-    WindowNeverOpens,
-    NotInSegment,
-    AlreadyInRun,
-    RecentlyContacted,
-}
-
-impl SkipReason {
-    pub fn code(self) -> &'static str {
-        match self {
-            SkipReason::Dnc => "dnc",
-            SkipReason::OptedOut => "opted_out",
-            SkipReason::Bounced => "bounced",
-            SkipReason::NoConsent => "no_consent",
-            SkipReason::NoPhone => "no_phone",
-            SkipReason::NoEmail => "no_email",
-            SkipReason::UnknownTimezone => "unknown_timezone",
-            SkipReason::WindowNeverOpens => "window_never_opens",
-            SkipReason::NotInSegment => "not_in_segment",
-            SkipReason::AlreadyInRun => "already_in_run",
-            SkipReason::RecentlyContacted => "recently_contacted",
-        }
-    }
-
-    pub fn explain(self) -> &'static str {
-        match self {
-            SkipReason::Dnc => "a do-not-contact entry matches the contact",
-            SkipReason::OptedOut => "the contact opted out of this channel",
-            SkipReason::Bounced => "the address bounced",
-            SkipReason::NoConsent => {
-                "the contact has not given the consent this campaign kind needs"
-            }
-            SkipReason::NoPhone => "the contact has no phone number",
-            SkipReason::NoEmail => "the contact has no e-mail address",
-            SkipReason::UnknownTimezone => {
-                "the contact's time zone is unknown and no default is configured"
-            }
-            SkipReason::WindowNeverOpens => "the contact window never opens within 400 days",
-            SkipReason::NotInSegment => "the contact does not match the audience filter",
-            SkipReason::AlreadyInRun => "the contact already has an attempt in this run",
-            SkipReason::RecentlyContacted => {
-                "the campaign contacted this person within its recontact_after period"
-            }
-        }
-    }
-}
-
-impl fmt::Display for SkipReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.code())
-    }
-}
-
 /// Why an allowed contact has to wait.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -221,7 +161,8 @@ pub enum DelayReason {
 }
 
 impl DelayReason {
-    pub fn code(self) -> &'static str {
+    /// The reason as `herald why` and the plan summary print it.
+    pub fn as_str(self) -> &'static str {
         match self {
             DelayReason::OutsideWindow => "outside_window",
             DelayReason::CapReached => "cap_reached",

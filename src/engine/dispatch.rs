@@ -22,9 +22,9 @@ use crate::channel::{Outbound, SendError};
 use crate::domain::campaign::{Campaign, Step};
 use crate::domain::contact::{Contact, Suppression};
 use crate::domain::ledger::{self, Attempt, AttemptState};
-use crate::domain::outcome::Outcome;
-use crate::domain::policy::{self, PastAttempt, Verdict};
-use crate::domain::survey;
+use crate::domain::policy::PastAttempt;
+use crate::domain::reason::{RescheduleReason, SkipReason};
+use crate::domain::send_check::{self, SendCheck, SendVerdict, Sendable};
 use crate::domain::values::Channel;
 use crate::store::{Store, Write, WriteGroup};
 use crate::templates::RenderFor;
@@ -140,7 +140,9 @@ impl<S: Store> Engine<S> {
         Ok(work)
     }
 
-    fn skip(attempt: &Attempt, reason: &str, now: DateTime<Utc>) -> Decided {
+    /// Closes an attempt that will never be sent, with the reason in its `skipped` event.
+    fn skip(attempt: &Attempt, reason: SkipReason, now: DateTime<Utc>) -> Decided {
+        let reason = reason.as_str();
         Decided::Write(
             WriteGroup {
                 guard: Some(Write::Close {
@@ -162,6 +164,25 @@ impl<S: Store> Engine<S> {
         )
     }
 
+    /// Puts an attempt back in the queue until `not_before`, with the reason.
+    fn reschedule(
+        attempt: &Attempt,
+        not_before: DateTime<Utc>,
+        reason: RescheduleReason,
+    ) -> Decided {
+        Decided::Write(
+            WriteGroup {
+                guard: Some(Write::Reschedule {
+                    id: attempt.id,
+                    not_before,
+                    reason: reason.as_str().into(),
+                }),
+                then: vec![],
+            },
+            Dispatched::Rescheduled,
+        )
+    }
+
     #[instrument(skip_all, fields(campaign = %attempt.campaign, run = attempt.run_id, attempt = attempt.id))]
     async fn dispatch_one(
         &self,
@@ -169,132 +190,53 @@ impl<S: Store> Engine<S> {
         ctx: &mut BatchContext,
         now: DateTime<Utc>,
     ) -> Result<Decided, EngineError> {
-        let Some(loaded) = self.campaign(&attempt.campaign) else {
-            return Ok(Self::skip(attempt, "campaign_not_loaded", now));
-        };
-        let campaign = &loaded.campaign;
-        let Some(contact) = ctx.contacts.get(&attempt.contact_id) else {
-            return Ok(Self::skip(attempt, "contact_deleted", now));
-        };
-        let earlier: Vec<&Attempt> = ctx
-            .earlier
-            .iter()
-            .filter(|a| {
-                a.run_id == attempt.run_id
-                    && a.contact_id == attempt.contact_id
-                    && a.id != attempt.id
-            })
-            .collect();
-        // An opt-out in this run stops every later step, whatever its channel.
-        if earlier.iter().any(|a| a.outcome == Some(Outcome::OptedOut)) {
-            return Ok(Self::skip(attempt, "opted_out", now));
-        }
-        // A `no_reply` step goes only to those who did not answer the step before.
-        if attempt.condition == Some(Outcome::NoReply)
-            && earlier.iter().any(|a| {
-                a.step_index < attempt.step_index
-                    && (a.connected || a.outcome == Some(Outcome::Replied))
-            })
-        {
-            return Ok(Self::skip(attempt, "condition_not_met", now));
-        }
-        let Some(step) = campaign.steps.get(attempt.step_index) else {
-            return Ok(Self::skip(attempt, "step_removed", now));
-        };
-        // The control group is recorded, never contacted.
-        if attempt.variant.as_deref() == Some(crate::domain::campaign::HOLDOUT) {
-            return Ok(Self::skip(attempt, "holdout", now));
-        }
-        // Survey conditions are read against the answers as they are now: a follow-up to
-        // a question answered meanwhile, or a step for detractors when the person has
-        // since changed their score, is not sent.
-        if let Some(survey) = &campaign.survey
-            && (attempt.prompt.is_some()
-                || attempt
-                    .condition
-                    .is_some_and(|c| c.survey_question_needed().is_some()))
-        {
-            let answers = self
-                .store
-                .responses_of_contact_in_run(attempt.run_id, attempt.contact_id)
-                .await?;
-            if let Some(q) = survey::asked_by(survey, attempt.prompt.as_deref())
-                .filter(|_| attempt.prompt.is_some())
-                && answers.iter().any(|r| r.question == q.id)
-            {
-                return Ok(Self::skip(attempt, "already_answered", now));
+        let campaign = self.campaign(&attempt.campaign).map(|l| &l.campaign);
+        let contact = ctx.contacts.get(&attempt.contact_id);
+        // The survey's answers as they are now, for the checks that read them.
+        let answers = match campaign {
+            Some(c) if contact.is_some() && send_check::reads_answers(attempt, c) => {
+                self.store
+                    .responses_of_contact_in_run(attempt.run_id, attempt.contact_id)
+                    .await?
             }
-            if let Some(condition) = attempt.condition
-                && !survey::condition_holds(survey, &answers, condition)
-            {
-                return Ok(Self::skip(attempt, "condition_not_met", now));
-            }
-        }
-        // The policy again, at send time: suppressions, consent, window, caps.
-        let window = self
-            .settings
-            .policy
-            .effective_window(attempt.channel, campaign.windows.get(&attempt.channel));
-        // A survey follow-up answers the person's own reply: windows, consent and
-        // suppressions hold for it, frequency caps do not.
-        let caps: Vec<_> = if attempt.prompt.is_some() {
-            Vec::new()
-        } else {
-            self.settings
-                .policy
-                .caps
-                .iter()
-                .chain(campaign.caps.iter())
-                .cloned()
-                .collect()
+            _ => Vec::new(),
         };
         let history = ctx
             .history
-            .get(&contact.id)
+            .get(&attempt.contact_id)
             .map(Vec::as_slice)
             .unwrap_or(&[]);
-        let question = policy::Question {
+        let verdict = send_check::may_send(&SendCheck {
+            attempt,
+            campaign,
             contact,
-            channel: attempt.channel,
-            kind: campaign.kind,
-            window: &window,
-            caps: &caps,
-            history,
-            suppressions: &ctx.suppressions,
+            policy: &self.settings.policy,
             default_timezone: self.settings.default_timezone,
+            suppressions: &ctx.suppressions,
+            history,
+            earlier: &ctx.earlier,
+            answers: &answers,
             now,
-        };
-        match policy::decide(&question) {
-            Verdict::Now => {}
-            Verdict::Later { at, reason } => {
-                let guard = Write::Reschedule {
-                    id: attempt.id,
-                    not_before: at,
-                    reason: reason.code().into(),
-                };
-                return Ok(Decided::Write(
-                    WriteGroup {
-                        guard: Some(guard),
-                        then: vec![],
-                    },
-                    Dispatched::Rescheduled,
-                ));
+        });
+        let Sendable {
+            campaign,
+            contact,
+            step,
+            follow_up,
+        } = match verdict {
+            SendVerdict::Send(sendable) => sendable,
+            SendVerdict::Skip(reason) => return Ok(Self::skip(attempt, reason, now)),
+            SendVerdict::Reschedule { not_before, reason } => {
+                return Ok(Self::reschedule(attempt, not_before, reason));
             }
-            Verdict::Never { reason } => return Ok(Self::skip(attempt, reason.code(), now)),
-        }
+        };
         // A provider in an outage is left alone until its breaker's cool-down ends.
         if let Gate::Wait(until) = self.breaker(attempt.channel, |b| b.gate(now)) {
-            let guard = Write::Reschedule {
-                id: attempt.id,
-                not_before: until + spread(&attempt.idempotency_key, 0, Duration::seconds(10)),
-                reason: "provider_paused".into(),
-            };
-            return Ok(Decided::Write(
-                WriteGroup {
-                    guard: Some(guard),
-                    then: vec![],
-                },
-                Dispatched::Rescheduled,
+            let not_before = until + spread(&attempt.idempotency_key, 0, Duration::seconds(10));
+            return Ok(Self::reschedule(
+                attempt,
+                not_before,
+                RescheduleReason::ProviderPaused,
             ));
         }
         // The channel's rate across campaigns and daemons: wait for a token rather than
@@ -303,36 +245,21 @@ impl<S: Store> Engine<S> {
             .channel_token(attempt.channel, &mut ctx.rates, now)
             .await?
         {
-            let guard = Write::Reschedule {
-                id: attempt.id,
-                not_before: next,
-                reason: "channel_rate_limit".into(),
-            };
-            return Ok(Decided::Write(
-                WriteGroup {
-                    guard: Some(guard),
-                    then: vec![],
-                },
-                Dispatched::Rescheduled,
+            return Ok(Self::reschedule(
+                attempt,
+                next,
+                RescheduleReason::ChannelRateLimit,
             ));
         }
         let unsubscribe_url = self.unsubscribe_url(&attempt.idempotency_key);
         let survey_url = self.survey_url(&attempt.idempotency_key);
-        let follow_up = attempt
-            .prompt
-            .as_deref()
-            .and_then(|p| Some((p, campaign.survey.as_ref()?)));
-        let rendered = match step.template_of(attempt.variant.as_deref()) {
+        let rendered = match (&follow_up, step.template_of(attempt.variant.as_deref())) {
             // A survey follow-up says the question, not the step's template.
-            _ if follow_up.is_some() => {
-                let (code, survey) = follow_up.expect("checked");
-                let Some(question) = survey::asked_by(survey, Some(code)) else {
-                    return Ok(Self::skip(attempt, "question_removed", now));
-                };
-                let text = survey::prompt_text(question, code.starts_with("clarify:"));
-                Some(crate::templates::Rendered::plain_sms(&text, code))
-            }
-            Some(name) => {
+            (Some(follow_up), _) => Some(crate::templates::Rendered::plain_sms(
+                &follow_up.text(),
+                follow_up.code,
+            )),
+            (None, Some(name)) => {
                 match self.catalog.templates.render(
                     attempt.channel,
                     name,
@@ -352,7 +279,7 @@ impl<S: Store> Engine<S> {
                     }
                 }
             }
-            None => None,
+            (None, None) => None,
         };
         let flow = self.flow_of(campaign, step, attempt);
         let provider = &self.providers[&attempt.channel];
@@ -434,7 +361,8 @@ impl<S: Store> Engine<S> {
                 let why = e.to_string();
                 if failures >= MAX_SEND_FAILURES {
                     let why = format!(
-                        "provider_unavailable: gave up after {failures} temporary failures; last: {why}"
+                        "{}: gave up after {failures} temporary failures; last: {why}",
+                        RescheduleReason::ProviderUnavailable
                     );
                     self.fail(attempt, campaign, contact, &why, now).await?;
                     return Ok(Decided::Written(Dispatched::Skipped));
@@ -446,7 +374,7 @@ impl<S: Store> Engine<S> {
                 let guard = Write::Reschedule {
                     id: attempt.id,
                     not_before,
-                    reason: "provider_unavailable".into(),
+                    reason: RescheduleReason::ProviderUnavailable.as_str().into(),
                 };
                 let then = vec![event(
                     attempt.id,

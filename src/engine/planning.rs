@@ -297,9 +297,11 @@ pub async fn explain<S: Store>(
             Verdict::Later { at, reason } => format!(
                 "allowed from {} ({})",
                 at.format("%Y-%m-%d %H:%M UTC"),
-                reason.code()
+                reason.as_str()
             ),
-            Verdict::Never { reason } => format!("never: {} ({})", reason.explain(), reason.code()),
+            Verdict::Never { reason } => {
+                format!("never: {} ({})", reason.explain(), reason.as_str())
+            }
         };
         let caps = policy::cap_usage(&question, moment.unwrap_or(due));
         steps.push(StepStory {
@@ -340,12 +342,12 @@ pub async fn explain<S: Store>(
     } else {
         match first {
             Some(Verdict::Never { reason }) => {
-                format!("skipped: {} ({})", reason.explain(), reason.code())
+                format!("skipped: {} ({})", reason.explain(), reason.as_str())
             }
             Some(Verdict::Later { at, reason }) => format!(
                 "eligible; first contact at {} because of {}",
                 at.format("%Y-%m-%d %H:%M UTC"),
-                reason.code()
+                reason.as_str()
             ),
             _ => "eligible; first contact when the run starts".to_string(),
         }
