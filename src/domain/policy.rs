@@ -21,8 +21,8 @@ use super::contact::{Consent, Contact, Suppression, SuppressionKind};
 use super::values::{Channel, ChannelFamily, Span, TimeZone};
 use super::window::{ContactWindow, MinuteRange};
 
-// The reasons moved to their own module when send time and the desk came to share them;
-// planning code keeps naming them from here.
+// Planning, send time and the desk share one set of skip reasons (see `reason`); the
+// policy's verdicts name them from here too.
 pub use super::reason::SkipReason;
 
 /// What a cap counts.

@@ -183,6 +183,9 @@ impl<S: Store> Engine<S> {
         )
     }
 
+    /// One claimed attempt: the domain's send check, then what needs the world (the
+    /// provider's breaker, the channel's rate, rendering, the send), as writes for the
+    /// batch's transaction or, for a failure that closes the attempt, written already.
     #[instrument(skip_all, fields(campaign = %attempt.campaign, run = attempt.run_id, attempt = attempt.id))]
     async fn dispatch_one(
         &self,
@@ -192,7 +195,8 @@ impl<S: Store> Engine<S> {
     ) -> Result<Decided, EngineError> {
         let campaign = self.campaign(&attempt.campaign).map(|l| &l.campaign);
         let contact = ctx.contacts.get(&attempt.contact_id);
-        // The survey's answers as they are now, for the checks that read them.
+        // The survey's answers as they are now, for the checks that read them (read before
+        // the check, so also for the rare attempt it then skips for an earlier reason).
         let answers = match campaign {
             Some(c) if contact.is_some() && send_check::reads_answers(attempt, c) => {
                 self.store

@@ -17,6 +17,7 @@ use crate::domain::campaign::{Campaign, Step};
 use crate::domain::contact::{Contact, Suppression, SuppressionKind, SuppressionTarget, Tag};
 use crate::domain::ledger::{self, Attempt, AttemptState, InboxItem, NewAttempt, NextMove, Report};
 use crate::domain::outcome::Outcome;
+use crate::domain::reason::SkipReason;
 use crate::domain::values::{Channel, ChannelFamily};
 use crate::store::{Store, Write, WriteGroup};
 
@@ -462,13 +463,19 @@ impl<S: Store> Engine<S> {
                 contact.id,
                 &Channel::ALL,
                 Some(attempt.run_id),
-                "opted_out",
+                SkipReason::OptedOut.as_str(),
                 now,
             )
             .await?;
         cancelled += self
             .store
-            .cancel_queued_for_contact(contact.id, &channels, None, "opted_out", now)
+            .cancel_queued_for_contact(
+                contact.id,
+                &channels,
+                None,
+                SkipReason::OptedOut.as_str(),
+                now,
+            )
             .await?;
         self.store.mark_opted_out(attempt.id, now).await?;
         tracing::info!(contact = %contact.display_masked(), family = family.as_str(), cancelled, "opted out");
