@@ -11,7 +11,6 @@ pub mod channel;
 pub mod cli;
 pub mod clock;
 pub mod config;
-pub mod desk;
 pub mod diagnostics;
 pub mod domain;
 pub mod engine;
@@ -20,8 +19,10 @@ pub mod export;
 pub mod fuzz;
 pub mod import;
 pub mod metrics;
-pub mod planning;
 pub mod queue;
 pub mod signing;
 pub mod store;
 pub mod templates;
+
+// Planning and the agent desk are rooms of the engine; their paths stay short.
+pub use engine::{desk, planning};

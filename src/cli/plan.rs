@@ -132,22 +132,10 @@ pub fn render_plan(s: &PlanSummary, name: &str, tz: Tz) -> String {
 }
 
 fn reason_text(code: &str) -> &'static str {
-    [
-        SkipReason::OptedOut,
-        SkipReason::Dnc,
-        SkipReason::Bounced,
-        SkipReason::NoConsent,
-        SkipReason::NoPhone,
-        SkipReason::NoEmail,
-        SkipReason::UnknownTimezone,
-        SkipReason::WindowNeverOpens,
-        SkipReason::NotInSegment,
-        SkipReason::AlreadyInRun,
-        SkipReason::RecentlyContacted,
-    ]
-    .into_iter()
-    .find(|r| r.code() == code)
-    .map_or("", |r| r.explain())
+    SkipReason::ALL
+        .into_iter()
+        .find(|r| r.as_str() == code)
+        .map_or("", |r| r.explain())
 }
 
 #[derive(Debug, Args)]

@@ -1,7 +1,7 @@
 //! The pure domain: contacts, campaigns, schedules, windows, the contact policy, segments,
-//! routing, planning decisions and SMS encoding. Nothing here reads a clock, a file or a
-//! database: every decision is a function of its inputs, so it is unit- and
-//! property-tested without I/O.
+//! routing, planning decisions, the send-time check and SMS encoding. Nothing here reads a
+//! clock, a file or a database: every decision is a function of its inputs, so it is unit-
+//! and property-tested without I/O.
 
 pub mod campaign;
 pub mod caps;
@@ -14,8 +14,10 @@ pub mod outcome;
 pub mod plan;
 pub mod policy;
 pub mod rate;
+pub mod reason;
 pub mod schedule;
 pub mod segment;
+pub mod send_check;
 pub mod sms;
 pub mod stats;
 pub mod survey;

@@ -254,7 +254,7 @@ impl<'a> Planner<'a> {
                 *self
                     .summary
                     .skipped
-                    .entry(reason.code().to_string())
+                    .entry(reason.as_str().to_string())
                     .or_insert(0) += 1
             }
             Decision::Planned {
@@ -305,7 +305,7 @@ impl<'a> Planner<'a> {
             Verdict::Later { at, reason } => (at, Some(reason)),
         };
         let tz = contact_zone(contact, self.default_timezone).expect("decide checked the zone");
-        let mut delay = delay.map(|d| d.code().to_string());
+        let mut delay = delay.map(|d| d.as_str().to_string());
         let at = match self.slots.get_mut(&channel) {
             None => at,
             Some(slots) => match slots.take(at, &self.windows[&channel], tz) {

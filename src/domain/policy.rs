@@ -10,7 +10,6 @@
 //! hours and its caps are added to the policy's caps.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -22,6 +21,10 @@ pub use super::caps::{Cap, CapCounts, CapScope};
 use super::contact::{Consent, Contact, Suppression, SuppressionKind};
 use super::values::{Channel, ChannelFamily, Span, TimeZone};
 use super::window::{ContactWindow, MinuteRange};
+
+// Planning, send time and the desk share one set of skip reasons (see `reason`); the
+// policy's verdicts name them from here too.
+pub use super::reason::SkipReason;
 
 /// A past attempt towards a contact, from any campaign.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -97,70 +100,6 @@ impl ContactPolicy {
     }
 }
 
-/// Why a contact is never contacted on a channel by this campaign.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SkipReason {
-    // Declaration order is precedence: the first reason found is the one reported.
-    OptedOut,
-    Dnc,
-    Bounced,
-    NoConsent,
-    NoPhone,
-    NoEmail,
-    UnknownTimezone,
-    WindowNeverOpens,
-    NotInSegment,
-    AlreadyInRun,
-    RecentlyContacted,
-}
-
-impl SkipReason {
-    pub fn code(self) -> &'static str {
-        match self {
-            SkipReason::Dnc => "dnc",
-            SkipReason::OptedOut => "opted_out",
-            SkipReason::Bounced => "bounced",
-            SkipReason::NoConsent => "no_consent",
-            SkipReason::NoPhone => "no_phone",
-            SkipReason::NoEmail => "no_email",
-            SkipReason::UnknownTimezone => "unknown_timezone",
-            SkipReason::WindowNeverOpens => "window_never_opens",
-            SkipReason::NotInSegment => "not_in_segment",
-            SkipReason::AlreadyInRun => "already_in_run",
-            SkipReason::RecentlyContacted => "recently_contacted",
-        }
-    }
-
-    pub fn explain(self) -> &'static str {
-        match self {
-            SkipReason::Dnc => "a do-not-contact entry matches the contact",
-            SkipReason::OptedOut => "the contact opted out of this channel",
-            SkipReason::Bounced => "the address bounced",
-            SkipReason::NoConsent => {
-                "the contact has not given the consent this campaign kind needs"
-            }
-            SkipReason::NoPhone => "the contact has no phone number",
-            SkipReason::NoEmail => "the contact has no e-mail address",
-            SkipReason::UnknownTimezone => {
-                "the contact's time zone is unknown and no default is configured"
-            }
-            SkipReason::WindowNeverOpens => "the contact window never opens within 400 days",
-            SkipReason::NotInSegment => "the contact does not match the audience filter",
-            SkipReason::AlreadyInRun => "the contact already has an attempt in this run",
-            SkipReason::RecentlyContacted => {
-                "the campaign contacted this person within its recontact_after period"
-            }
-        }
-    }
-}
-
-impl fmt::Display for SkipReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.code())
-    }
-}
-
 /// Why an allowed contact has to wait.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -170,7 +109,8 @@ pub enum DelayReason {
 }
 
 impl DelayReason {
-    pub fn code(self) -> &'static str {
+    /// The reason as `herald why` and the plan summary print it.
+    pub fn as_str(self) -> &'static str {
         match self {
             DelayReason::OutsideWindow => "outside_window",
             DelayReason::CapReached => "cap_reached",

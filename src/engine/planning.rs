@@ -1,7 +1,16 @@
-//! Planning a run against the store: stream the audience page by page, load each page's
-//! suppressions and history in bulk (two queries a page, not two per contact), and let the
-//! pure [`Planner`] decide. `why` asks the same questions about one contact and keeps the
-//! answers instead of counting them.
+//! Planning: schedule occurrences into runs, and runs into their first attempts.
+//!
+//! Two layers live here. The store-side planner (free functions, generic over the store,
+//! used by the engine, `herald plan` and `herald why` alike) streams a run's audience page
+//! by page, loads each page's suppressions and history in bulk (two queries a page, not
+//! two per contact), and lets the pure [`Planner`] decide; `why` asks the same questions
+//! about one contact and keeps the answers instead of counting them. The engine's part
+//! decides which schedule occurrences are due, records the ones missed beyond the
+//! catch-up grace, creates each run once, and closes runs that have nothing open.
+//!
+//! Guarantees: an occurrence is planned at most once (its run is created once; a run left
+//! in `planning` by a crash is planned again, and inserting its attempts is idempotent);
+//! occurrences older than the catch-up grace are recorded as `missed`, never sent late.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -9,6 +18,8 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use tracing::instrument;
 
+use super::{Engine, EngineError};
+use crate::catalog::LoadedCampaign;
 use crate::config::Settings;
 use crate::domain::campaign::{Campaign, Schedule};
 use crate::domain::contact::{Contact, Suppression, Tag};
@@ -286,9 +297,11 @@ pub async fn explain<S: Store>(
             Verdict::Later { at, reason } => format!(
                 "allowed from {} ({})",
                 at.format("%Y-%m-%d %H:%M UTC"),
-                reason.code()
+                reason.as_str()
             ),
-            Verdict::Never { reason } => format!("never: {} ({})", reason.explain(), reason.code()),
+            Verdict::Never { reason } => {
+                format!("never: {} ({})", reason.explain(), reason.as_str())
+            }
         };
         let caps = policy::cap_usage(&question, moment.unwrap_or(due));
         steps.push(StepStory {
@@ -329,12 +342,12 @@ pub async fn explain<S: Store>(
     } else {
         match first {
             Some(Verdict::Never { reason }) => {
-                format!("skipped: {} ({})", reason.explain(), reason.code())
+                format!("skipped: {} ({})", reason.explain(), reason.as_str())
             }
             Some(Verdict::Later { at, reason }) => format!(
                 "eligible; first contact at {} because of {}",
                 at.format("%Y-%m-%d %H:%M UTC"),
-                reason.code()
+                reason.as_str()
             ),
             _ => "eligible; first contact when the run starts".to_string(),
         }
@@ -355,4 +368,158 @@ pub async fn explain<S: Store>(
         history,
         events: store.events_of_contact(contact.id, 50).await?,
     }))
+}
+
+impl<S: Store> Engine<S> {
+    /// Plans the occurrences that have come due. The latest one not older than the
+    /// catch-up grace is planned; older ones missed while no daemon ran are recorded as
+    /// `missed` runs, not sent late.
+    #[instrument(skip_all)]
+    pub async fn plan_due_runs(&self, now: DateTime<Utc>) -> Result<usize, EngineError> {
+        let mut planned = 0;
+        for (campaign, occurrence) in self.due_occurrences(now).await? {
+            if self
+                .plan_occurrence(&campaign, occurrence, now)
+                .await?
+                .is_some()
+            {
+                planned += 1;
+            }
+        }
+        Ok(planned)
+    }
+
+    /// The occurrences to plan now, one per campaign at most; occurrences missed beyond
+    /// the catch-up grace are recorded as `missed` runs here.
+    pub async fn due_occurrences(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(String, DateTime<Utc>)>, EngineError> {
+        // Nothing can be due before the earliest known next occurrence: skip the queries.
+        {
+            let fire = self.next_fire.lock().expect("lock");
+            if fire.len() >= self.scheduled().count()
+                && fire.values().all(|t| t.is_none_or(|t| t > now))
+            {
+                return Ok(Vec::new());
+            }
+        }
+        let mut out = Vec::new();
+        let grace = self.settings.catch_up.to_chrono();
+        let states = self.store.campaign_states().await?;
+        for loaded in self.scheduled() {
+            let c = &loaded.campaign;
+            let cached = self.next_fire.lock().expect("lock").get(&c.id).copied();
+            if cached.is_some_and(|t| t.is_none_or(|t| t > now))
+                || states.get(&c.id).is_some_and(|s| s != "active")
+            {
+                continue;
+            }
+            let from = match self.store.last_occurrence(&c.id).await? {
+                Some(last) => last + Duration::seconds(1),
+                None => now - grace,
+            };
+            let mut due = Vec::new();
+            let mut t = from;
+            while let Some(occ) = c.schedule.next_occurrence(t) {
+                if occ > now || due.len() > 1000 {
+                    break;
+                }
+                due.push(occ);
+                t = occ + Duration::seconds(1);
+            }
+            self.next_fire.lock().expect("lock").insert(
+                c.id.clone(),
+                c.schedule.next_occurrence(now + Duration::seconds(1)),
+            );
+            let Some(latest) = due.pop() else { continue };
+            let version = self
+                .store
+                .campaign_version(&c.id, &loaded.hash, &loaded.source, now)
+                .await?;
+            for missed in due.iter().rev().take(50) {
+                self.store
+                    .create_run(&c.id, version, *missed, "missed", now)
+                    .await?;
+            }
+            if now - latest > grace {
+                self.store
+                    .create_run(&c.id, version, latest, "missed", now)
+                    .await?;
+                tracing::warn!(campaign = %c.id, occurrence = %latest, "occurrence missed beyond the catch-up grace");
+                continue;
+            }
+            out.push((c.id.clone(), latest));
+        }
+        Ok(out)
+    }
+
+    /// Plans one occurrence of a campaign (once; a second call finds its run and does nothing).
+    pub async fn plan_occurrence(
+        &self,
+        campaign: &str,
+        occurrence: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<i64>, EngineError> {
+        let Some(loaded) = self.campaign(campaign) else {
+            return Err(EngineError::Campaign(format!(
+                "campaign `{campaign}` is not loaded"
+            )));
+        };
+        let version = self
+            .store
+            .campaign_version(campaign, &loaded.hash, &loaded.source, now)
+            .await?;
+        self.plan_run(loaded, occurrence, version, now).await
+    }
+
+    /// Plans one occurrence: creates its run (once) and queues its first attempts.
+    pub async fn plan_run(
+        &self,
+        loaded: &LoadedCampaign,
+        occurrence: DateTime<Utc>,
+        version: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Option<i64>, EngineError> {
+        let c = &loaded.campaign;
+        // A run is `planning` until its attempts are in: a run left there by a crash is
+        // planned again (inserting attempts is idempotent), any other is done with.
+        let run_id = match self
+            .store
+            .create_run(&c.id, version, occurrence, "planning", now)
+            .await?
+        {
+            Some(id) => id,
+            None => match self.store.run_by_occurrence(&c.id, occurrence).await? {
+                Some(run) if run.state == "planning" => run.id,
+                _ => return Ok(None),
+            },
+        };
+        let at = occurrence.max(now);
+        let summary = plan(&self.store, c, &self.settings, at, Some(run_id), now).await?;
+        // A big run changes the attempts table's shape: the statements that claim and read
+        // it plan well only with statistics that know.
+        if summary.planned >= 10_000 {
+            self.store.refresh_statistics().await?;
+        }
+        self.store
+            .set_run_summary(run_id, &serde_json::json!({ "plan": summary }))
+            .await?;
+        tracing::info!(campaign = %c.id, run = run_id, planned = summary.planned, "run planned");
+        Ok(Some(run_id))
+    }
+
+    /// Closes runs that have nothing open any more, with their tally as the summary.
+    pub async fn finish_runs(&self, now: DateTime<Utc>) -> Result<usize, EngineError> {
+        let runs = self.store.finishable_runs().await?;
+        for run in &runs {
+            let tally = self.store.run_tally(run.id).await?;
+            let mut summary = run.summary.clone();
+            summary["tally"] = serde_json::to_value(&tally).expect("tally serialises");
+            self.store
+                .finish_run(run.id, "finished", &summary, now)
+                .await?;
+        }
+        Ok(runs.len())
+    }
 }

@@ -11,7 +11,9 @@
 //! A call can wait at the desk for hours, so the contact policy is asked again when an
 //! agent asks for it, not only when the call was placed: a call outside the person's call
 //! window waits for it to open, and a call to someone who opted out, was put on a DNC list
-//! or withdrew consent meanwhile is withdrawn (closed as `skipped` with the reason).
+//! or withdrew consent meanwhile is withdrawn (closed as `skipped` with the reason). The
+//! check is the domain's [`may_call`](crate::domain::send_check::may_call): the same
+//! verdict and the same skip reasons as the dispatcher's send-time check.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -21,7 +23,8 @@ use crate::config::Settings;
 use crate::domain::contact::Contact;
 use crate::domain::ledger::{Attempt, AttemptState, Report};
 use crate::domain::outcome::Outcome;
-use crate::domain::policy::{self, Verdict};
+use crate::domain::reason::SkipReason;
+use crate::domain::send_check::{self, DeskCheck, SendVerdict};
 use crate::store::{DeskTake, Store, StoreError, Write, WriteGroup};
 
 /// What `next` gives an agent.
@@ -80,11 +83,11 @@ pub async fn next<S: Store>(
             continue;
         };
         match may_call(store, catalog, settings, &attempt, &contact, now).await? {
-            Some(Verdict::Now) => {}
+            Some(SendVerdict::Send(())) => {}
             // Outside the person's window (or the campaign is not loaded here): it waits.
-            None | Some(Verdict::Later { .. }) => continue,
-            Some(Verdict::Never { reason }) => {
-                withdraw(store, &attempt, reason.code(), now).await?;
+            None | Some(SendVerdict::Reschedule { .. }) => continue,
+            Some(SendVerdict::Skip(reason)) => {
+                withdraw(store, &attempt, reason, now).await?;
                 continue;
             }
         }
@@ -115,9 +118,9 @@ pub async fn next<S: Store>(
     Ok(Next::NothingWaiting)
 }
 
-/// The contact policy for a waiting call at `now`: suppressions, consent and the call
-/// window on the person's clock. Caps are left out: the call was counted when it was
-/// placed. `None` when the call's campaign is not loaded (its calls wait for it).
+/// The domain's desk check of a waiting call at `now` (the contact policy without caps:
+/// the call was counted when it was placed). `None` when the call's campaign is not
+/// loaded (its calls wait for it).
 async fn may_call<S: Store>(
     store: &S,
     catalog: &Catalog,
@@ -125,7 +128,7 @@ async fn may_call<S: Store>(
     attempt: &Attempt,
     contact: &Contact,
     now: DateTime<Utc>,
-) -> Result<Option<Verdict>, StoreError> {
+) -> Result<Option<SendVerdict<()>>, StoreError> {
     let Some(loaded) = catalog
         .campaigns
         .iter()
@@ -133,22 +136,16 @@ async fn may_call<S: Store>(
     else {
         return Ok(None);
     };
-    let campaign = &loaded.campaign;
-    let window = settings
-        .policy
-        .effective_window(attempt.channel, campaign.windows.get(&attempt.channel));
     let suppressions = store
         .suppressions_for(std::slice::from_ref(contact))
         .await?;
-    Ok(Some(policy::decide(&policy::Question {
+    Ok(Some(send_check::may_call(&DeskCheck {
+        attempt,
+        campaign: &loaded.campaign,
         contact,
-        channel: attempt.channel,
-        kind: campaign.kind,
-        window: &window,
-        caps: &[],
-        history: &[],
-        suppressions: &suppressions,
+        policy: &settings.policy,
         default_timezone: settings.default_timezone,
+        suppressions: &suppressions,
         now,
     })))
 }
@@ -158,9 +155,10 @@ async fn may_call<S: Store>(
 async fn withdraw<S: Store>(
     store: &S,
     attempt: &Attempt,
-    reason: &str,
+    reason: SkipReason,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    let reason = reason.as_str();
     let group = WriteGroup {
         guard: Some(Write::Close {
             id: attempt.id,
