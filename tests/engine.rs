@@ -11,6 +11,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use common::world::{Db, World, world, world_on};
 use herald::clock::Clock;
 use herald::domain::ledger::{AttemptState, Report};
+use herald::domain::lifecycle::CampaignState;
 use herald::domain::outcome::Outcome;
 use herald::engine::{Engine, Scope};
 use herald::store::{AnyStore, Store};
@@ -301,7 +302,7 @@ async fn pause_and_resume_send_nothing_twice(db: Db) {
     w.run_for(Duration::minutes(70)).await;
     w.engine
         .store
-        .set_campaign_state("test", "paused", w.clock.now())
+        .set_campaign_state("test", CampaignState::Paused, w.clock.now())
         .await
         .unwrap();
     let sent_before: usize = count_sent(&w).await;
@@ -312,7 +313,7 @@ async fn pause_and_resume_send_nothing_twice(db: Db) {
     assert_eq!(count_sent(&w).await, sent_before);
     w.engine
         .store
-        .set_campaign_state("test", "active", w.clock.now())
+        .set_campaign_state("test", CampaignState::Active, w.clock.now())
         .await
         .unwrap();
     w.run_for(Duration::days(1)).await;
@@ -393,7 +394,12 @@ async fn an_occurrence_missed_while_no_daemon_ran_is_recorded_not_sent_late() {
     let states: Vec<(String, String)> = runs
         .iter()
         .rev()
-        .map(|r| (r.occurrence.format("%m-%d").to_string(), r.state.clone()))
+        .map(|r| {
+            (
+                r.occurrence.format("%m-%d").to_string(),
+                r.state.to_string(),
+            )
+        })
         .collect();
     assert_eq!(states[0], ("11-30".to_string(), "finished".to_string()));
     assert_eq!(states[1], ("12-01".to_string(), "missed".to_string()));

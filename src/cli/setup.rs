@@ -7,6 +7,7 @@ use anyhow::{Context as _, Result, bail};
 use clap::{Args, Subcommand};
 
 use super::{Ctx, print_json};
+use crate::domain::lifecycle::CampaignState;
 use crate::domain::values::Channel;
 use crate::store::Store;
 
@@ -127,15 +128,15 @@ pub async fn campaign(ctx: &Ctx, cmd: CampaignCmd) -> Result<ExitCode> {
     let catalog = ctx.catalog(&[]).await?;
     let now = ctx.now();
     let state_change = match &cmd {
-        CampaignCmd::Pause { campaign } => Some((campaign, "paused")),
-        CampaignCmd::Resume { campaign } => Some((campaign, "active")),
+        CampaignCmd::Pause { campaign } => Some((campaign, CampaignState::Paused)),
+        CampaignCmd::Resume { campaign } => Some((campaign, CampaignState::Active)),
         CampaignCmd::Cancel { campaign, yes } => {
             if !yes {
                 anyhow::bail!(
                     "cancelling `{campaign}` cancels its queued attempts for good: add --yes to confirm"
                 );
             }
-            Some((campaign, "cancelled"))
+            Some((campaign, CampaignState::Cancelled))
         }
         _ => None,
     };
@@ -145,18 +146,16 @@ pub async fn campaign(ctx: &Ctx, cmd: CampaignCmd) -> Result<ExitCode> {
         }
         let store = ctx.store().await?;
         let before = store.campaign_state(id).await?;
-        if before == "cancelled" && state != "cancelled" {
-            anyhow::bail!("campaign `{id}` was cancelled; it cannot be resumed");
-        }
+        let state = before.move_to(state, id)?;
         store.set_campaign_state(id, state, now).await?;
-        let cancelled = if state == "cancelled" {
+        let cancelled = if state == CampaignState::Cancelled {
             store
                 .cancel_queued_for_campaign(id, "campaign_cancelled", now)
                 .await?
         } else {
             0
         };
-        tracing::info!(campaign = %id, from = %before, to = state, "campaign state changed");
+        tracing::info!(campaign = %id, from = %before, to = %state, "campaign state changed");
         println!(
             "campaign {id}: {before} → {state}{}",
             if cancelled > 0 {

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::campaign::{Campaign, Step};
 use super::contact::Tag;
+use super::lifecycle::{EventKind, RunState};
 use super::outcome::Outcome;
 use super::values::Channel;
 
@@ -162,7 +163,7 @@ pub struct Run {
     pub id: i64,
     pub campaign: String,
     pub occurrence: DateTime<Utc>,
-    pub state: String,
+    pub state: RunState,
     pub summary: serde_json::Value,
     pub created_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
@@ -337,7 +338,7 @@ pub enum Write {
     },
     Event {
         attempt_id: i64,
-        kind: String,
+        kind: EventKind,
         detail: Option<String>,
         payload: serde_json::Value,
         occurred_at: DateTime<Utc>,

@@ -89,6 +89,13 @@ impl FromStr for CampaignState {
     }
 }
 
+/// A state compares with its text form (`state == "paused"`).
+impl PartialEq<&str> for CampaignState {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 impl fmt::Display for CampaignState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -130,6 +137,13 @@ impl FromStr for RunState {
             "missed" => RunState::Missed,
             other => return Err(format!("unknown run state `{other}`")),
         })
+    }
+}
+
+/// A state compares with its text form (`state == "finished"`).
+impl PartialEq<&str> for RunState {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
     }
 }
 

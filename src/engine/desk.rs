@@ -22,6 +22,7 @@ use crate::catalog::Catalog;
 use crate::config::Settings;
 use crate::domain::contact::Contact;
 use crate::domain::ledger::{Attempt, AttemptState, Report};
+use crate::domain::lifecycle::EventKind;
 use crate::domain::outcome::Outcome;
 use crate::domain::reason::SkipReason;
 use crate::domain::send_check::{self, DeskCheck, SendVerdict};
@@ -169,7 +170,7 @@ async fn withdraw<S: Store>(
         }),
         then: vec![Write::Event {
             attempt_id: attempt.id,
-            kind: "skipped".into(),
+            kind: EventKind::Skipped,
             detail: Some(reason.into()),
             payload: serde_json::Value::Null,
             occurred_at: now,

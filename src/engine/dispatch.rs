@@ -22,6 +22,7 @@ use crate::channel::{Outbound, SendError};
 use crate::domain::campaign::{Campaign, Step};
 use crate::domain::contact::{Contact, Suppression};
 use crate::domain::ledger::{self, Attempt, AttemptState};
+use crate::domain::lifecycle::EventKind;
 use crate::domain::policy::PastAttempt;
 use crate::domain::reason::{RescheduleReason, SkipReason};
 use crate::domain::send_check::{self, SendCheck, SendVerdict, Sendable};
@@ -154,7 +155,7 @@ impl<S: Store> Engine<S> {
                 }),
                 then: vec![event(
                     attempt.id,
-                    "skipped",
+                    EventKind::Skipped,
                     Some(reason),
                     serde_json::Value::Null,
                     now,
@@ -320,7 +321,7 @@ impl<S: Store> Engine<S> {
                     "template": rendered.as_ref().map(|r| r.template.as_str()),
                     "variant": attempt.variant,
                 });
-                let mut then = vec![event(attempt.id, "sent", None, payload, now)];
+                let mut then = vec![event(attempt.id, EventKind::Sent, None, payload, now)];
                 then.extend(
                     receipt
                         .later
@@ -382,7 +383,7 @@ impl<S: Store> Engine<S> {
                 };
                 let then = vec![event(
                     attempt.id,
-                    "send_failed",
+                    EventKind::SendFailed,
                     Some(&why),
                     serde_json::json!({ "failures": failures, "retry_at": not_before }),
                     now,

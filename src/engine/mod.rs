@@ -45,6 +45,7 @@ use crate::channel::{Provider, SimProvider};
 use crate::clock::{Clock, VirtualClock};
 use crate::config::Settings;
 use crate::domain::campaign::RateLimit;
+use crate::domain::lifecycle::EventKind;
 use crate::domain::values::Channel;
 use crate::store::{Store, StoreError, Write};
 
@@ -158,7 +159,83 @@ pub enum EngineError {
     Campaign(String),
 }
 
+/// How long a task that failed for a passing reason (the database out of reach) waits
+/// before it is tried again.
+pub const TASK_RETRY_WAIT: Duration = Duration::seconds(5);
+
+/// How one task of work ended: a closed set, which only the queue maps onto its backend
+/// (the engine knows no queue).
+#[derive(Clone, Debug, PartialEq)]
+pub enum TaskOutcome {
+    /// The work is done.
+    Done,
+    /// It failed for a reason that may pass (the database was out of reach): try it again,
+    /// not before `wait`.
+    RetryAfter { wait: Duration, why: String },
+    /// It can never succeed (its campaign is no longer loaded): end it, do not retry.
+    GiveUp(String),
+    /// Nothing to do yet: run it again after `wait`, which is not a failure.
+    Snooze(Duration),
+}
+
+impl TaskOutcome {
+    /// The outcome of a step that returned `result`: an engine error about the campaign
+    /// cannot pass by itself; a store error may.
+    fn of<T>(result: Result<T, EngineError>) -> TaskOutcome {
+        match result {
+            Ok(_) => TaskOutcome::Done,
+            Err(EngineError::Campaign(why)) => TaskOutcome::GiveUp(why),
+            Err(e @ EngineError::Store(_)) => TaskOutcome::RetryAfter {
+                wait: TASK_RETRY_WAIT,
+                why: e.to_string(),
+            },
+        }
+    }
+}
+
 impl<S: Store> Engine<S> {
+    /// The plan task of one occurrence (see [`Engine::plan_occurrence`]).
+    pub async fn plan_task(&self, campaign: &str, occurrence: DateTime<Utc>) -> TaskOutcome {
+        let now = self.now();
+        let planned = self.plan_occurrence(campaign, occurrence, now).await;
+        match &planned {
+            Ok(run) => tracing::info!(%campaign, %occurrence, run = ?run, "plan task done"),
+            Err(e) => tracing::error!(%campaign, error = %e, "plan task failed"),
+        }
+        TaskOutcome::of(planned)
+    }
+
+    /// The dispatch task of a batch claimed at `claimed_at`: the attempts still held by
+    /// that claim are dispatched (a batch whose claim lapsed does nothing).
+    pub async fn dispatch_task(
+        &self,
+        attempt_ids: &[i64],
+        claimed_at: DateTime<Utc>,
+    ) -> TaskOutcome {
+        let now = self.now();
+        let held = match self.store.attempts_claimed(attempt_ids, claimed_at).await {
+            Ok(held) => held,
+            Err(e) => return TaskOutcome::of::<()>(Err(e.into())),
+        };
+        if held.len() < attempt_ids.len() {
+            tracing::info!(
+                claimed = attempt_ids.len(),
+                still_held = held.len(),
+                "some attempts of a dispatch batch were taken over"
+            );
+        }
+        let dispatched = self.dispatch_claimed(&held, now).await;
+        if let Ok(work) = &dispatched {
+            tracing::debug!(
+                sent = work.sent,
+                rescheduled = work.rescheduled,
+                skipped = work.skipped,
+                "dispatch task done"
+            );
+        }
+        TaskOutcome::of(dispatched)
+    }
+
     /// An engine whose channels all use the simulated provider.
     pub fn simulated(
         store: S,
@@ -298,7 +375,7 @@ impl<S: Store> Engine<S> {
         let mut next = self.store.next_due().await?;
         let states = self.store.campaign_states().await?;
         for c in self.scheduled() {
-            if states.get(&c.campaign.id).is_some_and(|s| s != "active") {
+            if states.get(&c.campaign.id).is_some_and(|s| !s.is_active()) {
                 continue;
             }
             if let Some(t) = c
@@ -315,16 +392,39 @@ impl<S: Store> Engine<S> {
 
 fn event(
     attempt_id: i64,
-    kind: &str,
+    kind: EventKind,
     detail: Option<&str>,
     payload: serde_json::Value,
     at: DateTime<Utc>,
 ) -> Write {
     Write::Event {
         attempt_id,
-        kind: kind.into(),
+        kind,
         detail: detail.map(str::to_string),
         payload,
         occurred_at: at,
+    }
+}
+
+#[cfg(test)]
+mod task_outcomes {
+    use super::*;
+
+    #[test]
+    fn a_missing_campaign_is_given_up_and_a_store_error_retried() {
+        assert_eq!(TaskOutcome::of(Ok::<_, EngineError>(())), TaskOutcome::Done);
+        let gone = EngineError::Campaign("campaign `c` is not loaded".into());
+        assert_eq!(
+            TaskOutcome::of::<()>(Err(gone)),
+            TaskOutcome::GiveUp("campaign `c` is not loaded".into())
+        );
+        let away = EngineError::Store(StoreError::Unsupported("away"));
+        assert_eq!(
+            TaskOutcome::of::<()>(Err(away)),
+            TaskOutcome::RetryAfter {
+                wait: TASK_RETRY_WAIT,
+                why: "away".into()
+            }
+        );
     }
 }

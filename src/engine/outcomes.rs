@@ -16,6 +16,7 @@ use super::{Engine, EngineError, event};
 use crate::domain::campaign::{Campaign, Step};
 use crate::domain::contact::{Contact, Suppression, SuppressionKind, SuppressionTarget, Tag};
 use crate::domain::ledger::{self, Attempt, AttemptState, InboxItem, NewAttempt, NextMove, Report};
+use crate::domain::lifecycle::EventKind;
 use crate::domain::outcome::Outcome;
 use crate::domain::reason::SkipReason;
 use crate::domain::values::{Channel, ChannelFamily};
@@ -112,7 +113,7 @@ impl<S: Store> Engine<S> {
             guard: Some(Write::SendSeen { id: attempt.id, at }),
             then: vec![event(
                 attempt.id,
-                "sent",
+                EventKind::Sent,
                 None,
                 serde_json::json!({
                     "provider": item.provider,
@@ -164,7 +165,7 @@ impl<S: Store> Engine<S> {
         };
         let mut then = vec![event(
             attempt.id,
-            outcome.as_str(),
+            EventKind::Outcome(outcome),
             detail.as_deref(),
             payload,
             at,
@@ -317,7 +318,7 @@ impl<S: Store> Engine<S> {
             NextMove::Unreachable => {
                 then.push(event(
                     attempt.id,
-                    "unreachable",
+                    EventKind::Outcome(Outcome::Unreachable),
                     None,
                     serde_json::Value::Null,
                     now,
@@ -357,7 +358,7 @@ impl<S: Store> Engine<S> {
         self.store
             .record_event(
                 attempt.id,
-                "failed",
+                EventKind::Outcome(Outcome::Failed),
                 Some(why),
                 &serde_json::Value::Null,
                 now,

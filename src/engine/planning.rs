@@ -24,6 +24,7 @@ use crate::config::Settings;
 use crate::domain::campaign::{Campaign, Schedule};
 use crate::domain::contact::{Contact, Suppression, Tag};
 use crate::domain::ledger::NewAttempt;
+use crate::domain::lifecycle::RunState;
 use crate::domain::plan::{Decision, PlanSummary, Planner};
 use crate::domain::policy::{self, CapUse, PastAttempt, SkipReason, Verdict, contact_zone};
 use crate::domain::values::Channel;
@@ -411,7 +412,7 @@ impl<S: Store> Engine<S> {
             let c = &loaded.campaign;
             let cached = self.next_fire.lock().expect("lock").get(&c.id).copied();
             if cached.is_some_and(|t| t.is_none_or(|t| t > now))
-                || states.get(&c.id).is_some_and(|s| s != "active")
+                || states.get(&c.id).is_some_and(|s| !s.is_active())
             {
                 continue;
             }
@@ -439,12 +440,12 @@ impl<S: Store> Engine<S> {
                 .await?;
             for missed in due.iter().rev().take(50) {
                 self.store
-                    .create_run(&c.id, version, *missed, "missed", now)
+                    .create_run(&c.id, version, *missed, RunState::Missed, now)
                     .await?;
             }
             if now - latest > grace {
                 self.store
-                    .create_run(&c.id, version, latest, "missed", now)
+                    .create_run(&c.id, version, latest, RunState::Missed, now)
                     .await?;
                 tracing::warn!(campaign = %c.id, occurrence = %latest, "occurrence missed beyond the catch-up grace");
                 continue;
@@ -486,12 +487,12 @@ impl<S: Store> Engine<S> {
         // planned again (inserting attempts is idempotent), any other is done with.
         let run_id = match self
             .store
-            .create_run(&c.id, version, occurrence, "planning", now)
+            .create_run(&c.id, version, occurrence, RunState::Planning, now)
             .await?
         {
             Some(id) => id,
             None => match self.store.run_by_occurrence(&c.id, occurrence).await? {
-                Some(run) if run.state == "planning" => run.id,
+                Some(run) if run.state == RunState::Planning => run.id,
                 _ => return Ok(None),
             },
         };
@@ -517,7 +518,7 @@ impl<S: Store> Engine<S> {
             let mut summary = run.summary.clone();
             summary["tally"] = serde_json::to_value(&tally).expect("tally serialises");
             self.store
-                .finish_run(run.id, "finished", &summary, now)
+                .finish_run(run.id, RunState::Finished, &summary, now)
                 .await?;
         }
         Ok(runs.len())

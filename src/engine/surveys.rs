@@ -13,6 +13,7 @@ use super::{Engine, EngineError, event};
 use crate::domain::campaign::Campaign;
 use crate::domain::contact::Contact;
 use crate::domain::ledger::{self, Attempt, InboxItem, NewAttempt, Report};
+use crate::domain::lifecycle::EventKind;
 use crate::domain::outcome::Outcome;
 use crate::domain::survey;
 use crate::domain::values::Channel;
@@ -102,7 +103,7 @@ impl<S: Store> Engine<S> {
             if opts_out {
                 let then = vec![event(
                     attempt.id,
-                    Outcome::OptedOut.as_str(),
+                    EventKind::Outcome(Outcome::OptedOut),
                     None,
                     serde_json::json!({ "text": raw }),
                     at,
@@ -117,7 +118,7 @@ impl<S: Store> Engine<S> {
         if by_reply {
             then.push(event(
                 attempt.id,
-                "replied",
+                EventKind::Outcome(Outcome::Replied),
                 None,
                 serde_json::json!({ "text": raw }),
                 at,
@@ -145,7 +146,7 @@ impl<S: Store> Engine<S> {
                 // Nothing else: a scan neither connects nor answers.
                 let ignored = vec![event(
                     attempt.id,
-                    "answer_ignored",
+                    EventKind::AnswerIgnored,
                     Some("link scan"),
                     serde_json::json!({ "question": asked.id, "text": raw, "answers_within_a_minute": sweep }),
                     at,
@@ -160,7 +161,7 @@ impl<S: Store> Engine<S> {
         {
             then.push(event(
                 attempt.id,
-                "answer_late",
+                EventKind::AnswerLate,
                 None,
                 serde_json::json!({ "question": asked.id, "text": raw }),
                 at,
@@ -175,7 +176,7 @@ impl<S: Store> Engine<S> {
         {
             then.push(event(
                 attempt.id,
-                "answer_stale",
+                EventKind::AnswerStale,
                 None,
                 serde_json::json!({ "question": asked.id, "text": raw, "current": newer.answer }),
                 at,
@@ -217,7 +218,7 @@ impl<S: Store> Engine<S> {
                 }));
                 then.push(event(
                     attempt.id,
-                    "answer",
+                    EventKind::Answer,
                     None,
                     serde_json::json!({ "question": asked.id, "score": score, "answer": answer, "raw": raw }),
                     at,
@@ -225,7 +226,7 @@ impl<S: Store> Engine<S> {
                 if let Some(prev) = previous {
                     then.push(event(
                         attempt.id,
-                        "answer_replaced",
+                        EventKind::AnswerReplaced,
                         None,
                         serde_json::json!({ "question": asked.id, "previous": prev.answer, "answer": answer, "revision": prev.revision + 1 }),
                         at,
@@ -239,7 +240,7 @@ impl<S: Store> Engine<S> {
                 if let Some(o) = outcome {
                     then.push(event(
                         attempt.id,
-                        o.as_str(),
+                        EventKind::Outcome(o),
                         None,
                         serde_json::Value::Null,
                         at,
@@ -249,7 +250,7 @@ impl<S: Store> Engine<S> {
                 if completes {
                     then.push(event(
                         attempt.id,
-                        Outcome::SurveyCompleted.as_str(),
+                        EventKind::Outcome(Outcome::SurveyCompleted),
                         None,
                         serde_json::Value::Null,
                         at,
@@ -275,7 +276,7 @@ impl<S: Store> Engine<S> {
             survey::Move::Clarify => {
                 then.push(event(
                     attempt.id,
-                    "answer_unclear",
+                    EventKind::AnswerUnclear,
                     None,
                     serde_json::json!({ "question": asked.id, "text": raw, "asked_again": true }),
                     at,
@@ -290,7 +291,7 @@ impl<S: Store> Engine<S> {
             survey::Move::GiveUp => {
                 then.push(event(
                     attempt.id,
-                    "answer_unclear",
+                    EventKind::AnswerUnclear,
                     None,
                     serde_json::json!({ "question": asked.id, "text": raw, "asked_again": false }),
                     at,

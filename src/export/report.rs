@@ -17,6 +17,7 @@ use crate::domain::campaign::{Campaign, HOLDOUT, QuestionKind};
 use crate::domain::contact::Contact;
 use crate::domain::conversion::Conversion;
 use crate::domain::ledger::Run;
+use crate::domain::lifecycle::RunState;
 use crate::domain::stats::{
     Estimate, NpsCounts, Proportion, difference_of_nps, difference_of_proportions,
 };
@@ -438,7 +439,7 @@ pub async fn gather<S: Store>(
                 }
             }
             // A missed occurrence was never planned: it has nothing to miss.
-            None if r.state == "missed" => {}
+            None if r.state == RunState::Missed => {}
             None => notes.push(format!(
                 "run {} has no plan summary: its audience and planning figures are missing",
                 r.id
@@ -622,7 +623,7 @@ pub async fn gather<S: Store>(
             .map(|r| RunInfo {
                 id: r.id,
                 occurrence: r.occurrence,
-                state: r.state.clone(),
+                state: r.state.to_string(),
             })
             .collect(),
         generated_at: now,

@@ -35,7 +35,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::postgres::PgPool;
 
-use crate::engine::{BATCH, DAEMON_SILENCE, Engine, LEASE};
+use crate::engine::{BATCH, DAEMON_SILENCE, Engine, LEASE, TaskOutcome};
 use crate::store::{AnyStore, Daemon, Store};
 
 /// Plan one occurrence of a campaign.
@@ -129,7 +129,7 @@ fn backend(e: impl std::fmt::Display) -> QueueError {
 }
 
 /// A handler's failure, kept out of `std::error::Error` so it can become apalis's own error
-/// type; the store errors it carries are worth a retry.
+/// type.
 #[derive(Debug)]
 pub struct TaskFailed(String);
 
@@ -139,50 +139,46 @@ impl From<TaskFailed> for BoxDynError {
     }
 }
 
-type SharedEngine = Arc<Engine<AnyStore>>;
+/// The longest a handler holds its worker before it lets apalis run a task again.
+const LONGEST_HOLD: StdDuration = StdDuration::from_secs(30);
 
-async fn handle_plan(task: PlanRun, engine: Data<SharedEngine>) -> Result<(), TaskFailed> {
-    let now = engine.now();
-    match engine
-        .plan_occurrence(&task.campaign, task.occurrence, now)
-        .await
-    {
-        Ok(run) => {
-            tracing::info!(campaign = %task.campaign, occurrence = %task.occurrence, run = ?run, "plan task done");
-            Ok(())
+/// Maps the engine's closed set of task outcomes onto apalis 1.0, within its sharp edges:
+/// its storages retry a failed task at once, without backoff, and its `RetryAfterError`
+/// leaves a task locked (SQLite) or re-runs it at once (PostgreSQL), so a wait is taken
+/// here, holding the worker, before the task is handed back.
+/// - `Done`: the task is done.
+/// - `RetryAfter`: after the wait, a failure apalis retries (up to the task's attempts).
+/// - `GiveUp`: an abort: the task is killed and not retried.
+/// - `Snooze`: after the wait, deferred: apalis runs it again, not as a failure.
+async fn to_apalis(outcome: TaskOutcome) -> Result<(), BoxDynError> {
+    let hold = |wait: Duration| wait.to_std().unwrap_or_default().min(LONGEST_HOLD);
+    match outcome {
+        TaskOutcome::Done => Ok(()),
+        TaskOutcome::RetryAfter { wait, why } => {
+            tokio::time::sleep(hold(wait)).await;
+            Err(TaskFailed(why).into())
         }
-        Err(e) => {
-            tracing::error!(campaign = %task.campaign, error = %e, "plan task failed");
-            Err(TaskFailed(e.to_string()))
+        TaskOutcome::GiveUp(why) => Err(Box::new(AbortError::new(TaskFailed(why)))),
+        TaskOutcome::Snooze(wait) => {
+            tokio::time::sleep(hold(wait)).await;
+            Err(Box::new(DeferredError::new(TaskFailed("snoozed".into()))))
         }
     }
 }
 
-async fn handle_dispatch(task: Dispatch, engine: Data<SharedEngine>) -> Result<(), TaskFailed> {
-    let now = engine.now();
-    let held = engine
-        .store
-        .attempts_claimed(&task.attempt_ids, task.claimed_at)
-        .await
-        .map_err(|e| TaskFailed(e.to_string()))?;
-    if held.len() < task.attempt_ids.len() {
-        tracing::info!(
-            claimed = task.attempt_ids.len(),
-            still_held = held.len(),
-            "some attempts of a dispatch batch were taken over"
-        );
-    }
-    let work = engine
-        .dispatch_claimed(&held, now)
-        .await
-        .map_err(|e| TaskFailed(e.to_string()))?;
-    tracing::debug!(
-        sent = work.sent,
-        rescheduled = work.rescheduled,
-        skipped = work.skipped,
-        "dispatch task done"
-    );
-    Ok(())
+type SharedEngine = Arc<Engine<AnyStore>>;
+
+async fn handle_plan(task: PlanRun, engine: Data<SharedEngine>) -> Result<(), BoxDynError> {
+    to_apalis(engine.plan_task(&task.campaign, task.occurrence).await).await
+}
+
+async fn handle_dispatch(task: Dispatch, engine: Data<SharedEngine>) -> Result<(), BoxDynError> {
+    to_apalis(
+        engine
+            .dispatch_task(&task.attempt_ids, task.claimed_at)
+            .await,
+    )
+    .await
 }
 
 /// The two queues of one backend.
@@ -745,4 +741,30 @@ fn process_alive(pid: i64) -> bool {
     // signalled; it has no effect on it and touches no memory of ours.
     let r = unsafe { libc::kill(pid, 0) };
     r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+#[cfg(test)]
+mod outcomes {
+    use super::*;
+
+    #[tokio::test]
+    async fn each_task_outcome_becomes_the_apalis_result_that_means_it() {
+        assert!(to_apalis(TaskOutcome::Done).await.is_ok());
+        let retry = TaskOutcome::RetryAfter {
+            wait: Duration::zero(),
+            why: "database away".into(),
+        };
+        let failed = to_apalis(retry).await.unwrap_err();
+        assert!(failed.downcast_ref::<AbortError>().is_none());
+        assert!(failed.downcast_ref::<DeferredError>().is_none());
+        assert_eq!(failed.to_string(), "database away");
+        let given_up = to_apalis(TaskOutcome::GiveUp("not loaded".into()))
+            .await
+            .unwrap_err();
+        assert!(given_up.downcast_ref::<AbortError>().is_some());
+        let snoozed = to_apalis(TaskOutcome::Snooze(Duration::zero()))
+            .await
+            .unwrap_err();
+        assert!(snoozed.downcast_ref::<DeferredError>().is_some());
+    }
 }

@@ -35,6 +35,7 @@ use tracing::Instrument as _;
 use crate::domain::contact::{Contact, Suppression, SuppressionKind, Tag};
 use crate::domain::exported::{Cell, Filter, SinkError, Table};
 use crate::domain::ledger::{Attempt, AttemptState, InboxItem, NewAttempt, Report, Run, TallyRow};
+use crate::domain::lifecycle::{CampaignState, EventKind, RunState};
 use crate::domain::outcome::Outcome;
 use crate::domain::policy::PastAttempt;
 use crate::domain::rate::Grant;
@@ -588,19 +589,19 @@ store_operations! {
     // --- campaigns and runs ---------------------------------------------------------
 
     /// `active` (also when never set), `paused` or `cancelled`.
-    fn campaign_state(&self, campaign: &str) -> String;
+    fn campaign_state(&self, campaign: &str) -> CampaignState;
 
-    fn set_campaign_state(&self, campaign: &str, state: &str, now: DateTime<Utc>) -> ();
+    fn set_campaign_state(&self, campaign: &str, state: CampaignState, now: DateTime<Utc>) -> ();
 
     /// The id of this version of a definition, recorded on first use.
     fn campaign_version(&self, campaign: &str, hash: &str, source: &str, now: DateTime<Utc>) -> i64;
 
     /// A new run for an occurrence, or `None` when that occurrence already has one.
-    fn create_run(&self, campaign: &str, version_id: i64, occurrence: DateTime<Utc>, state: &str, now: DateTime<Utc>) -> Option<i64>;
+    fn create_run(&self, campaign: &str, version_id: i64, occurrence: DateTime<Utc>, state: RunState, now: DateTime<Utc>) -> Option<i64>;
 
     fn set_run_summary(&self, run_id: i64, summary: &serde_json::Value) -> ();
 
-    fn finish_run(&self, run_id: i64, state: &str, summary: &serde_json::Value, now: DateTime<Utc>) -> ();
+    fn finish_run(&self, run_id: i64, state: RunState, summary: &serde_json::Value, now: DateTime<Utc>) -> ();
 
     /// The latest occurrence that has a run.
     fn last_occurrence(&self, campaign: &str) -> Option<DateTime<Utc>>;
@@ -677,7 +678,7 @@ store_operations! {
 
     fn cancel_queued_for_campaign(&self, campaign: &str, reason: &str, now: DateTime<Utc>) -> u64;
 
-    fn record_event(&self, attempt_id: i64, kind: &str, detail: Option<&str>, payload: &serde_json::Value, occurred_at: DateTime<Utc>, now: DateTime<Utc>) -> ();
+    fn record_event(&self, attempt_id: i64, kind: EventKind, detail: Option<&str>, payload: &serde_json::Value, occurred_at: DateTime<Utc>, now: DateTime<Utc>) -> ();
 
     /// A contact's events across campaigns, oldest first.
     fn events_of_contact(&self, contact_id: i64, limit: i64) -> Vec<serde_json::Value>;
@@ -707,7 +708,7 @@ store_operations! {
     fn attempts_by_keys(&self, keys: &[String]) -> Vec<Attempt>;
 
     /// Campaigns whose state has been set, with it (others are `active`).
-    fn campaign_states(&self) -> BTreeMap<String, String>;
+    fn campaign_states(&self) -> BTreeMap<String, CampaignState>;
 
     /// Running runs with no open attempt left.
     fn finishable_runs(&self) -> Vec<Run>;

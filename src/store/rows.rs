@@ -246,7 +246,7 @@ pub(crate) fn run(row: &impl Record) -> Result<Run, StoreError> {
         id: row.int("id")?,
         campaign: row.text("campaign")?,
         occurrence: row.time("occurrence")?,
-        state: row.text("state")?,
+        state: row.parsed("state")?,
         summary: row.json("summary")?,
         created_at: row.time("created_at")?,
         finished_at: row.opt_time("finished_at")?,

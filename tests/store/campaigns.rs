@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use chrono::Duration;
+use herald::domain::lifecycle::{CampaignState, RunState};
 use herald::store::Store;
 
 use crate::t0;
@@ -10,23 +11,23 @@ use crate::t0;
 async fn campaigns_versions_and_runs_keep_their_state(store: &impl Store) {
     assert_eq!(store.campaign_state("c1").await.unwrap(), "active");
     store
-        .set_campaign_state("c1", "cancelled", t0())
+        .set_campaign_state("c1", CampaignState::Cancelled, t0())
         .await
         .unwrap();
     store
-        .set_campaign_state("c1", "paused", t0())
+        .set_campaign_state("c1", CampaignState::Paused, t0())
         .await
         .unwrap();
     store
-        .set_campaign_state("c2", "cancelled", t0())
+        .set_campaign_state("c2", CampaignState::Cancelled, t0())
         .await
         .unwrap();
     assert_eq!(store.campaign_state("c1").await.unwrap(), "paused");
     assert_eq!(
         store.campaign_states().await.unwrap(),
         BTreeMap::from([
-            ("c1".to_string(), "paused".to_string()),
-            ("c2".to_string(), "cancelled".to_string()),
+            ("c1".to_string(), CampaignState::Paused),
+            ("c2".to_string(), CampaignState::Cancelled),
         ])
     );
 
@@ -50,25 +51,25 @@ async fn campaigns_versions_and_runs_keep_their_state(store: &impl Store) {
 
     let (occ1, occ2) = (t0(), t0() + Duration::days(1));
     let r1 = store
-        .create_run("c1", v1, occ1, "planning", t0())
+        .create_run("c1", v1, occ1, RunState::Planning, t0())
         .await
         .unwrap()
         .unwrap();
     assert_eq!(
         store
-            .create_run("c1", v2, occ1, "planning", t0())
+            .create_run("c1", v2, occ1, RunState::Planning, t0())
             .await
             .unwrap(),
         None,
         "an occurrence is planned once"
     );
     let r2 = store
-        .create_run("c1", v2, occ2, "running", t0())
+        .create_run("c1", v2, occ2, RunState::Running, t0())
         .await
         .unwrap()
         .unwrap();
     let r3 = store
-        .create_run("c2", v1, occ1, "planning", t0())
+        .create_run("c2", v1, occ1, RunState::Planning, t0())
         .await
         .unwrap()
         .unwrap();
@@ -109,7 +110,12 @@ async fn campaigns_versions_and_runs_keep_their_state(store: &impl Store) {
 
     let done_at = t0() + Duration::days(2);
     store
-        .finish_run(r2, "finished", &serde_json::json!({"sent": 1}), done_at)
+        .finish_run(
+            r2,
+            RunState::Finished,
+            &serde_json::json!({"sent": 1}),
+            done_at,
+        )
         .await
         .unwrap();
     let finished = store.run(r2).await.unwrap().unwrap();

@@ -5,6 +5,7 @@
 use chrono::{DateTime, Duration, Utc};
 use herald::domain::contact::Tag;
 use herald::domain::ledger::{AttemptState, NewAttempt, Report};
+use herald::domain::lifecycle::{CampaignState, EventKind, RunState};
 use herald::domain::outcome::Outcome;
 use herald::domain::values::Channel;
 use herald::store::{Store, Write, WriteGroup};
@@ -119,7 +120,7 @@ async fn claims_take_due_attempts_of_active_campaigns_once(store: &impl Store) {
     );
 
     store
-        .set_campaign_state("c1", "paused", t0())
+        .set_campaign_state("c1", CampaignState::Paused, t0())
         .await
         .unwrap();
     assert!(store.claim_due(t0(), 10, "d1").await.unwrap().is_empty());
@@ -129,7 +130,7 @@ async fn claims_take_due_attempts_of_active_campaigns_once(store: &impl Store) {
         "a paused campaign waits for nothing"
     );
     store
-        .set_campaign_state("c1", "active", t0())
+        .set_campaign_state("c1", CampaignState::Active, t0())
         .await
         .unwrap();
 
@@ -460,7 +461,7 @@ async fn cancels_touch_only_queued_attempts_they_name(store: &impl Store) {
         .await
         .unwrap();
     let run2 = store
-        .create_run("c2", version, t0(), "running", t0())
+        .create_run("c2", version, t0(), RunState::Running, t0())
         .await
         .unwrap()
         .unwrap();
@@ -559,7 +560,7 @@ async fn a_write_group_applies_only_when_its_guard_holds(store: &impl Store) {
     };
     let event = |id: i64, kind: &str| Write::Event {
         attempt_id: id,
-        kind: kind.into(),
+        kind: kind.parse().unwrap(),
         detail: Some("d".into()),
         payload: serde_json::json!({"n": 1, "s": "x"}),
         occurred_at: at,
@@ -636,7 +637,7 @@ async fn a_write_group_applies_only_when_its_guard_holds(store: &impl Store) {
                 connected: false,
                 reason: None,
             }),
-            then: vec![event(sending, "never")],
+            then: vec![event(sending, "failed")],
         },
     ];
     assert_eq!(
@@ -741,7 +742,7 @@ async fn a_dispatch_batch_applies_set_wise_as_one_write_at_a_time(store: &impl S
     let at = t0() + Duration::milliseconds(1500);
     let event = |attempt_id: i64, kind: &str, detail: Option<&str>| Write::Event {
         attempt_id,
-        kind: kind.into(),
+        kind: kind.parse().unwrap(),
         detail: detail.map(Into::into),
         payload: serde_json::json!({"template": "t", "n": [1, 2]}),
         occurred_at: at,
@@ -939,7 +940,7 @@ async fn an_inbox_batch_applies_set_wise_as_one_write_at_a_time(store: &impl Sto
     let at = t0() + Duration::seconds(3);
     let event = |attempt_id, kind: &str| Write::Event {
         attempt_id,
-        kind: kind.into(),
+        kind: kind.parse().unwrap(),
         detail: None,
         payload: serde_json::Value::Null,
         occurred_at: at,
@@ -977,7 +978,7 @@ async fn an_inbox_batch_applies_set_wise_as_one_write_at_a_time(store: &impl Sto
         },
         WriteGroup {
             guard: Some(Write::InboxApplied { id: inbox[2] }),
-            then: vec![event(y, "twice"), Write::Connected { id: x }],
+            then: vec![event(y, "answer"), Write::Connected { id: x }],
         },
     ];
     assert_eq!(
@@ -1068,7 +1069,7 @@ async fn a_failed_batch_of_writes_leaves_nothing(store: &impl Store) {
             guard: None,
             then: vec![Write::Event {
                 attempt_id: id + 1000,
-                kind: "sent".into(),
+                kind: EventKind::Sent,
                 detail: None,
                 payload: serde_json::json!({}),
                 occurred_at: t0(),

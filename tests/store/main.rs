@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, TimeZone, Utc};
 use herald::domain::contact::{AttributeValue, Consent, Consents, Contact};
 use herald::domain::ledger::NewAttempt;
+use herald::domain::lifecycle::RunState;
 use herald::domain::values::{Channel, EmailAddress, PhoneNumber};
 use herald::store::{NewContact, Present, SqliteStore, Store};
 
@@ -74,7 +75,7 @@ async fn ledger_fixture(store: &impl Store) -> (i64, i64, i64) {
         .await
         .unwrap();
     let run = store
-        .create_run("c1", version, t0(), "running", t0())
+        .create_run("c1", version, t0(), RunState::Running, t0())
         .await
         .unwrap()
         .unwrap();

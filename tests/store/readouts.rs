@@ -5,6 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 use herald::domain::campaign::QuestionKind;
 use herald::domain::contact::Tag;
 use herald::domain::ledger::{AttemptState, NewAttempt, TallyRow};
+use herald::domain::lifecycle::{EventKind, RunState};
 use herald::domain::outcome::Outcome;
 use herald::domain::survey::NewResponse;
 use herald::domain::values::Channel;
@@ -73,12 +74,12 @@ async fn seed_ledger(store: &impl Store) -> Seeded {
         .await
         .unwrap();
     let r1 = store
-        .create_run("c1", v, t0(), "planning", t0())
+        .create_run("c1", v, t0(), RunState::Planning, t0())
         .await
         .unwrap()
         .unwrap();
     let r2 = store
-        .create_run("c2", v, t0(), "planning", t0())
+        .create_run("c2", v, t0(), RunState::Planning, t0())
         .await
         .unwrap()
         .unwrap();
@@ -114,7 +115,7 @@ async fn seed_ledger(store: &impl Store) -> Seeded {
     store
         .record_event(
             a1,
-            "delivered",
+            EventKind::Outcome(Outcome::Delivered),
             None,
             &serde_json::json!({"via": "test"}),
             minutes(11),

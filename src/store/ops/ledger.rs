@@ -389,7 +389,7 @@ impl DialectStore {
     pub(in crate::store) async fn record_event(
         &self,
         attempt_id: i64,
-        kind: &str,
+        kind: EventKind,
         detail: Option<&str>,
         payload: &serde_json::Value,
         occurred_at: DateTime<Utc>,
@@ -397,7 +397,7 @@ impl DialectStore {
     ) -> Result<(), StoreError> {
         let w = Write::Event {
             attempt_id,
-            kind: kind.into(),
+            kind,
             detail: detail.map(str::to_string),
             payload: payload.clone(),
             occurred_at,
@@ -672,7 +672,7 @@ async fn write(conn: &mut DbConnection, w: &Write, now: DateTime<Utc>) -> Result
         } => {
             sqlx::query(QUERIES.insert_event)
                 .bind(attempt_id)
-                .bind(kind)
+                .bind(kind.as_str())
                 .bind(detail)
                 .bind(payload.to_string())
                 .bind(occurred_at)

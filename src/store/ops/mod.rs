@@ -32,6 +32,7 @@ use crate::domain::contact::{Contact, Suppression, SuppressionKind, Tag};
 use crate::domain::ledger::{
     Attempt, AttemptState, InboxItem, NewAttempt, Report, Run, TallyRow, Write, WriteGroup,
 };
+use crate::domain::lifecycle::{CampaignState, EventKind, RunState};
 use crate::domain::outcome::Outcome;
 use crate::domain::policy::PastAttempt;
 use crate::domain::rate::{Bucket, Grant};

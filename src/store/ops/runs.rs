@@ -46,34 +46,38 @@ impl DialectStore {
     pub(in crate::store) async fn campaign_state(
         &self,
         campaign: &str,
-    ) -> Result<String, StoreError> {
+    ) -> Result<CampaignState, StoreError> {
         let state: Option<String> = sqlx::query_scalar(QUERIES.campaign_state)
             .bind(campaign)
             .fetch_optional(&self.pool)
             .await
             .doing("reading a campaign's state")?;
-        Ok(state.unwrap_or_else(|| "active".into()))
+        state.map_or(Ok(CampaignState::Active), |s| {
+            s.parse().map_err(|e| rows::corrupt("campaign state", e))
+        })
     }
 
     pub(in crate::store) async fn campaign_states(
         &self,
-    ) -> Result<BTreeMap<String, String>, StoreError> {
+    ) -> Result<BTreeMap<String, CampaignState>, StoreError> {
         let rows = sqlx::query(QUERIES.campaign_states)
             .fetch_all(&self.pool)
             .await
             .doing("reading campaign states")?;
-        Ok(rows.iter().map(|r| (r.get("id"), r.get("state"))).collect())
+        rows.iter()
+            .map(|r| Ok((r.text("id")?, r.parsed("state")?)))
+            .collect()
     }
 
     pub(in crate::store) async fn set_campaign_state(
         &self,
         campaign: &str,
-        state: &str,
+        state: CampaignState,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         sqlx::query(QUERIES.set_campaign_state)
             .bind(campaign)
-            .bind(state)
+            .bind(state.as_str())
             .bind(now)
             .execute(&self.pool)
             .await
@@ -103,14 +107,14 @@ impl DialectStore {
         campaign: &str,
         version_id: i64,
         occurrence: DateTime<Utc>,
-        state: &str,
+        state: RunState,
         now: DateTime<Utc>,
     ) -> Result<Option<i64>, StoreError> {
         sqlx::query_scalar(QUERIES.create_run)
             .bind(campaign)
             .bind(version_id)
             .bind(occurrence)
-            .bind(state)
+            .bind(state.as_str())
             .bind(now)
             .fetch_optional(&self.pool)
             .await
@@ -134,13 +138,13 @@ impl DialectStore {
     pub(in crate::store) async fn finish_run(
         &self,
         run_id: i64,
-        state: &str,
+        state: RunState,
         summary: &serde_json::Value,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         sqlx::query(QUERIES.finish_run)
             .bind(run_id)
-            .bind(state)
+            .bind(state.as_str())
             .bind(summary.to_string())
             .bind(now)
             .execute(&self.pool)

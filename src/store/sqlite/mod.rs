@@ -407,7 +407,7 @@ async fn insert_events(
                 occurred_at,
             } => Some(serde_json::json!({
                 "attempt_id": attempt_id,
-                "kind": kind,
+                "kind": kind.as_str(),
                 "detail": detail,
                 "payload": payload.to_string(),
                 "occurred_at": json_time(*occurred_at),
