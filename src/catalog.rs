@@ -399,6 +399,9 @@ fn cross_check(
     if let Some(seg) = def.goal.as_deref().and_then(|s| Segment::parse(s).ok()) {
         filters.push(("goal".to_string(), seg));
     }
+    if let Some(seg) = def.exit.as_deref().and_then(|s| Segment::parse(s).ok()) {
+        filters.push(("exit".to_string(), seg));
+    }
     for (i, r) in def.routing.iter().enumerate() {
         if let Ok(seg) = Segment::parse(&r.when) {
             filters.push((format!("routing[{i}].when"), seg));

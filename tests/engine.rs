@@ -442,6 +442,138 @@ async fn recontact_after_keeps_a_daily_campaign_from_asking_the_same_person_agai
 }
 
 #[tokio::test]
+async fn a_daily_run_starts_no_second_sequence_for_someone_still_inside_one() {
+    // The sequence lasts two days (the bot call waits 48 h for a reply that never comes),
+    // and the campaign runs every day.
+    let daily = SEQUENCE.replace(
+        "once = 2026-11-30T09:00:00Z",
+        "cron = \"0 9 * * *\"\ntimezone = \"Europe/London\"",
+    );
+    let w = world(
+        &daily,
+        "sms_delivered = 1.0\nsms_reply = 0.0\nsms_opt_out = 0.0\ncall_answer = 0.0",
+        ONE,
+    )
+    .await;
+    w.clock
+        .set(Utc.with_ymd_and_hms(2026, 11, 30, 8, 59, 0).unwrap());
+    w.run_for(Duration::hours(25)).await;
+
+    // Tuesday's run found A1 inside Monday's sequence: skipped, and counted so.
+    let runs = w.engine.store.runs(Some("test"), 10).await.unwrap();
+    let tuesday = runs
+        .iter()
+        .find(|r| r.occurrence.format("%m-%d").to_string() == "12-01")
+        .unwrap();
+    assert_eq!(tuesday.summary["plan"]["planned"], 0, "{}", tuesday.summary);
+    assert_eq!(
+        tuesday.summary["plan"]["skipped"]["in_sequence"], 1,
+        "{}",
+        tuesday.summary
+    );
+    let (settings, catalog) = w.catalog().await;
+    let campaign = &catalog.campaign("test").unwrap().campaign;
+    let story =
+        herald::planning::explain(&w.engine.store, campaign, &settings, "A1", w.clock.now())
+            .await
+            .unwrap()
+            .unwrap();
+    assert!(!story.eligible);
+    assert!(story.summary.contains("in_sequence"), "{}", story.summary);
+
+    // Once the sequence has ended (the bot call went unanswered), a later run starts a
+    // new one.
+    w.run_for(Duration::days(3)).await;
+    let sms_days: Vec<String> = w
+        .attempts("A1")
+        .await
+        .iter()
+        .filter(|a| a.step == "sms")
+        .filter_map(|a| a.sent_at)
+        .map(|t| t.format("%m-%d").to_string())
+        .collect();
+    assert_eq!(sms_days.first().map(String::as_str), Some("11-30"));
+    assert!(sms_days.len() >= 2, "{sms_days:?}");
+    assert!(
+        sms_days[1].as_str() >= "12-02",
+        "a second sequence only after the first ended: {sms_days:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_contact_who_reached_the_goal_gets_no_more_steps_and_is_not_planned_again() {
+    // Paid (the goal) after the SMS went out and before the bot call; a second person was
+    // tagged `paid` before the run, a third `disputed` (an exit condition).
+    let with_goal = SEQUENCE.replace(
+        "[audience]",
+        "goal = \"tag.paid\"\nexit = \"tag.disputed\"\n[audience]",
+    ) + "[[tags]]\non = \"paid\"\nadd = \"paid\"\n[[tags]]\non = \"refused\"\nadd = \"disputed\"\n";
+    let three = "external_id,first_name,phone,balance,debt_id\n\
+                 A1,Ana,+447400100001,120,D1\n\
+                 B2,Bo,+447400100002,80,D2\n\
+                 C3,Cy,+447400100003,50,D3\n";
+    let w = world(
+        &with_goal,
+        "sms_delivered = 1.0\nsms_reply = 0.0\nsms_opt_out = 0.0\ncall_answer = 1.0",
+        three,
+    )
+    .await;
+    let tag = |name: &str| herald::domain::contact::Tag {
+        name: name.into(),
+        source: "crm".into(),
+        expires_at: None,
+    };
+    let b2 = w.contact("B2").await.id;
+    let c3 = w.contact("C3").await.id;
+    let now = w.clock.now();
+    w.engine
+        .store
+        .upsert_tag(b2, &tag("paid"), now)
+        .await
+        .unwrap();
+    w.engine
+        .store
+        .upsert_tag(c3, &tag("disputed"), now)
+        .await
+        .unwrap();
+    w.run_for(Duration::hours(12)).await;
+
+    let runs = w.engine.store.runs(Some("test"), 10).await.unwrap();
+    let plan = &runs[0].summary["plan"];
+    assert_eq!(plan["planned"], 1, "{plan}");
+    assert_eq!(plan["skipped"]["goal_reached"], 1, "{plan}");
+    assert_eq!(plan["skipped"]["exited"], 1, "{plan}");
+    let sms = w.attempts("A1").await;
+    assert!(sms.iter().any(|a| a.step == "sms" && a.sent_at.is_some()));
+
+    // A1 pays; the bot call 48 h after the SMS is not made.
+    let a1 = w.contact("A1").await.id;
+    w.engine
+        .store
+        .upsert_tag(a1, &tag("paid"), w.clock.now())
+        .await
+        .unwrap();
+    w.run_for(Duration::days(3)).await;
+    let after: Vec<_> = w
+        .attempts("A1")
+        .await
+        .into_iter()
+        .filter(|a| a.step == "bot")
+        .collect();
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert_eq!(after[0].sent_at, None);
+    assert_eq!(after[0].reason.as_deref(), Some("goal_reached"));
+    let (settings, catalog) = w.catalog().await;
+    let campaign = &catalog.campaign("test").unwrap().campaign;
+    let story =
+        herald::planning::explain(&w.engine.store, campaign, &settings, "C3", w.clock.now())
+            .await
+            .unwrap()
+            .unwrap();
+    assert!(story.summary.contains("exited"), "{}", story.summary);
+}
+
+#[tokio::test]
 async fn a_channel_rate_spaces_sends_the_campaign_would_release_at_once() {
     let mut csv = String::from("external_id,phone,balance,debt_id\n");
     for i in 0..6 {

@@ -1,10 +1,12 @@
 //! The contact rules checked over whole simulated campaigns, not one decision at a time:
 //! three overlapping daily campaigns (a collection sequence with bot calls and retries, a
-//! promotion, a reminder with an e-mail follow-up) run for four simulated days over
+//! promotion, a reminder with an e-mail follow-up) and a bot-call sequence longer than a day
+//! run for four simulated days over
 //! contacts in four time zones, with STOP replies and DNC entries arriving on the way.
 //! Afterwards the ledger is read back: no send outside its window on the contact's own
 //! clock, none after an opt-out or a DNC entry, no promotion without consent, and the
-//! SMS cap never exceeded across campaigns.
+//! SMS cap never exceeded across campaigns, and never two live sequences of one campaign
+//! for one person.
 
 mod common;
 
@@ -77,6 +79,27 @@ template = "winter_offer"
 after = "1h"
 "#;
 
+/// A sequence longer than a day: each daily run finds people still inside the sequence the
+/// runs before started.
+const DUN: &str = r#"kind = "collection"
+[audience]
+lists = ["people"]
+[schedule]
+cron = "0 10 * * *"
+timezone = "Europe/London"
+[windows.voice_bot]
+hours = ["10:00-12:30", "14:00-19:00"]
+[[steps]]
+id = "bot"
+channel = "voice_bot"
+flow = "collections_v1"
+[[steps]]
+id = "bot_again"
+channel = "voice_bot"
+flow = "collections_v1"
+after = "30h"
+"#;
+
 /// At most two SMS in any 24 hours per person, whatever the campaign.
 const POLICY: &str = "[[policy.caps]]\nchannel = \"sms\"\nmax = 2\nper = \"1d\"\n";
 
@@ -105,7 +128,12 @@ fn people() -> String {
 #[tokio::test]
 async fn overlapping_campaigns_keep_windows_opt_outs_dnc_consent_and_caps() {
     let w = world_configured(
-        &[("collect", COLLECT), ("promo", PROMO), ("remind", REMIND)],
+        &[
+            ("collect", COLLECT),
+            ("promo", PROMO),
+            ("remind", REMIND),
+            ("dun", DUN),
+        ],
         POLICY,
         &people(),
     )
@@ -137,6 +165,8 @@ async fn overlapping_campaigns_keep_windows_opt_outs_dnc_consent_and_caps() {
 
     let mut sends = 0;
     let mut opt_outs = 0;
+    let mut overlaps = 0;
+    let mut reentries = 0;
     for i in 0..PEOPLE {
         let contact = w.contact(&format!("P{i}")).await;
         let zone = policy::contact_zone(&contact, settings.default_timezone).unwrap();
@@ -214,6 +244,35 @@ async fn overlapping_campaigns_keep_windows_opt_outs_dnc_consent_and_caps() {
             }
         }
 
+        // One live sequence per contact per campaign: a later run's sends of a campaign
+        // never come before an earlier run's last send of the same campaign.
+        for campaign in ["collect", "promo", "remind", "dun"] {
+            let mut by_run: std::collections::BTreeMap<i64, Vec<DateTime<Utc>>> =
+                std::collections::BTreeMap::new();
+            for (a, at) in sent.iter().filter(|(a, _)| a.campaign == campaign) {
+                by_run.entry(a.run_id).or_default().push(*at);
+            }
+            let spans: Vec<(i64, DateTime<Utc>, DateTime<Utc>)> = by_run
+                .iter()
+                .map(|(run, at)| (*run, *at.iter().min().unwrap(), *at.iter().max().unwrap()))
+                .collect();
+            if campaign == "dun" && spans.len() > 1 {
+                reentries += 1;
+            }
+            for pair in spans.windows(2) {
+                overlaps += usize::from(pair[1].1 <= pair[0].2);
+                assert!(
+                    pair[1].1 > pair[0].2,
+                    "{} {campaign}: run {} sent at {} while run {} was still sending until {}",
+                    contact.external_id,
+                    pair[1].0,
+                    pair[1].1,
+                    pair[0].0,
+                    pair[0].2
+                );
+            }
+        }
+
         // At most two SMS in any 24 hours, across the three campaigns.
         let mut sms: Vec<DateTime<Utc>> = sent
             .iter()
@@ -232,4 +291,9 @@ async fn overlapping_campaigns_keep_windows_opt_outs_dnc_consent_and_caps() {
     // The run was not empty: the checks above had something to hold against.
     assert!(sends > 200, "only {sends} sends");
     assert!(opt_outs > 0, "someone opted out on the way");
+    assert_eq!(overlaps, 0);
+    assert!(
+        reentries > 0,
+        "someone entered the long sequence again after it ended"
+    );
 }

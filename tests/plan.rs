@@ -277,6 +277,41 @@ fn the_demo_runs_from_any_folder_and_plans_every_example() {
         3,
         "three broken rows in the sample"
     );
+    // Over the four days, no daily run started a second sequence for someone still inside
+    // an earlier run's: no run's sends of a campaign begin before an earlier run's last send
+    // of that campaign to the same person.
+    let overlaps = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(common::scalar_in(
+            &ws,
+            "demo/herald.db",
+            "WITH spans AS (
+             SELECT a.contact_id, r.campaign, a.run_id,
+                    MIN(a.sent_at) AS first_sent, MAX(a.sent_at) AS last_sent
+             FROM attempts a JOIN runs r ON r.id = a.run_id
+             WHERE a.sent_at IS NOT NULL
+             GROUP BY a.contact_id, r.campaign, a.run_id)
+         SELECT COUNT(*) FROM spans x JOIN spans y
+           ON x.contact_id = y.contact_id AND x.campaign = y.campaign
+          AND x.run_id < y.run_id AND y.first_sent <= x.last_sent",
+        ));
+    assert_eq!(
+        overlaps, 0,
+        "people inside two sequences of one campaign at once"
+    );
+    // Nobody is dunned after paying or promising to (the collection campaign's goal).
+    let after_goal = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(common::scalar_in(
+            &ws,
+            "demo/herald.db",
+            "SELECT COUNT(*) FROM attempts a
+         JOIN runs r ON r.id = a.run_id
+         JOIN contact_tags t ON t.contact_id = a.contact_id
+          AND t.tag IN ('paid', 'promise_to_pay')
+         WHERE r.campaign = 'collections_reminder' AND a.sent_at > t.created_at",
+        ));
+    assert_eq!(after_goal, 0, "sends after the goal held");
     // The same seed gives the same sample.
     let again = ws
         .herald(&[

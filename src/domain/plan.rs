@@ -294,11 +294,18 @@ impl<'a> Planner<'a> {
         suppressions: &[Suppression],
         prior: Option<SkipReason>,
     ) -> Decision {
-        if let Some(reason) = prior {
-            return Decision::Skipped { reason };
-        }
         let (step, channel) = self.first_step(contact);
         let verdict = decide(&self.question(contact, channel, history, suppressions));
+        // A reason found before the policy was asked (an earlier sequence still live, the
+        // goal reached...) is reported unless the policy's own reason ranks before it.
+        if let Some(reason) = prior {
+            return Decision::Skipped {
+                reason: match verdict {
+                    Verdict::Never { reason: policy } if policy < reason => policy,
+                    _ => reason,
+                },
+            };
+        }
         let (at, delay) = match verdict {
             Verdict::Never { reason } => return Decision::Skipped { reason },
             Verdict::Now => (self.run_at, None),

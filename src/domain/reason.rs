@@ -30,7 +30,10 @@ pub enum SkipReason {
     WindowNeverOpens,
     NotInSegment,
     AlreadyInRun,
+    InSequence,
     RecentlyContacted,
+    GoalReached,
+    Exited,
     // Found only at send time: the attempt no longer fits its campaign or conversation.
     CampaignNotLoaded,
     ContactDeleted,
@@ -43,7 +46,7 @@ pub enum SkipReason {
 
 impl SkipReason {
     /// Every reason, in precedence order.
-    pub const ALL: [SkipReason; 18] = [
+    pub const ALL: [SkipReason; 21] = [
         SkipReason::OptedOut,
         SkipReason::Dnc,
         SkipReason::Bounced,
@@ -54,7 +57,10 @@ impl SkipReason {
         SkipReason::WindowNeverOpens,
         SkipReason::NotInSegment,
         SkipReason::AlreadyInRun,
+        SkipReason::InSequence,
         SkipReason::RecentlyContacted,
+        SkipReason::GoalReached,
+        SkipReason::Exited,
         SkipReason::CampaignNotLoaded,
         SkipReason::ContactDeleted,
         SkipReason::ConditionNotMet,
@@ -77,7 +83,10 @@ impl SkipReason {
             SkipReason::WindowNeverOpens => "window_never_opens",
             SkipReason::NotInSegment => "not_in_segment",
             SkipReason::AlreadyInRun => "already_in_run",
+            SkipReason::InSequence => "in_sequence",
             SkipReason::RecentlyContacted => "recently_contacted",
+            SkipReason::GoalReached => "goal_reached",
+            SkipReason::Exited => "exited",
             SkipReason::CampaignNotLoaded => "campaign_not_loaded",
             SkipReason::ContactDeleted => "contact_deleted",
             SkipReason::ConditionNotMet => "condition_not_met",
@@ -105,9 +114,14 @@ impl SkipReason {
             SkipReason::WindowNeverOpens => "the contact window never opens within 400 days",
             SkipReason::NotInSegment => "the contact does not match the audience filter",
             SkipReason::AlreadyInRun => "the contact already has an attempt in this run",
+            SkipReason::InSequence => {
+                "the contact is still inside the sequence an earlier run of this campaign started"
+            }
             SkipReason::RecentlyContacted => {
                 "the campaign contacted this person within its recontact_after period"
             }
+            SkipReason::GoalReached => "the campaign's goal holds for the contact",
+            SkipReason::Exited => "one of the campaign's exit conditions holds for the contact",
             SkipReason::CampaignNotLoaded => "the attempt's campaign is no longer loaded",
             SkipReason::ContactDeleted => "the contact was deleted",
             SkipReason::ConditionNotMet => "the step's condition does not hold for the contact",
@@ -185,7 +199,7 @@ mod tests {
 
     #[test]
     fn the_send_time_reasons_keep_the_strings_the_ledger_already_holds() {
-        let strings: Vec<&str> = SkipReason::ALL[11..].iter().map(|r| r.as_str()).collect();
+        let strings: Vec<&str> = SkipReason::ALL[14..].iter().map(|r| r.as_str()).collect();
         assert_eq!(
             strings,
             [

@@ -148,6 +148,11 @@ pub fn may_send<'a>(check: &SendCheck<'a, '_>) -> SendVerdict<Sendable<'a>> {
     if attempt.variant.as_deref() == Some(HOLDOUT) {
         return Skip(SkipReason::Holdout);
     }
+    // The goal reached (the debt paid), or an exit condition: the rest of the sequence
+    // is not sent.
+    if let Some(reason) = campaign.finished_for(contact, check.now) {
+        return Skip(reason);
+    }
     // Survey conditions are read against the answers as they are now: a follow-up to a
     // question answered meanwhile, or a step for detractors when the person has since
     // changed their score, is not sent.

@@ -69,7 +69,7 @@ pub async fn plan<S: Store>(
     let mut planner = Planner::new(campaign, &settings.policy, settings.default_timezone, at);
     let since = at - history_horizon(campaign, settings);
     let obligation = obligation_attribute(campaign, settings);
-    let mut next = read_page(store, campaign, 0, since, at).await?;
+    let mut next = read_page(store, campaign, 0, since, at, run).await?;
     while let Some(page) = next {
         let after = page.contacts.last().map_or(0, |c| c.id);
         let mut attempts = Vec::new();
@@ -85,10 +85,13 @@ pub async fn plan<S: Store>(
                 .get(&contact.id)
                 .map(Vec::as_slice)
                 .unwrap_or(&[]);
-            let prior = page
-                .recent
-                .contains(&contact.id)
-                .then_some(SkipReason::RecentlyContacted);
+            let prior = if page.in_sequence.contains(&contact.id) {
+                Some(SkipReason::InSequence)
+            } else if page.recent.contains(&contact.id) {
+                Some(SkipReason::RecentlyContacted)
+            } else {
+                campaign.finished_for(contact, at)
+            };
             let decision = planner.consider(contact, past, &relevant, prior);
             tracing::debug!(contact = %contact.display_masked(), ?decision, "planned");
             if let (
@@ -127,7 +130,8 @@ pub async fn plan<S: Store>(
             }
             Ok::<_, StoreError>(())
         };
-        let (written, read) = tokio::join!(write, read_page(store, campaign, after, since, at));
+        let next_page = read_page(store, campaign, after, since, at, run);
+        let (written, read) = tokio::join!(write, next_page);
         written?;
         next = read?;
     }
@@ -147,16 +151,21 @@ struct Page {
     history: BTreeMap<i64, Vec<PastAttempt>>,
     /// Contacts this campaign reached within its `recontact_after`.
     recent: BTreeSet<i64>,
+    /// Contacts still inside a sequence an earlier run of this campaign started: a run
+    /// starts no second one for them.
+    in_sequence: BTreeSet<i64>,
 }
 
-/// The audience's next page after contact id `after` (`None` past the last), read in four
-/// statements whatever its size (five when the audience has `recontact_after`).
+/// The audience's next page after contact id `after` (`None` past the last), read in five
+/// statements whatever its size (six when the audience has `recontact_after`). `run` is the
+/// run being planned, whose own attempts are no earlier sequence.
 async fn read_page<S: Store>(
     store: &S,
     campaign: &Campaign,
     after: i64,
     since: DateTime<Utc>,
     at: DateTime<Utc>,
+    run: Option<i64>,
 ) -> Result<Option<Page>, StoreError> {
     let contacts = store
         .contacts_page(&campaign.audience.lists, after, PAGE)
@@ -175,11 +184,13 @@ async fn read_page<S: Store>(
         }
         None => BTreeSet::new(),
     };
+    let in_sequence = store.live_sequences(&campaign.id, &ids, run).await?;
     Ok(Some(Page {
         contacts,
         suppressions,
         history,
         recent,
+        in_sequence,
     }))
 }
 
@@ -322,8 +333,16 @@ pub async fn explain<S: Store>(
         });
     }
     let first = steps.first().map(|s| &s.verdict);
-    let eligible =
-        in_lists && in_segment != Some(false) && !matches!(first, Some(Verdict::Never { .. }));
+    let in_sequence = store
+        .live_sequences(&campaign.id, &[contact.id], None)
+        .await?
+        .contains(&contact.id);
+    let done_with_campaign = campaign.finished_for(&contact, at);
+    let eligible = in_lists
+        && in_segment != Some(false)
+        && !in_sequence
+        && done_with_campaign.is_none()
+        && !matches!(first, Some(Verdict::Never { .. }));
     let summary = if !in_lists {
         format!(
             "not in the audience: the contact is in none of the lists {}",
@@ -340,6 +359,14 @@ pub async fn explain<S: Store>(
                 .map(|s| s.source())
                 .unwrap_or("")
         )
+    } else if in_sequence {
+        format!(
+            "skipped: {} ({}); it can enter again once that sequence ends",
+            SkipReason::InSequence.explain(),
+            SkipReason::InSequence.as_str()
+        )
+    } else if let Some(reason) = done_with_campaign {
+        format!("skipped: {} ({})", reason.explain(), reason.as_str())
     } else {
         match first {
             Some(Verdict::Never { reason }) => {

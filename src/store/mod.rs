@@ -51,6 +51,7 @@ macro_rules! named_queries {
             server_version,
             clear_rate_buckets,
             count_events,
+            live_sequences,
             link_answers_near,
             latest_sms_to,
             upsert_response,
@@ -725,6 +726,10 @@ store_operations! {
 
     /// Sets an attempt's outcome to `opted_out` (closing it if open), whatever it had.
     fn mark_opted_out(&self, id: i64, now: DateTime<Utc>) -> ();
+
+    /// Contacts among `ids` still inside a sequence of this campaign that a run other than
+    /// `except_run` started (one of its attempts is still open).
+    fn live_sequences(&self, campaign: &str, ids: &[i64], except_run: Option<i64>) -> BTreeSet<i64>;
 
     /// Contacts among `ids` this campaign sent to since `since`.
     fn recently_contacted(&self, campaign: &str, ids: &[i64], since: DateTime<Utc>) -> BTreeSet<i64>;

@@ -182,12 +182,15 @@ pub fn free_port() -> u16 {
 
 /// One number from the workspace's database (`SELECT COUNT(*) ...`).
 pub async fn scalar(ws: &Workspace, sql: &'static str) -> i64 {
-    let store = herald::store::SqliteStore::open(
-        &format!("sqlite://{}", ws.path("herald.db").display()),
-        false,
-    )
-    .await
-    .unwrap();
+    scalar_in(ws, "herald.db", sql).await
+}
+
+/// One number from the database at `db` in the workspace.
+pub async fn scalar_in(ws: &Workspace, db: &str, sql: &'static str) -> i64 {
+    let store =
+        herald::store::SqliteStore::open(&format!("sqlite://{}", ws.path(db).display()), false)
+            .await
+            .unwrap();
     let n: i64 = sqlx::query_scalar(sql)
         .fetch_one(store.pool())
         .await

@@ -3,10 +3,12 @@
 use std::collections::BTreeMap;
 
 use chrono::Duration;
+use herald::domain::ledger::AttemptState;
 use herald::domain::lifecycle::{CampaignState, RunState};
+use herald::domain::values::Channel;
 use herald::store::Store;
 
-use crate::t0;
+use crate::{ledger_fixture, new_attempt, t0};
 
 async fn campaigns_versions_and_runs_keep_their_state(store: &impl Store) {
     assert_eq!(store.campaign_state("c1").await.unwrap(), "active");
@@ -147,4 +149,93 @@ async fn campaigns_versions_and_runs_keep_their_state(store: &impl Store) {
     assert!(store.run(r3 + 100).await.unwrap().is_none());
 }
 
-conformance!(campaigns_versions_and_runs_keep_their_state);
+/// A contact is inside a campaign's sequence while one of its attempts in a run of that
+/// campaign is open (queued, being sent, or sent and waiting for its outcome); the run being
+/// planned, and other campaigns, do not count.
+async fn a_sequence_is_live_while_one_of_its_attempts_is_open(store: &impl Store) {
+    let (run, a, b) = ledger_fixture(store).await;
+    let version = store
+        .campaign_version("c1", "hash1", "source", t0())
+        .await
+        .unwrap();
+    let later = store
+        .create_run(
+            "c1",
+            version,
+            t0() + Duration::days(1),
+            RunState::Planning,
+            t0(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let other = store.campaign_version("c2", "h", "s", t0()).await.unwrap();
+    let elsewhere = store
+        .create_run("c2", other, t0(), RunState::Running, t0())
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .insert_attempts(
+            &[
+                new_attempt(run, a, "s1", Channel::Sms, t0()),
+                new_attempt(run, b, "s1", Channel::Sms, t0()),
+                new_attempt(elsewhere, b, "s1", Channel::Sms, t0()),
+            ],
+            t0(),
+        )
+        .await
+        .unwrap();
+    let live = |except| async move {
+        let live = store.live_sequences("c1", &[a, b], except).await.unwrap();
+        live.into_iter().collect::<Vec<_>>()
+    };
+    assert_eq!(
+        live(Some(later)).await,
+        vec![a, b],
+        "queued attempts are open"
+    );
+    assert_eq!(
+        live(Some(run)).await,
+        Vec::<i64>::new(),
+        "the run's own attempts"
+    );
+    assert!(
+        store
+            .live_sequences("c1", &[], None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Sent and waiting for an outcome: still live; once final: over.
+    let claimed = store.claim_due(t0(), 10, "test").await.unwrap();
+    let of = |contact: i64| {
+        claimed
+            .iter()
+            .find(|x| x.contact_id == contact && x.run_id == run)
+            .unwrap()
+            .id
+    };
+    assert!(store.mark_sent(of(a), t0(), "p").await.unwrap());
+    assert_eq!(live(None).await, vec![a, b]);
+    for id in [of(a), of(b)] {
+        let state = AttemptState::Done;
+        assert!(
+            store
+                .close_attempt(id, state, None, false, None, t0())
+                .await
+                .unwrap()
+        );
+    }
+    assert_eq!(
+        live(None).await,
+        Vec::<i64>::new(),
+        "every attempt is final"
+    );
+}
+
+conformance!(
+    campaigns_versions_and_runs_keep_their_state,
+    a_sequence_is_live_while_one_of_its_attempts_is_open,
+);

@@ -318,10 +318,30 @@ pub struct Campaign {
     pub rate_limits: BTreeMap<Channel, RateLimit>,
     pub tag_rules: Vec<TagRule>,
     pub survey: Option<Survey>,
+    /// What success means; a contact for whom it holds is contacted no more.
     pub goal: Option<Segment>,
+    /// What takes a contact out of the campaign without success.
+    pub exit: Option<Segment>,
 }
 
 impl Campaign {
+    /// Whether the contact is done with this campaign at `at`: its goal holds
+    /// (`goal_reached`) or one of its exit conditions (`exited`).
+    pub fn finished_for(
+        &self,
+        contact: &super::super::contact::Contact,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Option<crate::domain::reason::SkipReason> {
+        use crate::domain::reason::SkipReason;
+        if self.goal.as_ref().is_some_and(|g| g.matches(contact, at)) {
+            Some(SkipReason::GoalReached)
+        } else if self.exit.as_ref().is_some_and(|e| e.matches(contact, at)) {
+            Some(SkipReason::Exited)
+        } else {
+            None
+        }
+    }
+
     /// The channel a step uses for a contact after routing rules (first match wins).
     pub fn route(&self, step: &Step, matches: impl Fn(&Segment) -> bool) -> Channel {
         if !step.channel.is_call() {

@@ -284,6 +284,10 @@ impl CampaignDef {
             .goal
             .as_deref()
             .and_then(|g| p.check("goal", Segment::parse(g).map_err(|e| e.to_string())));
+        let exit = self
+            .exit
+            .as_deref()
+            .and_then(|e| p.check("exit", Segment::parse(e).map_err(|e| e.to_string())));
         let survey = self.check_survey(&mut p);
         let tag_rules = self.check_tag_rules(&mut p, survey.as_ref());
 
@@ -321,6 +325,7 @@ impl CampaignDef {
             tag_rules,
             survey,
             goal,
+            exit,
         })
     }
 

@@ -52,9 +52,15 @@ pub struct CampaignDef {
     pub tags: Vec<TagRuleDef>,
     pub survey: Option<SurveyDef>,
     /// A segment filter that says a contact reached the campaign's goal (`tag.paid`,
-    /// `attr.renewed = true`). Reports count it over each variant and the holdout, so the
-    /// effect of contacting is measured against contacts who were not contacted.
+    /// `attr.renewed = true`). A contact for whom it holds is not planned and gets none of
+    /// the campaign's pending steps (skip reason `goal_reached`); reports count it over each
+    /// variant and the holdout, so the effect of contacting is measured against contacts who
+    /// were not contacted.
     pub goal: Option<String>,
+    /// A segment filter that takes a contact out of the campaign without it having reached
+    /// its goal (`tag.disputed or attr.balance <= 0`): not planned, and none of the pending
+    /// steps sent (skip reason `exited`).
+    pub exit: Option<String>,
 }
 
 /// Who the campaign is for: contacts in any of `lists`, filtered by `segment`.

@@ -238,6 +238,26 @@ impl DialectStore {
         rows.iter().map(tally).collect()
     }
 
+    pub(in crate::store) async fn live_sequences(
+        &self,
+        campaign: &str,
+        ids: &[i64],
+        except_run: Option<i64>,
+    ) -> Result<BTreeSet<i64>, StoreError> {
+        if ids.is_empty() {
+            return Ok(BTreeSet::new());
+        }
+        let found: Vec<i64> = sqlx::query_scalar(QUERIES.live_sequences)
+            .bind(campaign)
+            .bind(list(ids.iter().copied()))
+            // Run ids start at 1: 0 excludes none.
+            .bind(except_run.unwrap_or(0))
+            .fetch_all(&self.pool)
+            .await
+            .doing("reading who is still inside one of the campaign's sequences")?;
+        Ok(found.into_iter().collect())
+    }
+
     pub(in crate::store) async fn recently_contacted(
         &self,
         campaign: &str,
