@@ -114,6 +114,9 @@ pub enum RunState {
     Finished,
     /// An occurrence that passed while no daemon ran: recorded, never planned.
     Missed,
+    /// Ended early, with no open attempt left (the schema allows it; herald does not end
+    /// runs so yet, but a database holding one still reads).
+    Cancelled,
 }
 
 impl RunState {
@@ -123,6 +126,7 @@ impl RunState {
             RunState::Running => "running",
             RunState::Finished => "finished",
             RunState::Missed => "missed",
+            RunState::Cancelled => "cancelled",
         }
     }
 }
@@ -135,6 +139,7 @@ impl FromStr for RunState {
             "running" => RunState::Running,
             "finished" => RunState::Finished,
             "missed" => RunState::Missed,
+            "cancelled" => RunState::Cancelled,
             other => return Err(format!("unknown run state `{other}`")),
         })
     }
@@ -261,6 +266,7 @@ mod tests {
             RunState::Running,
             RunState::Finished,
             RunState::Missed,
+            RunState::Cancelled,
         ] {
             assert_eq!(s.as_str().parse(), Ok(s));
         }

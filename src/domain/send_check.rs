@@ -19,12 +19,17 @@
 //! 2. nobody opted out earlier in this run (`opted_out`), a `no_reply` step finds no reply
 //!    or connection to an earlier step (`condition_not_met`);
 //! 3. the step is still in the campaign (`step_removed`), the contact is not in the
-//!    control group (`holdout`);
+//!    control group (`holdout`), the campaign's goal and exit conditions do not hold for
+//!    the contact (`goal_reached`, `exited`: nobody is dunned after paying);
 //! 4. a survey follow-up's question is still unanswered (`already_answered`), a condition
 //!    on the survey's answers holds for the answers as they are now (`condition_not_met`);
 //! 5. the contact policy: suppressions, consent, the window, the caps (a survey follow-up
 //!    answers the person's own reply, so caps do not hold for it);
 //! 6. a survey follow-up's question is still in the survey (`question_removed`).
+//!
+//! This order is the order of the checks, not the precedence of the reasons that planning
+//! reports: at send time a paid debt (`goal_reached`) is reported even for someone who has
+//! also opted out since, as the outcome is the same (nothing is sent).
 
 use chrono::{DateTime, Utc};
 
@@ -232,10 +237,14 @@ pub struct DeskCheck<'a> {
     pub now: DateTime<Utc>,
 }
 
-/// May a call that waited at the agent desk be made now? Only the contact policy is asked
-/// again (suppressions, consent, the call window on the person's clock); caps are left
-/// out, because the call was counted when it was placed.
+/// May a call that waited at the agent desk be made now? The campaign's goal and exit
+/// conditions (a debt paid while the call waited) and the contact policy are asked again
+/// (suppressions, consent, the call window on the person's clock); caps are left out,
+/// because the call was counted when it was placed.
 pub fn may_call(check: &DeskCheck<'_>) -> SendVerdict<()> {
+    if let Some(reason) = check.campaign.finished_for(check.contact, check.now) {
+        return SendVerdict::Skip(reason);
+    }
     let attempt = check.attempt;
     let window = check.policy.effective_window(
         attempt.channel,
@@ -276,6 +285,7 @@ mod tests {
     use crate::domain::campaign::{CampaignDef, QuestionKind};
     use crate::domain::contact::{Consents, SuppressionKind, SuppressionTarget};
     use crate::domain::ledger::AttemptState;
+    use crate::domain::segment::Segment;
     use crate::domain::values::{Channel, EmailAddress, PhoneNumber};
 
     /// An NPS survey by SMS with a comment question, an e-mail reminder to those who do
@@ -694,5 +704,49 @@ text = "Why?"
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn a_call_or_a_step_is_withdrawn_once_the_goal_or_an_exit_condition_holds() {
+        let mut campaign = campaign();
+        campaign.goal = Some(Segment::parse("tag.paid").unwrap());
+        campaign.exit = Some(Segment::parse("tag.disputed").unwrap());
+        let policy = ContactPolicy::default();
+        let call = Attempt {
+            channel: Channel::Agent,
+            ..attempt(0)
+        };
+        let tagged = |name: &str| Contact {
+            tags: vec![crate::domain::contact::Tag {
+                name: name.into(),
+                source: "crm".into(),
+                expires_at: None,
+            }],
+            ..person()
+        };
+        let desk = |contact: &Contact| {
+            may_call(&DeskCheck {
+                attempt: &call,
+                campaign: &campaign,
+                contact,
+                policy: &policy,
+                default_timezone: None,
+                suppressions: &[],
+                now: morning(),
+            })
+        };
+        assert_eq!(desk(&person()), SendVerdict::Send(()));
+        assert_eq!(
+            desk(&tagged("paid")),
+            SendVerdict::Skip(SkipReason::GoalReached)
+        );
+        assert_eq!(
+            desk(&tagged("disputed")),
+            SendVerdict::Skip(SkipReason::Exited)
+        );
+        assert_eq!(
+            campaign.finished_for(&tagged("paid"), morning()),
+            Some(SkipReason::GoalReached)
+        );
     }
 }

@@ -10,8 +10,9 @@
 //!
 //! A call can wait at the desk for hours, so the contact policy is asked again when an
 //! agent asks for it, not only when the call was placed: a call outside the person's call
-//! window waits for it to open, and a call to someone who opted out, was put on a DNC list
-//! or withdrew consent meanwhile is withdrawn (closed as `skipped` with the reason). The
+//! window waits for it to open, and a call to someone who opted out, was put on a DNC list,
+//! withdrew consent or reached the campaign's goal (paid) meanwhile is withdrawn (closed as
+//! `skipped` with the reason). The
 //! check is the domain's [`may_call`](crate::domain::send_check::may_call): the same
 //! verdict and the same skip reasons as the dispatcher's send-time check.
 

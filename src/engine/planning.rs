@@ -333,15 +333,21 @@ pub async fn explain<S: Store>(
         });
     }
     let first = steps.first().map(|s| &s.verdict);
+    // What planning would find before asking the policy, reported as planning reports it:
+    // unless the policy's own reason ranks before it.
     let in_sequence = store
         .live_sequences(&campaign.id, &[contact.id], None)
         .await?
         .contains(&contact.id);
-    let done_with_campaign = campaign.finished_for(&contact, at);
+    let prior = if in_sequence {
+        Some(SkipReason::InSequence)
+    } else {
+        campaign.finished_for(&contact, at)
+    }
+    .filter(|prior| !matches!(first, Some(Verdict::Never { reason }) if reason < prior));
     let eligible = in_lists
         && in_segment != Some(false)
-        && !in_sequence
-        && done_with_campaign.is_none()
+        && prior.is_none()
         && !matches!(first, Some(Verdict::Never { .. }));
     let summary = if !in_lists {
         format!(
@@ -359,13 +365,13 @@ pub async fn explain<S: Store>(
                 .map(|s| s.source())
                 .unwrap_or("")
         )
-    } else if in_sequence {
+    } else if prior == Some(SkipReason::InSequence) {
         format!(
             "skipped: {} ({}); it can enter again once that sequence ends",
             SkipReason::InSequence.explain(),
             SkipReason::InSequence.as_str()
         )
-    } else if let Some(reason) = done_with_campaign {
+    } else if let Some(reason) = prior {
         format!("skipped: {} ({})", reason.explain(), reason.as_str())
     } else {
         match first {

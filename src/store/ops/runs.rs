@@ -9,11 +9,21 @@ impl DialectStore {
     pub(in crate::store) async fn migration_status(
         &self,
     ) -> Result<Vec<MigrationStatus>, StoreError> {
-        // A database without herald's table yet has applied nothing.
-        let applied: Vec<(i64, String)> = sqlx::query_as(QUERIES.applied_migrations)
+        // A database without herald's table yet has applied nothing; any other error is one.
+        let applied: Vec<(i64, String)> = match sqlx::query_as(QUERIES.applied_migrations)
             .fetch_all(&self.pool)
             .await
-            .unwrap_or_default();
+        {
+            Ok(rows) => rows,
+            Err(sqlx::Error::Database(e))
+                if e.message().contains("no such table") // SQLite
+                        || e.code().as_deref() == Some("42P01") =>
+            // PostgreSQL: undefined_table
+            {
+                Vec::new()
+            }
+            Err(e) => return Err(e).doing("reading the applied migrations"),
+        };
         Ok(crate::store::migration_status(&migrator(), &applied))
     }
 
