@@ -832,8 +832,7 @@ mod door {
                 for (n, line) in text.lines().enumerate() {
                     // apalis's own storage hands the queue its pool for apalis's tables.
                     let queue = rel.starts_with("queue");
-                    let reaches = (!queue && line.contains(".pool()"))
-                        || (!queue && line.contains("sqlx::"))
+                    let reaches = (!queue && (line.contains(".pool()") || line.contains("sqlx::")))
                         || line.contains("AnyStore::Sqlite(")
                         || line.contains("AnyStore::Postgres(");
                     if reaches {

@@ -8,6 +8,10 @@
 use super::*;
 use crate::store::Followers;
 
+/// How many times a batch of ledger writes is tried again after a transient failure (a
+/// deadlock between daemons, on the databases where one can happen: see `is_transient`).
+const WRITE_RETRIES: u32 = 3;
+
 impl DialectStore {
     /// One ledger write on its own; returns the rows it changed.
     pub(super) async fn write_one(&self, w: &Write, now: DateTime<Utc>) -> Result<u64, StoreError> {

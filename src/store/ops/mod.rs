@@ -23,10 +23,9 @@ use chrono::{DateTime, Utc};
 use sqlx::Row as _;
 
 use super::{
-    DbConnection, DbRow, DialectStore, INSERT_CHUNK, QUERIES, StoredTime, WRITE_RETRIES, add_tags,
-    applied_count, begin_locked, close_many, insert_attempts, insert_events, insert_inbox,
-    is_transient, list, mark_sent_many, migrator, quarter_hour, reschedule_many, stored_time,
-    write_contacts,
+    DbConnection, DbRow, DialectStore, INSERT_CHUNK, QUERIES, StoredTime, add_tags, applied_count,
+    begin_locked, close_many, insert_attempts, insert_events, insert_inbox, is_transient, list,
+    mark_sent_many, migrator, quarter_hour, reschedule_many, stored_time, write_contacts,
 };
 use crate::domain::contact::{Contact, Suppression, SuppressionKind, Tag};
 use crate::domain::ledger::{

@@ -25,6 +25,8 @@ use crate::domain::exported::{Cell, Column, ColumnType, Filter, SinkError, Table
 use crate::domain::ledger::{NewAttempt, Report, Write};
 
 mod nodelay;
+// The operations' one source text, compiled once per dialect on purpose.
+#[allow(clippy::duplicate_mod)]
 #[path = "../ops/mod.rs"]
 mod ops;
 
@@ -40,8 +42,6 @@ type DbConnection = PgConnection;
 /// Attempts inserted per statement: all of them, as arrays (one statement, so all or
 /// none, whatever the size).
 const INSERT_CHUNK: usize = usize::MAX;
-/// How many times a batch of ledger writes is tried again after a deadlock.
-const WRITE_RETRIES: u32 = 3;
 
 /// A list parameter: an array, read by the query with `= ANY($n)` or `unnest`.
 fn list<T>(items: impl IntoIterator<Item = T>) -> Vec<T> {

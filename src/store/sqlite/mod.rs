@@ -23,6 +23,8 @@ use crate::domain::contact::Contact;
 use crate::domain::exported::{Cell, Filter, SinkError, Table};
 use crate::domain::ledger::{NewAttempt, Write};
 
+// The operations' one source text, compiled once per dialect on purpose.
+#[allow(clippy::duplicate_mod)]
 #[path = "../ops/mod.rs"]
 mod ops;
 
@@ -38,11 +40,8 @@ type DbConnection = SqliteConnection;
 /// Attempts inserted per statement: SQLite limits a JSON argument's size, not its rows,
 /// and a thousand rows keep each statement short.
 const INSERT_CHUNK: usize = 1000;
-/// A batch of ledger writes is not retried: SQLite's writer waits for the lock instead
-/// of deadlocking.
-const WRITE_RETRIES: u32 = 0;
-
-/// Whether an error is worth trying the transaction again for (never, on SQLite).
+/// Whether an error is worth trying the transaction again for: never on SQLite, whose one
+/// writer waits for the lock (`busy_timeout`) instead of deadlocking.
 fn is_transient(_: &StoreError) -> bool {
     false
 }
